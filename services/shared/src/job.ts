@@ -1,0 +1,43 @@
+/** What the gateway enqueues and the worker renders: the body of POST /api/images. */
+export interface RenderRequest {
+  prompt: string;
+  width: number;
+  height: number;
+  style?: string;
+  seed?: number;
+}
+
+/** The BullMQ job name used for renders. */
+export const RENDER_JOB = 'render';
+
+/** Default job options: retries with exponential backoff, bounded history in Redis. */
+export const RENDER_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential' as const, delay: 1000 },
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+};
+
+/** The limits of a render request, shared by the gateway's and the model's validation. */
+export const RENDER_LIMITS = {
+  promptMaxLength: 1000,
+  minSize: 64,
+  maxSize: 2048,
+  defaultSize: 512,
+  stylePattern: '^[a-z0-9-]{1,64}$',
+  maxSeed: 2147483647,
+} as const;
+
+/** JSON schema of a render request body (Fastify/Ajv): unknown fields are rejected. */
+export const renderRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['prompt'],
+  properties: {
+    prompt: { type: 'string', minLength: 1, maxLength: RENDER_LIMITS.promptMaxLength },
+    width: { type: 'integer', minimum: RENDER_LIMITS.minSize, maximum: RENDER_LIMITS.maxSize, default: RENDER_LIMITS.defaultSize },
+    height: { type: 'integer', minimum: RENDER_LIMITS.minSize, maximum: RENDER_LIMITS.maxSize, default: RENDER_LIMITS.defaultSize },
+    style: { type: 'string', pattern: RENDER_LIMITS.stylePattern },
+    seed: { type: 'integer', minimum: 0, maximum: RENDER_LIMITS.maxSeed },
+  },
+} as const;

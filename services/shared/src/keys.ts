@@ -1,0 +1,23 @@
+/**
+ * The Redis key layout shared by the gateway, the worker and the media backend. One
+ * module, so a renamed key cannot leave one side reading what the other no longer writes.
+ * Rendered images live in the queue Redis (persistent, noeviction) with a TTL.
+ */
+export const KEY_PREFIX = 'levee';
+
+/** The PNG bytes of a completed job. */
+export function imageKey(id: string): string {
+  return `${KEY_PREFIX}:image:${id}`;
+}
+
+/** The idempotency record of a client's key: it maps to the job id it created. */
+export function idempotencyKey(clientIp: string, key: string): string {
+  return `${KEY_PREFIX}:idem:${clientIp}:${key}`;
+}
+
+/** Job ids are UUIDs (from the gateway) — the only ids the status and media routes accept. */
+export const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isJobId(id: string): boolean {
+  return JOB_ID_PATTERN.test(id);
+}

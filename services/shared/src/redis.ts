@@ -1,0 +1,43 @@
+import Redis, { RedisOptions } from 'ioredis';
+
+/**
+ * One Redis client per role (BullMQ "going to production"):
+ * - `request`: used on the request path (gateway producer, cache, rate limiter, media).
+ *   Fails fast with no offline queue so an outage becomes a 503, never a hang.
+ * - `worker`: BullMQ workers; `maxRetriesPerRequest: null` so blocking commands wait
+ *   out a Redis restart and processing resumes by itself.
+ */
+export type RedisRole = 'request' | 'worker';
+
+export interface RedisTarget {
+  /** redis:// URL; a password in the URL is used unless `password` is given. */
+  readonly url: string;
+  /** Overrides the URL's password (Kubernetes injects it from a Secret). */
+  readonly password?: string;
+}
+
+export function redisOptions(role: RedisRole, target: RedisTarget): RedisOptions {
+  const base: RedisOptions = {
+    ...(target.password ? { password: target.password } : {}),
+    // Reconnect quickly, forever, with a small cap: a restarted Redis is picked up within 1 s.
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+  };
+  if (role === 'worker') {
+    return { ...base, maxRetriesPerRequest: null, enableReadyCheck: true };
+  }
+  return {
+    ...base,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+    enableAutoPipelining: true,
+  };
+}
+
+export function createRedis(role: RedisRole, target: RedisTarget, extra: RedisOptions = {}): Redis {
+  const client = new Redis(target.url, { ...redisOptions(role, target), ...extra });
+  // An 'error' listener is required: without it ioredis errors crash the process.
+  client.on('error', () => undefined);
+  return client;
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+/**
+ * Settings come from the environment, validated once at start-up. A bad value stops the
+ * process with a message that names the variable, the value and what is allowed.
+ */
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid settings:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'SettingsError';
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Parses `env` against a zod object schema whose keys are the variable names. */
+export function parseSettings<S extends z.ZodObject>(schema: S, env: Env = process.env): z.infer<S> {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    // An empty variable means "not set", as in most twelve-factor apps.
+    input[key] = value === undefined || value === '' ? undefined : value;
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw new SettingsError(
+    result.error.issues.map((issue) => {
+      const key = String(issue.path[0]);
+      return `${key}=${JSON.stringify(input[key] ?? '')}: ${issue.message}`;
+    }),
+  );
+}
+
+/** Like parseSettings, but prints the problem and exits: for process entry points only. */
+export function loadSettingsOrExit<S extends z.ZodObject>(schema: S, service: string, env: Env = process.env): z.infer<S> {
+  try {
+    return parseSettings(schema, env);
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      process.stderr.write(`levee-${service}: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}
+
+/** An integer variable in [min, max] with a default. */
+export function intSetting(min: number, max: number, fallback: number) {
+  return z.coerce
+    .number({ error: `must be an integer from ${min} to ${max}` })
+    .int({ error: `must be an integer from ${min} to ${max}` })
+    .min(min, { error: `must be an integer from ${min} to ${max}` })
+    .max(max, { error: `must be an integer from ${min} to ${max}` })
+    .default(fallback);
+}
+
+/** A redis:// or rediss:// URL. */
+export function redisUrlSetting(fallback: string) {
+  return z
+    .string()
+    .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), { error: 'must be a redis:// or rediss:// URL' })
+    .default(fallback);
+}
+
+/** An http(s) URL. */
+export function httpUrlSetting(fallback: string) {
+  return z
+    .string()
+    .refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), { error: 'must be an http:// or https:// URL' })
+    .default(fallback);
+}
+
+export const logLevelSetting = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+  })
+  .default('info');
+
+/** A BullMQ queue name (it becomes part of Redis keys, so keep it plain). */
+export const queueNameSetting = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1-64 characters of A-Z, a-z, 0-9, _ or -' })
+  .default('images');
