@@ -1,0 +1,108 @@
+/**
+ * `npm run dev`: model, worker and gateway (with the media routes) on this machine,
+ * against REDIS_URL, with readable logs; Ctrl-C stops them all.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import readline from 'node:readline';
+import Redis from 'ioredis';
+import { prettyFactory } from 'pino-pretty';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const GATEWAY_PORT = process.env.PORT ?? '8080';
+const MODEL_PORT = process.env.MODEL_PORT ?? '8081';
+const METRICS_PORT = process.env.METRICS_PORT ?? '9464';
+
+const COLORS: Record<string, string> = { model: '\x1b[35m', worker: '\x1b[33m', gateway: '\x1b[36m' };
+const RESET = '\x1b[0m';
+
+async function redisReachable(url: string): Promise<string | undefined> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1500, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function start(name: string, script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pretty = prettyFactory({ colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,name' });
+  const prefix = `${COLORS[name] ?? ''}${name.padEnd(7)}${RESET} │ `;
+  for (const stream of [child.stdout!, child.stderr!]) {
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      let text = line;
+      if (line.startsWith('{')) {
+        try {
+          text = pretty(JSON.parse(line)).trimEnd();
+        } catch {
+          /* not a log line: print as is */
+        }
+      }
+      process.stdout.write(prefix + text.split('\n').join(`\n${prefix}`) + '\n');
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      process.stdout.write(`${prefix}exited (${signal ?? code}); stopping the others\n`);
+      void stopAll(1);
+    }
+  });
+  return child;
+}
+
+const children: ChildProcess[] = [];
+let stopping = false;
+
+async function stopAll(exitCode: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    alive.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
+          c.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.exit(exitCode);
+}
+
+async function main(): Promise<void> {
+  const problem = await redisReachable(REDIS_URL);
+  if (problem) {
+    process.stderr.write(
+      `levee dev: cannot reach Redis at ${REDIS_URL} (${problem}); start one with \`redis-server --daemonize yes\` or set REDIS_URL.\n`,
+    );
+    process.exit(1);
+  }
+  const modelUrl = `http://127.0.0.1:${MODEL_PORT}`;
+  children.push(start('model', 'services/model/src/server.ts', { PORT: MODEL_PORT }));
+  children.push(start('worker', 'services/worker/src/server.ts', { REDIS_URL, MODEL_URL: modelUrl, METRICS_PORT }));
+  children.push(
+    start('gateway', 'services/gateway/src/server.ts', {
+      REDIS_URL,
+      MODEL_URL: modelUrl,
+      PORT: GATEWAY_PORT,
+      SHUTDOWN_DELAY_SECONDS: process.env.SHUTDOWN_DELAY_SECONDS ?? '0',
+    }),
+  );
+  process.stdout.write(`levee dev: gateway on http://127.0.0.1:${GATEWAY_PORT} (Ctrl-C stops everything)\n`);
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+}
+
+void main();
