@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { Env, intSetting, logLevelSetting, parseSettings } from '../../shared/src/settings';
+
+/** The model API's environment (see services/model/README.md). */
+export const modelSettingsSchema = z.object({
+  PORT: intSetting(1, 65535, 8081),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  STYLES_DELAY_MS: intSetting(0, 60_000, 200),
+  SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 0),
+  LOG_LEVEL: logLevelSetting,
+});
+
+export type ModelSettings = z.infer<typeof modelSettingsSchema>;
+
+export function parseModelSettings(env: Env = process.env): ModelSettings {
+  return parseSettings(modelSettingsSchema, env);
+}

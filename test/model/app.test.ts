@@ -1,0 +1,116 @@
+import { PNG } from 'pngjs';
+import { Registry } from 'prom-client';
+import { ModelApp, buildModelApp } from '../../services/model/src/app';
+import { parseModelSettings } from '../../services/model/src/settings';
+import { SettingsError } from '../../services/shared/src/settings';
+
+describe('model API', () => {
+  // Over real HTTP on 127.0.0.1: fastify's inject() pulls in an ESM-only dependency jest cannot load.
+  let app: ModelApp;
+  let base: string;
+  beforeEach(async () => {
+    app = buildModelApp({ stylesDelayMs: 50, registry: new Registry() });
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterEach(() => app.close());
+
+  async function get(url: string) {
+    const res = await fetch(base + url);
+    return { statusCode: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
+  }
+
+  async function render(body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+    const res = await fetch(`${base}/v1/render`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const rawPayload = Buffer.from(await res.arrayBuffer());
+    return { statusCode: res.status, headers: Object.fromEntries(res.headers), rawPayload, json: () => JSON.parse(rawPayload.toString()) };
+  }
+
+  it('POST /v1/render answers image/png of the requested size, the same bytes for the same input', async () => {
+    const body = { prompt: 'a red fox', width: 80, height: 72, style: 'forest', seed: 7 };
+    const first = await render(body);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['content-type']).toBe('image/png');
+    const png = PNG.sync.read(first.rawPayload);
+    expect([png.width, png.height]).toEqual([80, 72]);
+    const again = await render(body);
+    expect(again.rawPayload.equals(first.rawPayload)).toBe(true);
+    const other = await render({ ...body, seed: 8 });
+    expect(other.rawPayload.equals(first.rawPayload)).toBe(false);
+  });
+
+  it('defaults width and height to 512', async () => {
+    const res = await render({ prompt: 'defaults' });
+    expect(res.statusCode).toBe(200);
+    const png = PNG.sync.read(res.rawPayload);
+    expect([png.width, png.height]).toEqual([512, 512]);
+  });
+
+  it.each([
+    ['a missing prompt', { width: 64 }],
+    ['an empty prompt', { prompt: '' }],
+    ['a too long prompt', { prompt: 'x'.repeat(1001) }],
+    ['a too small width', { prompt: 'p', width: 63 }],
+    ['a too large height', { prompt: 'p', height: 2049 }],
+    ['a fractional width', { prompt: 'p', width: 100.5 }],
+    ['a numeric string as width', { prompt: 'p', width: '128' }],
+    ['an invalid style', { prompt: 'p', style: 'Bad Style!' }],
+    ['a negative seed', { prompt: 'p', seed: -1 }],
+    ['an unknown field', { prompt: 'p', steps: 50 }],
+    ['a JSON array', [1, 2]],
+  ])('rejects %s with 400 problem details', async (_name, body) => {
+    const res = await render(body);
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ type: 'about:blank', status: 400, title: 'Bad Request' });
+  });
+
+  it('rejects malformed JSON (400), a non-JSON body (415) and an oversized body (413)', async () => {
+    expect((await render('{"prompt":')).statusCode).toBe(400);
+    expect((await render('prompt=x', { 'content-type': 'text/plain' })).statusCode).toBe(415);
+    const big = await render({ prompt: 'x'.repeat(20_000) });
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toMatchObject({ status: 413 });
+  });
+
+  it('GET /v1/styles returns the catalog after the configured delay', async () => {
+    const started = Date.now();
+    const res = await get('/v1/styles');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body).styles).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'sunset', name: 'Sunset' })]));
+  });
+
+  it('counts requests per route in levee_model_requests_total', async () => {
+    await get('/v1/styles');
+    await get('/v1/styles');
+    await render({ prompt: 'count me', width: 64, height: 64 });
+    const metrics = (await get('/metrics')).body;
+    expect(metrics).toContain('levee_model_requests_total{route="/v1/styles"} 2');
+    expect(metrics).toContain('levee_model_requests_total{route="/v1/render"} 1');
+  });
+
+  it('answers /healthz, and /readyz until draining', async () => {
+    expect((await get('/healthz')).statusCode).toBe(200);
+    expect((await get('/readyz')).statusCode).toBe(200);
+    app.draining = true;
+    const res = await get('/readyz');
+    expect(res.statusCode).toBe(503);
+    expect((await get('/healthz')).statusCode).toBe(200);
+  });
+
+  it('answers unknown routes with a 404 problem', async () => {
+    const res = await get('/nope');
+    expect(res.statusCode).toBe(404);
+    expect(JSON.parse(res.body)).toMatchObject({ status: 404 });
+  });
+});
+
+describe('model settings', () => {
+  it('has the documented defaults', () => {
+    expect(parseModelSettings({})).toMatchObject({ PORT: 8081, STYLES_DELAY_MS: 200, LOG_LEVEL: 'info' });
+  });
+  it('names a bad variable', () => {
+    expect(() => parseModelSettings({ PORT: 'http' })).toThrow(SettingsError);
+    expect(() => parseModelSettings({ STYLES_DELAY_MS: '-5' })).toThrow(/STYLES_DELAY_MS="-5"/);
+  });
+});
