@@ -1,0 +1,136 @@
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import { z } from 'zod';
+import { isBreakerOpen } from '../../shared/src/breaker';
+import { RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
+import { imageKey } from '../../shared/src/keys';
+import type { Logger } from '../../shared/src/logger';
+import { ModelHttpError } from '../../shared/src/model-client';
+import type { ImageStore } from './image-store';
+import type { JobResult, WorkerMetrics } from './metrics';
+import type { ProgressMonitor } from './progress';
+
+/**
+ * The render processor: a pure module. Everything it touches is injected (the model call,
+ * the image store, the breaker's retry hint, the clock), so it is tested without Redis;
+ * `worker.ts` hands it BullMQ jobs.
+ *
+ * Per job: validate → render through the breaker → store the PNG (before BullMQ marks the
+ * job completed, so a "completed" status always has an image) → return a small summary.
+ * - breaker open: the job is moved to delayed until a trial call can be made and
+ *   `DelayedError` tells BullMQ not to count it as an attempt (moveToDelayed skips the
+ *   attempt counter), so an outage never burns a job's retries;
+ * - model 4xx (except 408/429), or invalid job data: UnrecoverableError → failed at once,
+ *   since a retry cannot succeed;
+ * - anything else (5xx, timeout, connection refused): thrown, BullMQ retries with the job's
+ *   exponential backoff until its attempts are used up.
+ */
+
+/** The subset of a BullMQ Job the processor uses (a real Job satisfies it). */
+export interface RenderJobLike {
+  readonly id?: string;
+  readonly data: unknown;
+  readonly attemptsMade: number;
+  readonly opts: { readonly attempts?: number };
+  moveToDelayed(timestamp: number, token?: string): Promise<void>;
+}
+
+export interface ProcessorDeps {
+  /** Calls the model API through the circuit breaker (ModelClient.render). */
+  readonly render: (request: RenderRequest) => Promise<Buffer>;
+  readonly store: ImageStore;
+  /** When the breaker will allow a trial call, in ms from now (Breaker.retryAfterMs). */
+  readonly retryAfterMs: (now: number) => number;
+  readonly imageTtlSeconds: number;
+  readonly clock?: () => number;
+  /** Returns [0, 1): spreads postponed jobs so they do not all return at one instant. */
+  readonly random?: () => number;
+  readonly metrics?: WorkerMetrics;
+  readonly progress?: ProgressMonitor;
+  readonly logger?: Logger;
+}
+
+/** What BullMQ stores as the job's return value. */
+export interface RenderResult {
+  imageKey: string;
+  bytes: number;
+  width: number;
+  height: number;
+}
+
+/** Shortest postponement: a half-open breaker reports ~1 s; never spin faster than this. */
+export const MIN_POSTPONE_MS = 250;
+/** Jitter added to a postponement: up to 10% of it, at most this. */
+export const MAX_POSTPONE_JITTER_MS = 2000;
+
+const jobDataSchema = z.strictObject({
+  prompt: z.string().min(1).max(RENDER_LIMITS.promptMaxLength),
+  width: z.number().int().min(RENDER_LIMITS.minSize).max(RENDER_LIMITS.maxSize).default(RENDER_LIMITS.defaultSize),
+  height: z.number().int().min(RENDER_LIMITS.minSize).max(RENDER_LIMITS.maxSize).default(RENDER_LIMITS.defaultSize),
+  style: z.string().regex(new RegExp(RENDER_LIMITS.stylePattern)).optional(),
+  seed: z.number().int().min(0).max(RENDER_LIMITS.maxSeed).optional(),
+});
+
+export type RenderProcessor = (job: RenderJobLike, token?: string) => Promise<RenderResult>;
+
+export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
+  const clock = deps.clock ?? Date.now;
+  const random = deps.random ?? Math.random;
+
+  return async function processRender(job, token) {
+    const started = clock();
+    const count = (result: JobResult) => {
+      deps.metrics?.jobs.inc({ result });
+      deps.metrics?.duration.observe({ result }, (clock() - started) / 1000);
+    };
+    const log = deps.logger?.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
+
+    if (!job.id) {
+      count('failed');
+      throw new UnrecoverableError('job has no id');
+    }
+    const parsed = jobDataSchema.safeParse(job.data);
+    if (!parsed.success) {
+      count('failed');
+      throw new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
+    }
+    const request: RenderRequest = parsed.data;
+
+    const failedAttempt = (err: unknown): unknown => {
+      const willRetry = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+      count(willRetry ? 'retried' : 'failed');
+      log?.warn({ err, willRetry }, 'render attempt failed');
+      return err;
+    };
+
+    let png: Buffer;
+    try {
+      png = deps.progress ? await deps.progress.track(() => deps.render(request)) : await deps.render(request);
+    } catch (err) {
+      if (isBreakerOpen(err)) {
+        const wait = Math.max(MIN_POSTPONE_MS, deps.retryAfterMs(clock()));
+        const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
+        await job.moveToDelayed(until, token);
+        count('postponed');
+        log?.info({ until: new Date(until).toISOString() }, 'model circuit open: job postponed');
+        throw new DelayedError();
+      }
+      if (err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+        count('failed');
+        log?.warn({ status: err.status }, 'model API rejected the request: job failed');
+        throw new UnrecoverableError(err.message);
+      }
+      throw failedAttempt(err);
+    }
+
+    // Stored before we return: BullMQ marks the job completed only after this resolves.
+    const key = imageKey(job.id);
+    try {
+      await deps.store.put(job.id, png, deps.imageTtlSeconds);
+    } catch (err) {
+      throw failedAttempt(err);
+    }
+    count('completed');
+    log?.debug({ bytes: png.length }, 'rendered');
+    return { imageKey: key, bytes: png.length, width: request.width, height: request.height };
+  };
+}

@@ -1,0 +1,60 @@
+import { once } from 'node:events';
+import { createLogger } from '../../shared/src/logger';
+import { createRegistry } from '../../shared/src/metrics';
+import { createRedis } from '../../shared/src/redis';
+import { createHealthServer } from './health';
+import { loadWorkerSettingsOrExit } from './settings';
+import { createRenderWorker } from './worker';
+
+/**
+ * The worker process: settings, logger, one 'worker'-role Redis connection, the BullMQ
+ * worker, the metrics/health server, and a graceful SIGTERM (finish active jobs, take no
+ * new ones, exit 0).
+ */
+async function main(): Promise<void> {
+  const settings = loadWorkerSettingsOrExit();
+  const logger = createLogger('worker', settings.LOG_LEVEL);
+  const connection = createRedis('worker', { url: settings.QUEUE_REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD });
+  connection.on('error', (err) => logger.warn({ err: err.message }, 'queue redis connection error'));
+  const registry = createRegistry('worker');
+  const render = createRenderWorker({ settings, connection, registry, logger });
+  const health = createHealthServer({ registry, progress: render.progress, ready: render.ready });
+
+  let shuttingDown = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutting down: no new jobs, finishing active ones');
+    try {
+      await render.close();
+      health.close();
+      await connection.quit().catch(() => connection.disconnect());
+      logger.info('worker closed');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'error while shutting down');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  health.listen(settings.METRICS_PORT, settings.METRICS_HOST);
+  await once(health, 'listening');
+  logger.info(
+    {
+      queue: settings.QUEUE_NAME,
+      concurrency: settings.WORKER_CONCURRENCY,
+      modelUrl: settings.MODEL_URL,
+      metricsPort: settings.METRICS_PORT,
+      lockDurationMs: settings.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: settings.WORKER_STALLED_INTERVAL_MS,
+    },
+    'worker started',
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`levee-worker: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

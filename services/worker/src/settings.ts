@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { Env, httpUrlSetting, intSetting, loadSettingsOrExit, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** The worker's environment; every variable is documented in services/worker/README.md. */
+export const workerEnvSchema = z.object({
+  REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
+  QUEUE_REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL).optional(),
+  QUEUE_REDIS_PASSWORD: z.string().min(1).optional(),
+  MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
+  QUEUE_NAME: queueNameSetting,
+  WORKER_CONCURRENCY: intSetting(1, 256, 2),
+  MODEL_TIMEOUT_MS: intSetting(100, 600_000, 30_000),
+  BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
+  BREAKER_FAILURES: intSetting(1, 1000, 5),
+  IMAGE_TTL_SECONDS: intSetting(1, 30 * 86_400, 86_400),
+  METRICS_PORT: intSetting(1, 65535, 9464),
+  METRICS_HOST: z.string().min(1).default('0.0.0.0'),
+  WORKER_LOCK_DURATION_MS: intSetting(500, 600_000, 10_000),
+  WORKER_STALLED_INTERVAL_MS: intSetting(100, 600_000, 5_000),
+  WORKER_MAX_STALLED_COUNT: intSetting(0, 100, 2),
+  WORKER_STUCK_GRACE_MS: intSetting(0, 600_000, 15_000),
+  LOG_LEVEL: logLevelSetting,
+});
+
+export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_URL'> & { QUEUE_REDIS_URL: string };
+
+/** QUEUE_REDIS_URL defaults to REDIS_URL. */
+function derive(env: z.infer<typeof workerEnvSchema>): WorkerSettings {
+  return { ...env, QUEUE_REDIS_URL: env.QUEUE_REDIS_URL ?? env.REDIS_URL };
+}
+
+export function parseWorkerSettings(env: Env = process.env): WorkerSettings {
+  return derive(parseSettings(workerEnvSchema, env));
+}
+
+/** For the process entry only: prints what is wrong and exits 78. */
+export function loadWorkerSettingsOrExit(env: Env = process.env): WorkerSettings {
+  return derive(loadSettingsOrExit(workerEnvSchema, 'worker', env));
+}

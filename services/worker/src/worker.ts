@@ -1,0 +1,93 @@
+import { Worker } from 'bullmq';
+import type Redis from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { RenderRequest } from '../../shared/src/job';
+import type { Logger } from '../../shared/src/logger';
+import { ModelClient } from '../../shared/src/model-client';
+import { RedisImageStore } from './image-store';
+import { createWorkerMetrics } from './metrics';
+import { RenderResult, createRenderProcessor } from './processor';
+import { ProgressMonitor } from './progress';
+import type { WorkerSettings } from './settings';
+
+export type RenderWorkerSettings = Pick<
+  WorkerSettings,
+  | 'MODEL_URL'
+  | 'QUEUE_NAME'
+  | 'WORKER_CONCURRENCY'
+  | 'MODEL_TIMEOUT_MS'
+  | 'BREAKER_OPEN_SECONDS'
+  | 'BREAKER_FAILURES'
+  | 'IMAGE_TTL_SECONDS'
+  | 'WORKER_LOCK_DURATION_MS'
+  | 'WORKER_STALLED_INTERVAL_MS'
+  | 'WORKER_MAX_STALLED_COUNT'
+  | 'WORKER_STUCK_GRACE_MS'
+>;
+
+export interface RenderWorkerOptions {
+  readonly settings: RenderWorkerSettings;
+  /** A 'worker'-role client (maxRetriesPerRequest: null); BullMQ duplicates it for blocking reads. */
+  readonly connection: Redis;
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
+export interface RenderWorker {
+  readonly worker: Worker<RenderRequest, RenderResult>;
+  readonly model: ModelClient;
+  readonly progress: ProgressMonitor;
+  /** True while the worker takes jobs and its Redis connection is up. */
+  ready(): boolean;
+  /** Takes no new jobs, waits for the active ones, then closes BullMQ's connections. */
+  close(): Promise<void>;
+}
+
+/** Wires the pure processor to BullMQ, the model client and Redis. No listening, no signals. */
+export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
+  const { settings, connection, registry, logger } = options;
+  const model = new ModelClient({
+    baseUrl: settings.MODEL_URL,
+    timeoutMs: settings.MODEL_TIMEOUT_MS,
+    openSeconds: settings.BREAKER_OPEN_SECONDS,
+    consecutiveFailures: settings.BREAKER_FAILURES,
+    registry,
+  });
+  const progress = new ProgressMonitor(settings.MODEL_TIMEOUT_MS + settings.WORKER_STUCK_GRACE_MS);
+  const processor = createRenderProcessor({
+    render: (request) => model.render(request),
+    store: new RedisImageStore(connection),
+    retryAfterMs: (now) => model.breaker.retryAfterMs(now),
+    imageTtlSeconds: settings.IMAGE_TTL_SECONDS,
+    metrics: createWorkerMetrics(registry),
+    progress,
+    logger,
+  });
+
+  const worker = new Worker<RenderRequest, RenderResult>(settings.QUEUE_NAME, (job, token) => processor(job, token), {
+    connection,
+    concurrency: settings.WORKER_CONCURRENCY,
+    // See README "Locks, stalled jobs and shutdown" for how these relate to each other.
+    lockDuration: settings.WORKER_LOCK_DURATION_MS,
+    stalledInterval: settings.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: settings.WORKER_MAX_STALLED_COUNT,
+  });
+  // Without an 'error' listener an emitted error would crash the process; BullMQ keeps going.
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job recovered and requeued'));
+  worker.on('failed', (job, err) => {
+    if (job && job.finishedOn) logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'job failed for good');
+  });
+
+  let closing = false;
+  return {
+    worker,
+    model,
+    progress,
+    ready: () => !closing && worker.isRunning() && connection.status === 'ready',
+    close: async () => {
+      closing = true;
+      await worker.close();
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import { BrokenCircuitError } from 'cockatiel';
+import { Registry } from 'prom-client';
+import { imageKey } from '../../services/shared/src/keys';
+import { ModelHttpError } from '../../services/shared/src/model-client';
+import { createWorkerMetrics } from '../../services/worker/src/metrics';
+import { MIN_POSTPONE_MS, RenderJobLike, createRenderProcessor } from '../../services/worker/src/processor';
+import { ProgressMonitor } from '../../services/worker/src/progress';
+
+/** A stand-in for a BullMQ job: records what the processor asked of it. */
+function fakeJob(data: unknown, attemptsMade = 0, attempts = 5): RenderJobLike & { delayedUntil?: number; token?: string } {
+  const job = {
+    id: '6f1c1f2e-8a44-4b8e-9d55-0f2b7b1e2c3d',
+    data,
+    attemptsMade,
+    opts: { attempts },
+    delayedUntil: undefined as number | undefined,
+    token: undefined as string | undefined,
+    async moveToDelayed(timestamp: number, token?: string) {
+      job.delayedUntil = timestamp;
+      job.token = token;
+    },
+  };
+  return job;
+}
+
+function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
+  const stored = new Map<string, { png: Buffer; ttl: number }>();
+  const order: string[] = [];
+  const registry = new Registry();
+  const metrics = createWorkerMetrics(registry);
+  const processor = createRenderProcessor({
+    render: async () => {
+      order.push('render');
+      return render();
+    },
+    store: {
+      async put(id, png, ttl) {
+        order.push('store');
+        stored.set(id, { png, ttl });
+      },
+    },
+    retryAfterMs: () => retryAfterMs,
+    imageTtlSeconds: 3600,
+    clock: () => 1_000_000,
+    random: () => 0.5,
+    metrics,
+  });
+  const count = async (result: string) =>
+    (await registry.getSingleMetric('levee_jobs_total')!.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+  return { processor, stored, order, count };
+}
+
+const PNG_BYTES = Buffer.from('\x89PNG fake bytes');
+const request = { prompt: 'a quiet harbour', width: 256, height: 128, style: 'ocean', seed: 3 };
+
+describe('render processor (no Redis)', () => {
+  it('renders, stores the PNG under imageKey with the TTL, then returns a summary', async () => {
+    const { processor, stored, order, count } = setup(async () => PNG_BYTES);
+    const job = fakeJob(request);
+    await expect(processor(job, 'tok')).resolves.toEqual({ imageKey: imageKey(job.id!), bytes: PNG_BYTES.length, width: 256, height: 128 });
+    expect(stored.get(job.id!)).toEqual({ png: PNG_BYTES, ttl: 3600 });
+    expect(order).toEqual(['render', 'store']);
+    expect(await count('completed')).toBe(1);
+  });
+
+  it('fills the default size like the gateway does', async () => {
+    let seen: unknown;
+    const processor = createRenderProcessor({
+      render: async (r) => ((seen = r), PNG_BYTES),
+      store: { put: async () => undefined },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+    });
+    await expect(processor(fakeJob({ prompt: 'p' }))).resolves.toMatchObject({ width: 512, height: 512 });
+    expect(seen).toEqual({ prompt: 'p', width: 512, height: 512 });
+  });
+
+  it('GIVEN an open breaker WHEN a job runs THEN it is moved to delayed until the breaker can half-open, without burning an attempt', async () => {
+    const { processor, stored, count } = setup(() => Promise.reject(new BrokenCircuitError()), 42_000);
+    const job = fakeJob(request, 2);
+    const err = await processor(job, 'lock-token').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DelayedError);
+    // 42 s until half-open, plus jitter: 10% of it capped at 2 s, × random() 0.5 = 1 s
+    expect(job.delayedUntil).toBe(1_000_000 + 42_000 + 1_000);
+    expect(job.delayedUntil! - 1_000_000).toBeGreaterThanOrEqual(42_000);
+    expect(job.token).toBe('lock-token');
+    expect(stored.size).toBe(0);
+    expect(await count('postponed')).toBe(1);
+    expect(await count('retried')).toBe(0);
+    expect(await count('failed')).toBe(0);
+  });
+
+  it('never postpones by less than the minimum (a half-open breaker reports a short wait)', async () => {
+    const { processor } = setup(() => Promise.reject(new BrokenCircuitError()), 0);
+    const job = fakeJob(request);
+    await expect(processor(job, 't')).rejects.toBeInstanceOf(DelayedError);
+    expect(job.delayedUntil).toBeGreaterThanOrEqual(1_000_000 + MIN_POSTPONE_MS);
+  });
+
+  it('rethrows a model failure so BullMQ retries, counting it as retried while attempts remain', async () => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(503, 'busy')));
+    await expect(processor(fakeJob(request, 0, 5))).rejects.toThrow('model API answered 503');
+    expect(await count('retried')).toBe(1);
+    await expect(processor(fakeJob(request, 4, 5))).rejects.toThrow('model API answered 503');
+    expect(await count('failed')).toBe(1);
+  });
+
+  it('fails at once (UnrecoverableError) when the model rejects the request with a 4xx', async () => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(400, '{"detail":"bad"}')));
+    await expect(processor(fakeJob(request))).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(await count('failed')).toBe(1);
+  });
+
+  it('retries a 429 or 408 from the model (the request itself was fine)', async () => {
+    const { processor } = setup(() => Promise.reject(new ModelHttpError(429, 'slow down')));
+    const err = await processor(fakeJob(request)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelHttpError);
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+  });
+
+  it.each([
+    ['no prompt', { width: 64 }],
+    ['an unknown field', { prompt: 'p', extra: 1 }],
+    ['a size out of range', { prompt: 'p', width: 4096 }],
+    ['not an object', 'just a string'],
+  ])('fails a job with %s without calling the model', async (_name, data) => {
+    const { processor, order } = setup(async () => PNG_BYTES);
+    await expect(processor(fakeJob(data))).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(order).toEqual([]);
+  });
+
+  it('rethrows a store failure (retried by BullMQ) and never reports the job completed', async () => {
+    const processor = createRenderProcessor({
+      render: async () => PNG_BYTES,
+      store: { put: () => Promise.reject(new Error('redis gone')) },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+    });
+    await expect(processor(fakeJob(request))).rejects.toThrow('redis gone');
+  });
+
+  it('tracks the model call in the progress monitor (liveness) until it settles', async () => {
+    let now = 0;
+    const progress = new ProgressMonitor(1000, () => now);
+    let finish!: (b: Buffer) => void;
+    const processor = createRenderProcessor({
+      render: () => new Promise<Buffer>((r) => (finish = r)),
+      store: { put: async () => undefined },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+      progress,
+    });
+    const running = processor(fakeJob(request));
+    await new Promise((r) => setImmediate(r));
+    now = 900;
+    expect(progress.status()).toMatchObject({ stuck: false, inFlight: 1, oldestMs: 900 });
+    now = 1001;
+    expect(progress.stuck()).toBe(true);
+    finish(PNG_BYTES);
+    await running;
+    expect(progress.status()).toMatchObject({ stuck: false, inFlight: 0 });
+  });
+});
