@@ -1,0 +1,49 @@
+import { Chart, ChartProps } from 'cdk8s';
+import { Construct } from 'constructs';
+import type { LeveeConfig } from './config/resolve';
+import { CacheRedis } from './constructs/cache-redis';
+import { Edge } from './constructs/edge';
+import { Gateway } from './constructs/gateway';
+import { Media } from './constructs/media';
+import { Model } from './constructs/model';
+import { LeveeNamespace } from './constructs/namespace';
+import { NetworkPolicies } from './constructs/network-policies';
+import { QueueRedis } from './constructs/queue-redis';
+import { Worker } from './constructs/worker';
+
+export interface LeveeChartProps extends ChartProps {
+  /** The resolved configuration (see `resolveConfig`). */
+  readonly config: LeveeConfig;
+}
+
+/**
+ * The whole Levee topology for one environment. Both delivery paths build exactly this:
+ * `infra/main.ts` (cdk8s synth) and the Pulumi program. Construct ids are stable.
+ */
+export class LeveeChart extends Chart {
+  public readonly config: LeveeConfig;
+  public readonly leveeNamespace: LeveeNamespace;
+  public readonly queueRedis: QueueRedis;
+  public readonly cacheRedis: CacheRedis;
+  public readonly model: Model;
+  public readonly gateway: Gateway;
+  public readonly media: Media;
+  public readonly worker: Worker;
+  public readonly edge: Edge;
+  public readonly networkPolicies: NetworkPolicies;
+
+  constructor(scope: Construct, id: string, props: LeveeChartProps) {
+    super(scope, id, { ...props, disableResourceNameHashes: true });
+    const { config } = props;
+    this.config = config;
+    this.leveeNamespace = new LeveeNamespace(this, 'namespace', { config });
+    this.queueRedis = new QueueRedis(this, 'queue-redis', { config });
+    this.cacheRedis = new CacheRedis(this, 'cache-redis', { config });
+    this.model = new Model(this, 'model', { config });
+    this.gateway = new Gateway(this, 'gateway', { config });
+    this.media = new Media(this, 'media', { config });
+    this.worker = new Worker(this, 'worker', { config });
+    this.edge = new Edge(this, 'edge', { config });
+    this.networkPolicies = new NetworkPolicies(this, 'network-policies', { config });
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * Turns a plain record of settings (environment variables for synth, stack config for
+ * Pulumi — same keys, same messages) into a validated {@link LeveeConfig}.
+ * Nothing is built before this succeeds.
+ */
+import {
+  Cpu, Environment, HashBy, L7ProviderName, LoadBalancingAlgorithm, Memory, SETTINGS, SETTING_NAMES,
+  SettingName, SettingValues, settingLabel,
+} from './settings';
+
+export interface Resources {
+  readonly cpuRequest: Cpu;
+  readonly cpuLimit: Cpu;
+  readonly memoryRequest: Memory;
+  readonly memoryLimit: Memory;
+}
+
+export interface AppSizing {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly cpuTargetPercent: number;
+  readonly resources: Resources;
+}
+
+export interface LoadBalancing {
+  readonly algorithm: LoadBalancingAlgorithm;
+  /** Set only when the algorithm is `hash`. */
+  readonly hashBy?: HashBy;
+  readonly hashHeader?: string;
+  readonly hashCookie?: string;
+}
+
+export interface LeveeConfig {
+  readonly environment: Environment;
+  readonly previewId?: string;
+  readonly namespace: string;
+  /** Labels put on every object (environment and preview id). */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly images: { readonly registry: string; readonly tag: string; readonly redis: string };
+  readonly gateway: AppSizing;
+  readonly media: AppSizing;
+  readonly model: AppSizing;
+  readonly worker: AppSizing & {
+    readonly autoscaler: 'cpu' | 'keda';
+    readonly kedaListLength: number;
+    readonly concurrency: number;
+    readonly modelTimeoutMs: number;
+  };
+  readonly queueRedis: {
+    readonly memory: Memory;
+    /** `maxmemory` in MiB: 75% of the memory limit, leaving room for fork/AOF rewrite buffers. */
+    readonly maxmemoryMb: number;
+    readonly persistence: boolean;
+    readonly storageSize: Memory;
+    readonly storageClass?: string;
+  };
+  readonly cacheRedis: { readonly memory: Memory; readonly maxmemoryMb: number };
+  readonly edge: {
+    readonly l4: boolean;
+    readonly l7Provider: L7ProviderName;
+    readonly ingressClass: string;
+    readonly host: string;
+    readonly tlsSecret?: string;
+    readonly l7Namespace: string;
+  };
+  readonly loadBalancing: LoadBalancing;
+  readonly monitoringNamespace: string;
+  readonly kedaNamespace: string;
+  readonly app: {
+    readonly rateLimitPerSecond: number;
+    readonly trustProxy: string;
+    readonly queueName: string;
+    readonly queueMaxWaiting: number;
+    readonly cacheTtlSeconds: number;
+    readonly breakerOpenSeconds: number;
+    readonly imageTtlSeconds: number;
+    readonly logLevel: string;
+  };
+  readonly shutdown: { readonly preStopSeconds: number; readonly shutdownDelaySeconds: number; readonly drainSeconds: number };
+  /** PodDisruptionBudgets only where they cannot block a drain (never in preview/dev). */
+  readonly podDisruptionBudgets: boolean;
+  /** ResourceQuota + LimitRange for the namespace (preview and dev). */
+  readonly namespaceGuards: boolean;
+}
+
+/** Settings as given: any key, any string; unset = undefined. */
+export type SettingsInput = Readonly<Partial<Record<string, string | undefined>>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid Levee configuration (nothing was written):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function show(name: SettingName, value: string | undefined): string {
+  return `${settingLabel(name)} = ${JSON.stringify(value ?? '')}`;
+}
+
+/** Validates and resolves the settings; throws {@link ConfigError} listing every problem. */
+export function resolveConfig(input: SettingsInput): LeveeConfig {
+  const problems: string[] = [];
+  for (const key of Object.keys(input)) {
+    if (input[key] !== undefined && !(SETTING_NAMES as string[]).includes(key)) {
+      problems.push(`unknown setting "${key}"; allowed: the settings listed in infra/README.md (${SETTING_NAMES.slice(0, 3).join(', ')}, …)`);
+    }
+  }
+  const given = (name: SettingName): boolean => input[name] !== undefined;
+
+  // The environment decides the defaults of everything else, so it is resolved first.
+  const envRaw = input.environment ?? 'production';
+  const envParsed = SETTINGS.environment.parse(envRaw);
+  if (!envParsed.ok) {
+    problems.push(`${show('environment', envRaw)} is invalid; allowed: ${envParsed.allowed}`);
+    throw new ConfigError(problems);
+  }
+  const environment = envParsed.value;
+  const previewIdRaw = input.previewId;
+
+  const raw: Partial<Record<SettingName, string>> = {};
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const name of SETTING_NAMES) {
+    const spec = SETTINGS[name] as { parse: (r: string) => { ok: boolean; value?: unknown; allowed?: string }; default: (e: Environment, id: string) => string | undefined };
+    const text = input[name] ?? spec.default(environment, previewIdRaw ?? '');
+    if (text === undefined) continue;
+    raw[name] = text;
+    const parsed = spec.parse(text);
+    if (parsed.ok) values[name] = parsed.value;
+    else problems.push(`${show(name, text)} is invalid; allowed: ${parsed.allowed}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const v = values as SettingValues;
+
+  // Cross-setting rules: contradictions are refused, not silently resolved.
+  if (environment === 'preview' && !given('previewId')) {
+    problems.push(`${settingLabel('previewId')} is required when ${settingLabel('environment')} = "preview"; allowed: a namespace suffix such as pr-123`);
+  }
+  if (environment !== 'preview' && given('previewId')) {
+    problems.push(`${show('previewId', raw.previewId)} is only allowed when ${settingLabel('environment')} = "preview" (got "${environment}")`);
+  }
+  for (const app of ['gateway', 'media', 'model', 'worker'] as const) {
+    const min = `${app}MinReplicas` as const;
+    const max = `${app}MaxReplicas` as const;
+    if (v[min] > v[max]) {
+      problems.push(`${show(min, raw[min])} is greater than ${show(max, raw[max])}; allowed: minimum replicas ≤ maximum replicas`);
+    }
+    const cpuReq = `${app}CpuRequest` as const;
+    const cpuLim = `${app}CpuLimit` as const;
+    if (v[cpuReq].millis > v[cpuLim].millis) {
+      problems.push(`${show(cpuReq, raw[cpuReq])} is greater than ${show(cpuLim, raw[cpuLim])}; allowed: request ≤ limit`);
+    }
+    const memReq = `${app}MemoryRequest` as const;
+    const memLim = `${app}MemoryLimit` as const;
+    if (v[memReq].bytes > v[memLim].bytes) {
+      problems.push(`${show(memReq, raw[memReq])} is greater than ${show(memLim, raw[memLim])}; allowed: request ≤ limit`);
+    }
+  }
+  if (v.workerAutoscaler === 'keda' && given('workerCpuTarget')) {
+    problems.push(`${show('workerCpuTarget', raw.workerCpuTarget)} contradicts ${settingLabel('workerAutoscaler')} = "keda"; allowed: a CPU target only with workerAutoscaler = "cpu" (KEDA scales on queue depth)`);
+  }
+  if (v.workerAutoscaler === 'cpu' && given('kedaListLength')) {
+    problems.push(`${show('kedaListLength', raw.kedaListLength)} contradicts ${settingLabel('workerAutoscaler')} = "cpu"; allowed: a KEDA list length only with workerAutoscaler = "keda"`);
+  }
+  if (!v.queueRedisPersistence && (given('queueRedisStorageSize') || given('storageClass'))) {
+    const which: SettingName = given('queueRedisStorageSize') ? 'queueRedisStorageSize' : 'storageClass';
+    problems.push(`${show(which, raw[which])} contradicts ${settingLabel('queueRedisPersistence')} = "false"; allowed: storage settings only with persistence = "true"`);
+  }
+  for (const [mem, label] of [['queueRedisMemory', 'queue'], ['cacheRedisMemory', 'cache']] as const) {
+    if (v[mem].bytes < 64 * 1024 ** 2) {
+      problems.push(`${show(mem, raw[mem])} is too small for the ${label} Redis; allowed: at least 64Mi`);
+    }
+  }
+
+  // Load balancing: one algorithm, written out for L7 and (when present) the L4 Service.
+  if (v.loadBalancing !== 'hash') {
+    for (const name of ['hashBy', 'hashHeader', 'hashCookie'] as const) {
+      if (given(name)) {
+        problems.push(`${show(name, raw[name])} contradicts ${show('loadBalancing', raw.loadBalancing)}; allowed: ${name} only with loadBalancing = "hash"`);
+      }
+    }
+  } else {
+    if (given('hashHeader') && v.hashBy !== 'header') {
+      problems.push(`${show('hashHeader', raw.hashHeader)} contradicts ${show('hashBy', raw.hashBy)}; allowed: hashHeader only with hashBy = "header"`);
+    }
+    if (given('hashCookie') && v.hashBy !== 'cookie') {
+      problems.push(`${show('hashCookie', raw.hashCookie)} contradicts ${show('hashBy', raw.hashBy)}; allowed: hashCookie only with hashBy = "cookie"`);
+    }
+  }
+  const l4 = v.edge === 'l4+l7';
+  if (l4 && v.loadBalancing === 'least-request') {
+    problems.push(`${show('loadBalancing', raw.loadBalancing)} cannot be written out for the L4 Service (kube-proxy balances connections, not requests) while ${show('edge', raw.edge)}; allowed at L4: round-robin, or hash with hashBy = "client-ip"; or set edge = "l7"`);
+  }
+  if (l4 && v.loadBalancing === 'hash' && v.hashBy !== 'client-ip') {
+    problems.push(`${show('hashBy', raw.hashBy)} cannot be written out for the L4 Service (it sees no headers or cookies) while ${show('edge', raw.edge)}; allowed at L4: hashBy = "client-ip"; or set edge = "l7"`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const previewId = environment === 'preview' ? v.previewId : undefined;
+  const namespace = environment === 'production' ? 'levee' : environment === 'dev' ? 'levee-dev' : `levee-${previewId}`;
+  const sizing = (app: 'gateway' | 'media' | 'model' | 'worker'): AppSizing => ({
+    minReplicas: v[`${app}MinReplicas`],
+    maxReplicas: v[`${app}MaxReplicas`],
+    cpuTargetPercent: v[`${app}CpuTarget`],
+    resources: {
+      cpuRequest: v[`${app}CpuRequest`],
+      cpuLimit: v[`${app}CpuLimit`],
+      memoryRequest: v[`${app}MemoryRequest`],
+      memoryLimit: v[`${app}MemoryLimit`],
+    },
+  });
+  const maxmemoryMb = (m: Memory) => Math.floor((m.bytes * 0.75) / 1024 ** 2);
+
+  return {
+    environment,
+    ...(previewId !== undefined ? { previewId } : {}),
+    namespace,
+    labels: { 'levee.dev/environment': environment, ...(previewId !== undefined ? { 'levee.dev/preview-id': previewId } : {}) },
+    images: { registry: v.imageRegistry, tag: v.imageTag, redis: v.redisImage },
+    gateway: sizing('gateway'),
+    media: sizing('media'),
+    model: sizing('model'),
+    worker: {
+      ...sizing('worker'),
+      autoscaler: v.workerAutoscaler,
+      kedaListLength: v.kedaListLength,
+      concurrency: v.workerConcurrency,
+      modelTimeoutMs: v.modelTimeoutMs,
+    },
+    queueRedis: {
+      memory: v.queueRedisMemory,
+      maxmemoryMb: maxmemoryMb(v.queueRedisMemory),
+      persistence: v.queueRedisPersistence,
+      storageSize: v.queueRedisStorageSize,
+      ...(v.storageClass !== '' ? { storageClass: v.storageClass } : {}),
+    },
+    cacheRedis: { memory: v.cacheRedisMemory, maxmemoryMb: maxmemoryMb(v.cacheRedisMemory) },
+    edge: {
+      l4,
+      l7Provider: v.l7Provider,
+      ingressClass: v.ingressClass,
+      host: v.host,
+      ...(v.tlsSecret !== '' ? { tlsSecret: v.tlsSecret } : {}),
+      l7Namespace: v.l7Namespace,
+    },
+    loadBalancing:
+      v.loadBalancing === 'hash'
+        ? {
+            algorithm: 'hash',
+            hashBy: v.hashBy,
+            ...(v.hashBy === 'header' ? { hashHeader: v.hashHeader } : {}),
+            ...(v.hashBy === 'cookie' ? { hashCookie: v.hashCookie } : {}),
+          }
+        : { algorithm: v.loadBalancing },
+    monitoringNamespace: v.monitoringNamespace,
+    kedaNamespace: v.kedaNamespace,
+    app: {
+      rateLimitPerSecond: v.rateLimitPerSecond,
+      trustProxy: v.trustProxy,
+      queueName: v.queueName,
+      queueMaxWaiting: v.queueMaxWaiting,
+      cacheTtlSeconds: v.cacheTtlSeconds,
+      breakerOpenSeconds: v.breakerOpenSeconds,
+      imageTtlSeconds: v.imageTtlSeconds,
+      logLevel: v.logLevel,
+    },
+    shutdown: { preStopSeconds: v.preStopSeconds, shutdownDelaySeconds: v.shutdownDelaySeconds, drainSeconds: v.drainSeconds },
+    podDisruptionBudgets: environment === 'production',
+    namespaceGuards: environment !== 'production',
+  };
+}
+
+/**
+ * Reads the settings from environment variables (`LEVEE_*`). A `LEVEE_` variable that is
+ * not a setting is refused, so a typo cannot silently fall back to a default.
+ */
+export function settingsFromEnv(env: Readonly<Record<string, string | undefined>>): Partial<Record<SettingName, string>> {
+  const byEnv = new Map(SETTING_NAMES.map((name) => [SETTINGS[name].env, name] as const));
+  const out: Partial<Record<SettingName, string>> = {};
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith('LEVEE_') || value === undefined) continue;
+    const name = byEnv.get(key);
+    if (name) out[name] = value;
+    else unknown.push(`unknown environment variable ${key} = ${JSON.stringify(value)}; allowed: the LEVEE_* settings listed in infra/README.md`);
+  }
+  if (unknown.length > 0) throw new ConfigError(unknown);
+  return out;
+}

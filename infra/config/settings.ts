@@ -1,0 +1,209 @@
+/**
+ * Every Levee setting in one table: its name (the Pulumi stack config key, `levee:<name>`),
+ * its environment variable (for `npm run synth`), its per-environment default and its parser.
+ * The README table is written from this file; keep them in step.
+ */
+import { parseCpuMillis, parseMemoryBytes } from './quantity';
+
+export const ENVIRONMENTS = ['production', 'preview', 'dev'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** What a parser returns: the value, or the text that says what is allowed. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; allowed: string };
+
+export interface SettingSpec<T> {
+  /** Environment variable read by `infra/main.ts`. */
+  readonly env: string;
+  /** One line for the README. */
+  readonly description: string;
+  /** Default per environment (`previewId` is only known in preview); undefined = no default. */
+  readonly default: (environment: Environment, previewId: string) => string | undefined;
+  readonly parse: (raw: string) => Parsed<T>;
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = <T>(allowed: string): Parsed<T> => ({ ok: false, allowed });
+
+function oneOf<const V extends string>(values: readonly V[]) {
+  return (raw: string): Parsed<V> =>
+    (values as readonly string[]).includes(raw) ? ok(raw as V) : bad(`one of ${values.join(', ')}`);
+}
+
+function integer(min: number, max: number) {
+  return (raw: string): Parsed<number> => {
+    if (!/^-?\d+$/.test(raw)) return bad(`an integer from ${min} to ${max}`);
+    const n = Number(raw);
+    return n >= min && n <= max ? ok(n) : bad(`an integer from ${min} to ${max}`);
+  };
+}
+
+function matching(re: RegExp, allowed: string) {
+  return (raw: string): Parsed<string> => (re.test(raw) ? ok(raw) : bad(allowed));
+}
+
+function boolean(raw: string): Parsed<boolean> {
+  if (raw === 'true') return ok(true);
+  if (raw === 'false') return ok(false);
+  return bad('true or false');
+}
+
+export interface Cpu { readonly text: string; readonly millis: number }
+export interface Memory { readonly text: string; readonly bytes: number }
+
+function cpu(raw: string): Parsed<Cpu> {
+  const millis = parseCpuMillis(raw);
+  return millis === undefined ? bad('a CPU quantity such as 250m or 2 (greater than 0)') : ok({ text: raw, millis });
+}
+
+function memory(raw: string): Parsed<Memory> {
+  const bytes = parseMemoryBytes(raw);
+  return bytes === undefined ? bad('a memory quantity such as 512Mi or 2Gi (Ki, Mi, Gi or Ti, greater than 0)') : ok({ text: raw, bytes });
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function namespaceName(raw: string): Parsed<string> {
+  return DNS_LABEL.test(raw) && raw.length <= 63 ? ok(raw) : bad('a namespace name (lower-case letters, digits and "-", at most 63 characters)');
+}
+
+function previewId(raw: string): Parsed<string> {
+  // The namespace is `levee-<id>`, so the id may use 63 - 6 characters.
+  return DNS_LABEL.test(raw) && raw.length <= 57
+    ? ok(raw)
+    : bad('a namespace suffix: lower-case letters, digits and "-", starting and ending with a letter or digit, at most 57 characters (e.g. pr-123)');
+}
+
+function optionalResourceName(raw: string): Parsed<string> {
+  return raw === '' || (DNS_SUBDOMAIN.test(raw) && raw.length <= 253) ? ok(raw) : bad('empty (none) or a Kubernetes resource name (lower-case letters, digits, "-" and ".")');
+}
+
+/** A pinned image reference `name:tag` or `name@sha256:…`; never `latest`, never untagged. */
+function pinnedImage(raw: string): Parsed<string> {
+  const m = /^([a-z0-9][a-z0-9._\/-]*(?::\d+\/[a-z0-9._\/-]+)?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(raw);
+  const allowed = 'an image reference pinned to a tag other than "latest" or to a sha256 digest (e.g. redis:7.2.5-alpine)';
+  if (!m || (m[2] === undefined && m[3] === undefined) || m[2] === 'latest') return bad(allowed);
+  return ok(raw);
+}
+
+function imageTag(raw: string): Parsed<string> {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(raw) && raw !== 'latest'
+    ? ok(raw)
+    : bad('a pinned image tag (letters, digits, "_", "." and "-", at most 128 characters), not "latest"');
+}
+
+function cidrList(raw: string): Parsed<string> {
+  const allowed = 'empty or a comma-separated list of IPv4/IPv6 CIDRs (e.g. 10.0.0.0/8,fd00::/8)';
+  if (raw === '') return ok(raw);
+  const v4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
+  const v6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/;
+  const parts = raw.split(',').map((p) => p.trim());
+  return parts.every((p) => v4.test(p) || v6.test(p)) ? ok(parts.join(',')) : bad(allowed);
+}
+
+const same = (value: string) => () => value;
+const byEnv = (values: Record<Environment, string | undefined>) => (environment: Environment) => values[environment];
+const prodOr = (production: string, small: string) => byEnv({ production, preview: small, dev: small });
+
+export const LOAD_BALANCING = ['round-robin', 'least-request', 'hash'] as const;
+export type LoadBalancingAlgorithm = (typeof LOAD_BALANCING)[number];
+export const HASH_BY = ['client-ip', 'header', 'cookie'] as const;
+export type HashBy = (typeof HASH_BY)[number];
+export const EDGES = ['l4+l7', 'l7'] as const;
+export type EdgeMode = (typeof EDGES)[number];
+export const L7_PROVIDERS = ['ingress-nginx'] as const;
+export type L7ProviderName = (typeof L7_PROVIDERS)[number];
+export const WORKER_AUTOSCALERS = ['cpu', 'keda'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** Settings for one autoscaled app; env names are `LEVEE_<APP>_…`. */
+function appSettings<const P extends string>(
+  prefix: P,
+  label: string,
+  d: { min: [string, string]; max: [string, string]; target: string; cpuReq: [string, string]; cpuLim: [string, string]; memReq: [string, string]; memLim: [string, string] },
+) {
+  const env = prefix.toUpperCase();
+  return {
+    [`${prefix}MinReplicas`]: { env: `LEVEE_${env}_MIN_REPLICAS`, description: `${label}: minimum replicas (autoscaler)`, default: prodOr(...d.min), parse: integer(1, 1000) },
+    [`${prefix}MaxReplicas`]: { env: `LEVEE_${env}_MAX_REPLICAS`, description: `${label}: maximum replicas (autoscaler)`, default: prodOr(...d.max), parse: integer(1, 1000) },
+    [`${prefix}CpuTarget`]: { env: `LEVEE_${env}_CPU_TARGET`, description: `${label}: HPA target average CPU utilization, percent of the request`, default: same(d.target), parse: integer(1, 100) },
+    [`${prefix}CpuRequest`]: { env: `LEVEE_${env}_CPU_REQUEST`, description: `${label}: CPU request per pod`, default: prodOr(...d.cpuReq), parse: cpu },
+    [`${prefix}CpuLimit`]: { env: `LEVEE_${env}_CPU_LIMIT`, description: `${label}: CPU limit per pod`, default: prodOr(...d.cpuLim), parse: cpu },
+    [`${prefix}MemoryRequest`]: { env: `LEVEE_${env}_MEMORY_REQUEST`, description: `${label}: memory request per pod`, default: prodOr(...d.memReq), parse: memory },
+    [`${prefix}MemoryLimit`]: { env: `LEVEE_${env}_MEMORY_LIMIT`, description: `${label}: memory limit per pod`, default: prodOr(...d.memLim), parse: memory },
+  } as {
+    [K in `${P}MinReplicas` | `${P}MaxReplicas` | `${P}CpuTarget`]: SettingSpec<number>;
+  } & { [K in `${P}CpuRequest` | `${P}CpuLimit`]: SettingSpec<Cpu> } & { [K in `${P}MemoryRequest` | `${P}MemoryLimit`]: SettingSpec<Memory> };
+}
+
+export const SETTINGS = {
+  environment: { env: 'LEVEE_ENV', description: 'preset: production, preview or dev', default: same('production'), parse: oneOf(ENVIRONMENTS) },
+  previewId: { env: 'LEVEE_PREVIEW_ID', description: 'preview id, required for preview; namespace becomes levee-<id>', default: () => undefined, parse: previewId },
+
+  imageRegistry: {
+    env: 'LEVEE_IMAGE_REGISTRY',
+    description: 'registry prefix of the app images (<registry>/levee-gateway:<tag>, …)',
+    default: same('ghcr.io/levee-dev'),
+    parse: matching(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry host with an optional path (e.g. ghcr.io/levee-dev), lower case, no trailing "/"'),
+  },
+  imageTag: { env: 'LEVEE_IMAGE_TAG', description: 'tag of the app images', default: same('0.1.0'), parse: imageTag },
+  redisImage: { env: 'LEVEE_REDIS_IMAGE', description: 'pinned Redis image for both Redis instances', default: same('redis:7.2.5-alpine'), parse: pinnedImage },
+
+  ...appSettings('gateway', 'gateway', { min: ['3', '1'], max: ['30', '1'], target: '80', cpuReq: ['500m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
+  ...appSettings('media', 'media', { min: ['2', '1'], max: ['10', '1'], target: '75', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),
+  ...appSettings('model', 'model', { min: ['2', '1'], max: ['20', '1'], target: '70', cpuReq: ['1', '250m'], cpuLim: ['2', '1'], memReq: ['512Mi', '256Mi'], memLim: ['1Gi', '512Mi'] }),
+  ...appSettings('worker', 'worker', { min: ['2', '1'], max: ['50', '1'], target: '70', cpuReq: ['250m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
+
+  workerAutoscaler: { env: 'LEVEE_WORKER_AUTOSCALER', description: 'worker autoscaling: cpu (HorizontalPodAutoscaler) or keda (ScaledObject on queue depth) — never both', default: same('cpu'), parse: oneOf(WORKER_AUTOSCALERS) },
+  kedaListLength: { env: 'LEVEE_KEDA_LIST_LENGTH', description: 'KEDA: waiting jobs per worker replica (listLength of both triggers)', default: same('20'), parse: integer(1, 100000) },
+  kedaNamespace: { env: 'LEVEE_KEDA_NAMESPACE', description: 'namespace of the KEDA operator (allowed to reach the queue Redis when KEDA is on)', default: same('keda'), parse: namespaceName },
+
+  queueRedisMemory: { env: 'LEVEE_QUEUE_REDIS_MEMORY', description: 'queue Redis memory request = limit; maxmemory is 75% of it', default: prodOr('1Gi', '256Mi'), parse: memory },
+  queueRedisPersistence: { env: 'LEVEE_QUEUE_REDIS_PERSISTENCE', description: 'queue Redis data on a PersistentVolumeClaim (false: emptyDir, no PVC)', default: prodOr('true', 'false'), parse: boolean },
+  queueRedisStorageSize: { env: 'LEVEE_QUEUE_REDIS_STORAGE_SIZE', description: 'size of the queue Redis PVC (only with persistence)', default: same('10Gi'), parse: memory },
+  storageClass: { env: 'LEVEE_STORAGE_CLASS', description: 'StorageClass of the queue Redis PVC; empty = the cluster default', default: same(''), parse: optionalResourceName },
+  cacheRedisMemory: { env: 'LEVEE_CACHE_REDIS_MEMORY', description: 'cache Redis memory request = limit; maxmemory is 75% of it', default: prodOr('256Mi', '128Mi'), parse: memory },
+
+  edge: { env: 'LEVEE_EDGE', description: 'entry points: l4+l7 (LoadBalancer Service in front of the gateway plus L7 routes) or l7 (L7 routes only)', default: same('l4+l7'), parse: oneOf(EDGES) },
+  l7Provider: { env: 'LEVEE_L7_PROVIDER', description: 'how L7 routes are written', default: same('ingress-nginx'), parse: oneOf(L7_PROVIDERS) },
+  ingressClass: { env: 'LEVEE_INGRESS_CLASS', description: 'ingressClassName of the Ingress', default: same('nginx'), parse: matching(DNS_SUBDOMAIN, 'an IngressClass name (lower-case letters, digits, "-" and ".")') },
+  l7Namespace: { env: 'LEVEE_L7_NAMESPACE', description: 'namespace of the L7 proxy (allowed to reach gateway and media)', default: same('ingress-nginx'), parse: namespaceName },
+  host: {
+    env: 'LEVEE_HOST',
+    description: 'public host name of the L7 routes',
+    default: (environment: Environment, id: string) => ({ production: 'levee.example.com', preview: `${id}.preview.levee.example.com`, dev: 'levee.localtest.me' })[environment],
+    parse: matching(DNS_SUBDOMAIN, 'a DNS host name (lower-case letters, digits, "-" and ".")'),
+  },
+  tlsSecret: { env: 'LEVEE_TLS_SECRET', description: 'TLS Secret of the L7 routes; empty = no TLS', default: prodOr('levee-tls', ''), parse: optionalResourceName },
+
+  loadBalancing: { env: 'LEVEE_LOAD_BALANCING', description: 'algorithm: round-robin, least-request or hash', default: same('round-robin'), parse: oneOf(LOAD_BALANCING) },
+  hashBy: { env: 'LEVEE_HASH_BY', description: 'with hash: client-ip, header or cookie', default: same('client-ip'), parse: oneOf(HASH_BY) },
+  hashHeader: { env: 'LEVEE_HASH_HEADER', description: 'with hash by header: the header (e.g. the API token)', default: same('Authorization'), parse: matching(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name (letters, digits and "-", at most 64 characters)') },
+  hashCookie: { env: 'LEVEE_HASH_COOKIE', description: 'with hash by cookie: the affinity cookie name', default: same('levee-affinity'), parse: matching(/^[A-Za-z0-9_-]{1,64}$/, 'a cookie name (letters, digits, "_" and "-", at most 64 characters)') },
+
+  monitoringNamespace: { env: 'LEVEE_MONITORING_NAMESPACE', description: 'namespace of Prometheus (allowed to scrape the metrics ports)', default: same('monitoring'), parse: namespaceName },
+
+  rateLimitPerSecond: { env: 'LEVEE_RATE_LIMIT_PER_SECOND', description: 'gateway RATE_LIMIT_PER_SECOND (per client IP)', default: same('10'), parse: integer(1, 100000) },
+  trustProxy: { env: 'LEVEE_TRUST_PROXY', description: 'gateway TRUST_PROXY: CIDRs of the L7 proxy pods whose X-Forwarded-For is believed', default: same('10.0.0.0/8'), parse: cidrList },
+  queueName: { env: 'LEVEE_QUEUE_NAME', description: 'BullMQ queue name (QUEUE_NAME)', default: same('images'), parse: matching(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" and "-", at most 64 characters') },
+  queueMaxWaiting: { env: 'LEVEE_QUEUE_MAX_WAITING', description: 'gateway QUEUE_MAX_WAITING (backpressure bound)', default: same('10000'), parse: integer(1, 10000000) },
+  cacheTtlSeconds: { env: 'LEVEE_CACHE_TTL_SECONDS', description: 'gateway CACHE_TTL_SECONDS', default: same('30'), parse: integer(1, 86400) },
+  breakerOpenSeconds: { env: 'LEVEE_BREAKER_OPEN_SECONDS', description: 'gateway and worker BREAKER_OPEN_SECONDS', default: same('60'), parse: integer(1, 3600) },
+  workerConcurrency: { env: 'LEVEE_WORKER_CONCURRENCY', description: 'worker WORKER_CONCURRENCY (jobs per pod)', default: same('2'), parse: integer(1, 256) },
+  modelTimeoutMs: { env: 'LEVEE_MODEL_TIMEOUT_MS', description: 'worker MODEL_TIMEOUT_MS; also sets the worker terminationGracePeriodSeconds', default: same('30000'), parse: integer(100, 600000) },
+  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept)', default: same('86400'), parse: integer(60, 31536000) },
+  logLevel: { env: 'LEVEE_LOG_LEVEL', description: 'gateway LOG_LEVEL', default: byEnv({ production: 'info', preview: 'info', dev: 'debug' }), parse: oneOf(LOG_LEVELS) },
+
+  preStopSeconds: { env: 'LEVEE_PRESTOP_SECONDS', description: 'preStop sleep of the HTTP apps (lets endpoints and proxies forget the pod)', default: same('5'), parse: integer(0, 120) },
+  shutdownDelaySeconds: { env: 'LEVEE_SHUTDOWN_DELAY_SECONDS', description: 'gateway and media SHUTDOWN_DELAY_SECONDS (readiness fails, then the delay, then close)', default: same('5'), parse: integer(0, 120) },
+  drainSeconds: { env: 'LEVEE_DRAIN_SECONDS', description: 'time allowed for in-flight HTTP requests to finish after close', default: same('20'), parse: integer(1, 600) },
+} satisfies Record<string, SettingSpec<unknown>>;
+
+export type SettingName = keyof typeof SETTINGS;
+export type SettingValues = { [K in SettingName]: (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never };
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** `gatewayMinReplicas (LEVEE_GATEWAY_MIN_REPLICAS / levee:gatewayMinReplicas)` — how errors name a setting. */
+export function settingLabel(name: SettingName): string {
+  return `${SETTINGS[name].env} (levee:${name})`;
+}

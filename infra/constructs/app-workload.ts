@@ -1,0 +1,169 @@
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-28';
+import type { AppSizing, LeveeConfig } from '../config/resolve';
+import {
+  TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, podSecurityContext, resources, selectorLabels, topologySpread,
+} from './pod';
+
+export interface AppWorkloadProps {
+  readonly config: LeveeConfig;
+  /** Stable Kubernetes name (`levee-gateway`, …). */
+  readonly name: string;
+  /** `app.kubernetes.io/component` value. */
+  readonly component: string;
+  readonly sizing: AppSizing;
+  readonly image: string;
+  /** Container ports; the first one is the metrics port too. */
+  readonly ports: readonly { readonly name: string; readonly port: number }[];
+  readonly env: readonly k8s.EnvVar[];
+  readonly livenessProbe: k8s.Probe;
+  readonly readinessProbe: k8s.Probe;
+  /** preStop sleep, for apps behind a Service. @default - none */
+  readonly preStopSeconds?: number;
+  readonly terminationGracePeriodSeconds: number;
+  /** Create a ClusterIP Service on the first port. @default true */
+  readonly service?: boolean;
+  /** Create a CPU HorizontalPodAutoscaler. @default true */
+  readonly cpuAutoscaler?: boolean;
+}
+
+/**
+ * An autoscaled app: ServiceAccount (no token), Deployment without fixed replicas,
+ * ClusterIP Service, CPU HPA (autoscaling/v2, explicit behavior) and a PodDisruptionBudget
+ * that can never block a node drain.
+ */
+export class AppWorkload extends Construct {
+  public readonly serviceAccount: k8s.KubeServiceAccount;
+  public readonly deployment: k8s.KubeDeployment;
+  public readonly service?: k8s.KubeService;
+  public readonly autoscaler?: k8s.KubeHorizontalPodAutoscalerV2;
+  public readonly disruptionBudget?: k8s.KubePodDisruptionBudget;
+
+  constructor(scope: Construct, id: string, props: AppWorkloadProps) {
+    super(scope, id);
+    const { config, name, component, sizing } = props;
+    const metricsPort = props.ports[0]!.port;
+
+    this.serviceAccount = new k8s.KubeServiceAccount(this, 'service-account', {
+      metadata: objectMeta(config, name, component),
+      automountServiceAccountToken: false,
+    });
+
+    const container: k8s.Container = {
+      name: component,
+      image: props.image,
+      imagePullPolicy: 'IfNotPresent',
+      ports: props.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+      env: [...props.env],
+      resources: resources(sizing.resources),
+      securityContext: containerSecurityContext(),
+      livenessProbe: props.livenessProbe,
+      readinessProbe: props.readinessProbe,
+      volumeMounts: [TMP_MOUNT],
+      ...(props.preStopSeconds !== undefined && props.preStopSeconds > 0
+        ? { lifecycle: { preStop: { exec: { command: ['sleep', String(props.preStopSeconds)] } } } }
+        : {}),
+    };
+
+    this.deployment = new k8s.KubeDeployment(this, 'deployment', {
+      metadata: objectMeta(config, name, component),
+      spec: {
+        // No `replicas`: the autoscaler owns the replica count.
+        selector: { matchLabels: selectorLabels(name) },
+        revisionHistoryLimit: 5,
+        strategy: {
+          type: 'RollingUpdate',
+          // Never lose capacity during a rollout: surge first, then retire.
+          rollingUpdate: { maxSurge: k8s.IntOrString.fromString('25%'), maxUnavailable: k8s.IntOrString.fromNumber(0) },
+        },
+        template: {
+          metadata: {
+            labels: objectMeta(config, name, component).labels,
+            annotations: {
+              'prometheus.io/scrape': 'true',
+              'prometheus.io/port': String(metricsPort),
+              'prometheus.io/path': '/metrics',
+            },
+          },
+          spec: {
+            serviceAccountName: name,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: podSecurityContext(),
+            terminationGracePeriodSeconds: props.terminationGracePeriodSeconds,
+            topologySpreadConstraints: topologySpread(name, true),
+            containers: [container],
+            volumes: [TMP_VOLUME],
+          },
+        },
+      },
+    });
+
+    if (props.service ?? true) {
+      const port = props.ports[0]!;
+      this.service = new k8s.KubeService(this, 'service', {
+        metadata: objectMeta(config, name, component),
+        spec: {
+          type: 'ClusterIP',
+          selector: selectorLabels(name),
+          ports: [{ name: port.name, port: port.port, targetPort: k8s.IntOrString.fromString(port.name), protocol: 'TCP' }],
+        },
+      });
+    }
+
+    if (props.cpuAutoscaler ?? true) {
+      this.autoscaler = new k8s.KubeHorizontalPodAutoscalerV2(this, 'autoscaler', {
+        metadata: objectMeta(config, name, component),
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+          minReplicas: sizing.minReplicas,
+          maxReplicas: sizing.maxReplicas,
+          metrics: [
+            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: sizing.cpuTargetPercent } } },
+          ],
+          behavior: scalingBehavior(),
+        },
+      });
+    }
+
+    const budget = disruptionBudget(config, sizing.minReplicas);
+    if (budget) {
+      this.disruptionBudget = new k8s.KubePodDisruptionBudget(this, 'disruption-budget', {
+        metadata: objectMeta(config, name, component),
+        spec: { ...budget, selector: { matchLabels: selectorLabels(name) } },
+      });
+    }
+  }
+}
+
+/**
+ * Floods need a fast scale-up (double, or +4 pods, every 15 s, no stabilization) and a
+ * slow scale-down (10% a minute after 5 minutes of lower load) so a pulsing flood does
+ * not make the fleet flap.
+ */
+export function scalingBehavior(): k8s.HorizontalPodAutoscalerBehaviorV2 {
+  return {
+    scaleUp: {
+      stabilizationWindowSeconds: 0,
+      selectPolicy: 'Max',
+      policies: [
+        { type: 'Percent', value: 100, periodSeconds: 15 },
+        { type: 'Pods', value: 4, periodSeconds: 15 },
+      ],
+    },
+    scaleDown: {
+      stabilizationWindowSeconds: 300,
+      selectPolicy: 'Min',
+      policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }],
+    },
+  };
+}
+
+/**
+ * A budget only where one cannot block a drain: production, at least 2 replicas,
+ * `maxUnavailable: 1`, and unhealthy pods always evictable.
+ */
+export function disruptionBudget(config: LeveeConfig, minReplicas: number): Omit<k8s.PodDisruptionBudgetSpec, 'selector'> | undefined {
+  if (!config.podDisruptionBudgets || minReplicas < 2) return undefined;
+  return { maxUnavailable: k8s.IntOrString.fromNumber(1), unhealthyPodEvictionPolicy: 'AlwaysAllow' };
+}

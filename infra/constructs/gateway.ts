@@ -1,0 +1,49 @@
+import { Construct } from 'constructs';
+import type { LeveeConfig } from '../config/resolve';
+import { CACHE_REDIS_SECRET, COMPONENTS, PORTS, QUEUE_REDIS_SECRET } from '../names';
+import { AppWorkload } from './app-workload';
+import { CACHE_REDIS_URL, MODEL_URL, QUEUE_REDIS_URL } from './endpoints';
+import { appImage, httpProbe, plainEnv, secretEnv } from './pod';
+import { httpGracePeriodSeconds } from './termination';
+
+export interface GatewayProps {
+  readonly config: LeveeConfig;
+}
+
+/** The public API: enqueues render jobs, serves the cached hot reads, rate-limits per client IP. */
+export class Gateway extends AppWorkload {
+  constructor(scope: Construct, id: string, props: GatewayProps) {
+    const { config } = props;
+    super(scope, id, {
+      config,
+      name: COMPONENTS.gateway,
+      component: 'gateway',
+      sizing: config.gateway,
+      image: appImage(config, COMPONENTS.gateway),
+      ports: [{ name: 'http', port: PORTS.gateway }],
+      env: [
+        ...plainEnv({
+          PORT: PORTS.gateway,
+          QUEUE_REDIS_URL,
+          CACHE_REDIS_URL,
+          MODEL_URL,
+          RATE_LIMIT_PER_SECOND: config.app.rateLimitPerSecond,
+          ...(config.app.trustProxy !== '' ? { TRUST_PROXY: config.app.trustProxy } : {}),
+          QUEUE_NAME: config.app.queueName,
+          QUEUE_MAX_WAITING: config.app.queueMaxWaiting,
+          CACHE_TTL_SECONDS: config.app.cacheTtlSeconds,
+          BREAKER_OPEN_SECONDS: config.app.breakerOpenSeconds,
+          SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds,
+          LOG_LEVEL: config.app.logLevel,
+        }),
+        secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
+        secretEnv('CACHE_REDIS_PASSWORD', CACHE_REDIS_SECRET),
+      ],
+      // Liveness never touches Redis; readiness fails while draining or when Redis is down.
+      livenessProbe: httpProbe('/healthz', PORTS.gateway, { period: 10, failures: 3, initialDelay: 5 }),
+      readinessProbe: httpProbe('/readyz', PORTS.gateway, { period: 5, failures: 2 }),
+      preStopSeconds: config.shutdown.preStopSeconds,
+      terminationGracePeriodSeconds: httpGracePeriodSeconds(config, true),
+    });
+  }
+}

@@ -1,0 +1,34 @@
+import { Construct } from 'constructs';
+import type { LeveeConfig } from '../config/resolve';
+import { COMPONENTS, PORTS, QUEUE_REDIS_SECRET } from '../names';
+import { AppWorkload } from './app-workload';
+import { QUEUE_REDIS_URL } from './endpoints';
+import { appImage, httpProbe, plainEnv, secretEnv } from './pod';
+import { httpGracePeriodSeconds } from './termination';
+
+export interface MediaProps {
+  readonly config: LeveeConfig;
+}
+
+/** Read-only backend for `/images/{id}.png`, scaled apart from the gateway; PNGs live in the queue Redis. */
+export class Media extends AppWorkload {
+  constructor(scope: Construct, id: string, props: MediaProps) {
+    const { config } = props;
+    super(scope, id, {
+      config,
+      name: COMPONENTS.media,
+      component: 'media',
+      sizing: config.media,
+      image: appImage(config, COMPONENTS.media),
+      ports: [{ name: 'http', port: PORTS.media }],
+      env: [
+        ...plainEnv({ PORT: PORTS.media, QUEUE_REDIS_URL, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds }),
+        secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
+      ],
+      livenessProbe: httpProbe('/healthz', PORTS.media, { period: 10, failures: 3, initialDelay: 5 }),
+      readinessProbe: httpProbe('/readyz', PORTS.media, { period: 5, failures: 2 }),
+      preStopSeconds: config.shutdown.preStopSeconds,
+      terminationGracePeriodSeconds: httpGracePeriodSeconds(config, true),
+    });
+  }
+}

@@ -1,0 +1,140 @@
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-28';
+import type { LeveeConfig } from '../config/resolve';
+import { COMPONENTS, ComponentKey, PORTS } from '../names';
+import { objectMeta, selectorLabels } from './pod';
+
+/** A traffic source or destination of an allow rule. */
+export type Peer =
+  | { readonly component: ComponentKey }
+  | { readonly namespace: string }
+  /** Any address: used only for the gateway's public port (see below). */
+  | { readonly anywhere: true };
+
+export interface Rule {
+  readonly peers: readonly Peer[];
+  readonly ports: readonly number[];
+}
+
+export interface ComponentTraffic {
+  readonly ingress: readonly Rule[];
+  readonly egress: readonly Rule[];
+  /** Allow DNS lookups (kube-dns in kube-system). */
+  readonly dns: boolean;
+}
+
+/**
+ * Who may talk to whom; everything else is denied by `levee-default-deny`.
+ * The gateway's port is open to every source: the L4 LoadBalancer with
+ * `externalTrafficPolicy: Local` delivers packets with the clients' own IPs, which can be
+ * any address, so no narrower `from` can be written (the L7 proxy and Prometheus are
+ * subsets of "anywhere"). Rendered PNGs live in the queue Redis, so media reaches it too.
+ */
+export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, ComponentTraffic> {
+  const monitoring: Peer = { namespace: config.monitoringNamespace };
+  const keda = config.worker.autoscaler === 'keda';
+  return {
+    gateway: {
+      ingress: [{ peers: [{ anywhere: true }], ports: [PORTS.gateway] }],
+      egress: [
+        { peers: [{ component: 'queueRedis' }, { component: 'cacheRedis' }], ports: [PORTS.redis] },
+        { peers: [{ component: 'model' }], ports: [PORTS.model] },
+      ],
+      dns: true,
+    },
+    media: {
+      ingress: [{ peers: [{ namespace: config.edge.l7Namespace }, monitoring], ports: [PORTS.media] }],
+      egress: [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }],
+      dns: true,
+    },
+    model: {
+      ingress: [{ peers: [{ component: 'gateway' }, { component: 'worker' }, monitoring], ports: [PORTS.model] }],
+      egress: [],
+      dns: false,
+    },
+    worker: {
+      ingress: [{ peers: [monitoring], ports: [PORTS.workerMetrics] }],
+      egress: [
+        { peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] },
+        { peers: [{ component: 'model' }], ports: [PORTS.model] },
+      ],
+      dns: true,
+    },
+    queueRedis: {
+      ingress: [
+        {
+          peers: [{ component: 'gateway' }, { component: 'worker' }, { component: 'media' }, ...(keda ? [{ namespace: config.kedaNamespace }] : [])],
+          ports: [PORTS.redis],
+        },
+      ],
+      egress: [],
+      dns: false,
+    },
+    cacheRedis: {
+      ingress: [{ peers: [{ component: 'gateway' }], ports: [PORTS.redis] }],
+      egress: [],
+      dns: false,
+    },
+  };
+}
+
+function peer(p: Peer): k8s.NetworkPolicyPeer | undefined {
+  if ('anywhere' in p) return undefined;
+  if ('namespace' in p) return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } } };
+  return { podSelector: { matchLabels: selectorLabels(COMPONENTS[p.component]) } };
+}
+
+function ports(list: readonly number[]): k8s.NetworkPolicyPort[] {
+  return list.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }));
+}
+
+const DNS_RULE: k8s.NetworkPolicyEgressRule = {
+  to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+  ports: [
+    { protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) },
+    { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) },
+  ],
+};
+
+export interface NetworkPoliciesProps {
+  readonly config: LeveeConfig;
+}
+
+/** Default deny for ingress and egress, then one allow policy per component. */
+export class NetworkPolicies extends Construct {
+  public readonly defaultDeny: k8s.KubeNetworkPolicy;
+  public readonly allow: Readonly<Record<ComponentKey, k8s.KubeNetworkPolicy>>;
+
+  constructor(scope: Construct, id: string, props: NetworkPoliciesProps) {
+    super(scope, id);
+    const { config } = props;
+    this.defaultDeny = new k8s.KubeNetworkPolicy(this, 'default-deny', {
+      metadata: objectMeta(config, 'levee-default-deny', 'network'),
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    });
+
+    const matrix = trafficMatrix(config);
+    const allow: Partial<Record<ComponentKey, k8s.KubeNetworkPolicy>> = {};
+    for (const key of Object.keys(matrix) as ComponentKey[]) {
+      const t = matrix[key];
+      const name = COMPONENTS[key];
+      allow[key] = new k8s.KubeNetworkPolicy(this, key, {
+        metadata: objectMeta(config, name, 'network'),
+        spec: {
+          podSelector: { matchLabels: selectorLabels(name) },
+          policyTypes: ['Ingress', 'Egress'],
+          ingress: t.ingress.map((r) => {
+            const from = r.peers.map(peer);
+            // A rule with an "anywhere" peer has no `from`: every source is allowed.
+            return from.includes(undefined) ? { ports: ports(r.ports) } : { from: from as k8s.NetworkPolicyPeer[], ports: ports(r.ports) };
+          }),
+          egress: [
+            ...t.egress.map((r) => ({ to: r.peers.map(peer).filter((p): p is k8s.NetworkPolicyPeer => p !== undefined), ports: ports(r.ports) })),
+            ...(t.dns ? [DNS_RULE] : []),
+          ],
+        },
+      });
+    }
+    this.allow = allow as Record<ComponentKey, k8s.KubeNetworkPolicy>;
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * Policy rules over synthesized manifests (plain JSON, whatever produced them).
+ * `npm run synth` runs every rule and refuses to write when one fails.
+ */
+import { parseCpuMillis, parseMemoryBytes } from '../config/quantity';
+import type { Violation } from './types';
+
+// Manifests are untyped JSON here on purpose: the rules must judge any input.
+type Json = any;
+
+export interface Rule {
+  readonly id: string;
+  readonly description: string;
+  readonly check: (manifests: readonly Json[]) => Violation[];
+}
+
+const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job']);
+
+function ref(m: Json): string {
+  return `${m.kind}/${m.metadata?.namespace ?? '-'}/${m.metadata?.name}`;
+}
+
+interface PodTemplate {
+  readonly owner: Json;
+  readonly labels: Record<string, string>;
+  readonly spec: Json;
+}
+
+function podTemplates(manifests: readonly Json[]): PodTemplate[] {
+  const out: PodTemplate[] = [];
+  for (const m of manifests) {
+    if (WORKLOAD_KINDS.has(m.kind)) out.push({ owner: m, labels: m.spec?.template?.metadata?.labels ?? {}, spec: m.spec?.template?.spec ?? {} });
+    else if (m.kind === 'CronJob') out.push({ owner: m, labels: m.spec?.jobTemplate?.spec?.template?.metadata?.labels ?? {}, spec: m.spec?.jobTemplate?.spec?.template?.spec ?? {} });
+    else if (m.kind === 'Pod') out.push({ owner: m, labels: m.metadata?.labels ?? {}, spec: m.spec ?? {} });
+  }
+  return out;
+}
+
+function containersOf(spec: Json): Json[] {
+  return [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+}
+
+/** matchLabels-only selector semantics; an empty selector selects everything. */
+function selects(selector: Json, labels: Record<string, string>): boolean {
+  if (!selector) return false;
+  if (selector.matchExpressions && selector.matchExpressions.length > 0) return false;
+  return Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+function sameNamespace(a: Json, b: Json): boolean {
+  return (a.metadata?.namespace ?? 'default') === (b.metadata?.namespace ?? 'default');
+}
+
+function v(rule: string, m: Json, message: string): Violation {
+  return { rule, object: ref(m), message };
+}
+
+const pssRestricted: Rule = {
+  id: 'pss-restricted',
+  description: 'every pod meets Pod Security Standards "restricted" with a numeric uid ≥ 10000',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      const pod = spec.securityContext ?? {};
+      if (spec.hostNetwork || spec.hostPID || spec.hostIPC) out.push(v('pss-restricted', owner, 'uses host namespaces (hostNetwork/hostPID/hostIPC)'));
+      for (const vol of spec.volumes ?? []) if (vol.hostPath) out.push(v('pss-restricted', owner, `volume "${vol.name}" is a hostPath`));
+      for (const c of containersOf(spec)) {
+        const sc = c.securityContext ?? {};
+        const where = `container "${c.name}"`;
+        if ((sc.runAsNonRoot ?? pod.runAsNonRoot) !== true) out.push(v('pss-restricted', owner, `${where}: runAsNonRoot is not true`));
+        const uid = sc.runAsUser ?? pod.runAsUser;
+        if (typeof uid !== 'number' || uid < 10000) out.push(v('pss-restricted', owner, `${where}: runAsUser must be a numeric uid ≥ 10000 (got ${JSON.stringify(uid)})`));
+        if (sc.allowPrivilegeEscalation !== false) out.push(v('pss-restricted', owner, `${where}: allowPrivilegeEscalation is not false`));
+        if (sc.privileged === true) out.push(v('pss-restricted', owner, `${where}: privileged`));
+        if (!(sc.capabilities?.drop ?? []).includes('ALL')) out.push(v('pss-restricted', owner, `${where}: capabilities do not drop ALL`));
+        const added = (sc.capabilities?.add ?? []).filter((cap: string) => cap !== 'NET_BIND_SERVICE');
+        if (added.length > 0) out.push(v('pss-restricted', owner, `${where}: adds capabilities ${added.join(', ')}`));
+        const seccomp = sc.seccompProfile?.type ?? pod.seccompProfile?.type;
+        if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') out.push(v('pss-restricted', owner, `${where}: seccompProfile is not RuntimeDefault`));
+        for (const p of c.ports ?? []) if (p.hostPort) out.push(v('pss-restricted', owner, `${where}: uses hostPort ${p.hostPort}`));
+      }
+    }
+    return out;
+  },
+};
+
+const readOnlyRoot: Rule = {
+  id: 'read-only-root',
+  description: 'every container has a read-only root filesystem and an emptyDir at /tmp',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      const emptyDirs = new Set((spec.volumes ?? []).filter((vol: Json) => vol.emptyDir).map((vol: Json) => vol.name));
+      for (const c of containersOf(spec)) {
+        if (c.securityContext?.readOnlyRootFilesystem !== true) out.push(v('read-only-root', owner, `container "${c.name}": readOnlyRootFilesystem is not true`));
+        const tmp = (c.volumeMounts ?? []).find((mnt: Json) => mnt.mountPath === '/tmp');
+        if (!tmp || !emptyDirs.has(tmp.name)) out.push(v('read-only-root', owner, `container "${c.name}": no emptyDir mounted at /tmp`));
+      }
+    }
+    return out;
+  },
+};
+
+const RESOURCE_NAMES = ['cpu', 'memory', 'ephemeral-storage'];
+const resources: Rule = {
+  id: 'resources',
+  description: 'every container requests and limits cpu, memory and ephemeral-storage, request ≤ limit',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      for (const c of containersOf(spec)) {
+        for (const r of RESOURCE_NAMES) {
+          const req = c.resources?.requests?.[r];
+          const lim = c.resources?.limits?.[r];
+          if (req === undefined) out.push(v('resources', owner, `container "${c.name}": no ${r} request`));
+          if (lim === undefined) out.push(v('resources', owner, `container "${c.name}": no ${r} limit`));
+          if (req !== undefined && lim !== undefined) {
+            const parse = r === 'cpu' ? parseCpuMillis : parseMemoryBytes;
+            const a = parse(String(req));
+            const b = parse(String(lim));
+            if (a !== undefined && b !== undefined && a > b) out.push(v('resources', owner, `container "${c.name}": ${r} request ${req} exceeds limit ${lim}`));
+          }
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const probes: Rule = {
+  id: 'probes',
+  description: 'every container has liveness and readiness probes, and they differ',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      for (const c of spec.containers ?? []) {
+        if (!c.livenessProbe) out.push(v('probes', owner, `container "${c.name}": no livenessProbe`));
+        if (!c.readinessProbe) out.push(v('probes', owner, `container "${c.name}": no readinessProbe`));
+        if (c.livenessProbe && c.readinessProbe && JSON.stringify(c.livenessProbe) === JSON.stringify(c.readinessProbe)) {
+          out.push(v('probes', owner, `container "${c.name}": livenessProbe and readinessProbe are identical`));
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const pinnedImages: Rule = {
+  id: 'pinned-image',
+  description: 'every image is pinned to a tag other than latest, or to a digest',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      for (const c of containersOf(spec)) {
+        const image = String(c.image ?? '');
+        const digest = /@sha256:[a-f0-9]{64}$/.test(image);
+        const tag = /:([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(image.replace(/@.*$/, ''))?.[1];
+        const lastSegment = image.replace(/@.*$/, '').split('/').pop() ?? '';
+        const hasTag = tag !== undefined && lastSegment.includes(':');
+        if (!digest && (!hasTag || tag === 'latest')) out.push(v('pinned-image', owner, `container "${c.name}": image "${image}" is not pinned (tag missing or "latest")`));
+      }
+    }
+    return out;
+  },
+};
+
+/** The minimum replica count each workload can have: its autoscaler's minimum, else `replicas` (default 1). */
+function minReplicasByTarget(manifests: readonly Json[]): Map<string, number> {
+  const min = new Map<string, number>();
+  for (const m of manifests) {
+    if (WORKLOAD_KINDS.has(m.kind)) min.set(ref(m), m.spec?.replicas ?? 1);
+  }
+  for (const m of manifests) {
+    const target = m.kind === 'HorizontalPodAutoscaler' ? m.spec?.scaleTargetRef : m.kind === 'ScaledObject' ? m.spec?.scaleTargetRef : undefined;
+    if (!target) continue;
+    const key = `${target.kind ?? 'Deployment'}/${m.metadata?.namespace ?? '-'}/${target.name}`;
+    const value = m.kind === 'HorizontalPodAutoscaler' ? m.spec?.minReplicas ?? 1 : m.spec?.minReplicaCount ?? 0;
+    min.set(key, value);
+  }
+  return min;
+}
+
+const autoscalerReplicas: Rule = {
+  id: 'autoscaler-replicas',
+  description: 'an autoscaled workload has no fixed replicas, exactly one autoscaler, and min ≤ max',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    const workloads = new Map(manifests.filter((m) => WORKLOAD_KINDS.has(m.kind)).map((m) => [ref(m), m] as const));
+    const owners = new Map<string, string[]>();
+    for (const m of manifests) {
+      if (m.kind !== 'HorizontalPodAutoscaler' && m.kind !== 'ScaledObject') continue;
+      const t = m.spec?.scaleTargetRef ?? {};
+      const key = `${t.kind ?? 'Deployment'}/${m.metadata?.namespace ?? '-'}/${t.name}`;
+      const target = workloads.get(key);
+      if (!target) {
+        out.push(v('autoscaler-replicas', m, `scaleTargetRef ${key} does not exist in the chart`));
+        continue;
+      }
+      owners.set(key, [...(owners.get(key) ?? []), ref(m)]);
+      if (target.spec?.replicas !== undefined) out.push(v('autoscaler-replicas', target, `has fixed replicas (${target.spec.replicas}) but is scaled by ${ref(m)}`));
+      const min = m.kind === 'HorizontalPodAutoscaler' ? m.spec?.minReplicas ?? 1 : m.spec?.minReplicaCount ?? 0;
+      const max = m.kind === 'HorizontalPodAutoscaler' ? m.spec?.maxReplicas : m.spec?.maxReplicaCount ?? 100;
+      if (min > max) out.push(v('autoscaler-replicas', m, `minimum replicas ${min} exceed maximum ${max}`));
+      // KEDA creates its own HPA named keda-hpa-<name> or advanced.horizontalPodAutoscalerConfig.name.
+      const kedaHpa = m.kind === 'ScaledObject' ? m.spec?.advanced?.horizontalPodAutoscalerConfig?.name ?? `keda-hpa-${m.metadata?.name}` : undefined;
+      if (kedaHpa && manifests.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata?.name === kedaHpa && sameNamespace(o, m))) {
+        out.push(v('autoscaler-replicas', m, `KEDA would create HorizontalPodAutoscaler "${kedaHpa}", which the chart already defines`));
+      }
+    }
+    for (const [key, list] of owners) {
+      if (list.length > 1) out.push(v('autoscaler-replicas', workloads.get(key), `is scaled by more than one autoscaler: ${list.join(', ')}`));
+    }
+    return out;
+  },
+};
+
+const disruptionBudgets: Rule = {
+  id: 'pdb-drain',
+  description: 'a PodDisruptionBudget can never block a node drain',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    const min = minReplicasByTarget(manifests);
+    for (const pdb of manifests.filter((m) => m.kind === 'PodDisruptionBudget')) {
+      const spec = pdb.spec ?? {};
+      const targets = podTemplates(manifests).filter((t) => sameNamespace(t.owner, pdb) && selects(spec.selector, t.labels));
+      if (targets.length === 0) {
+        out.push(v('pdb-drain', pdb, 'selects no pods of the chart'));
+        continue;
+      }
+      if (spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow') out.push(v('pdb-drain', pdb, 'unhealthyPodEvictionPolicy is not AlwaysAllow (unready pods could block a drain)'));
+      for (const t of targets) {
+        const floor = min.get(ref(t.owner)) ?? 1;
+        if (floor < 2) out.push(v('pdb-drain', pdb, `covers ${ref(t.owner)}, which can run a single replica; a budget there blocks drains`));
+        if (spec.maxUnavailable !== undefined) {
+          const mu = spec.maxUnavailable;
+          const zero = mu === 0 || mu === '0' || mu === '0%';
+          if (zero) out.push(v('pdb-drain', pdb, 'maxUnavailable is 0'));
+        } else if (spec.minAvailable !== undefined) {
+          const ma = spec.minAvailable;
+          const blocks = typeof ma === 'number' ? ma >= floor : String(ma) === '100%';
+          if (blocks) out.push(v('pdb-drain', pdb, `minAvailable ${ma} is not below the minimum replicas (${floor}) of ${ref(t.owner)}`));
+        } else {
+          out.push(v('pdb-drain', pdb, 'sets neither maxUnavailable nor minAvailable'));
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const networkCoverage: Rule = {
+  id: 'network-coverage',
+  description: 'every pod is covered for ingress and egress by a default deny and by its own allow policy',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    const policies = manifests.filter((m) => m.kind === 'NetworkPolicy');
+    const types = (p: Json): string[] => p.spec?.policyTypes ?? (p.spec?.egress ? ['Ingress', 'Egress'] : ['Ingress']);
+    for (const t of podTemplates(manifests)) {
+      const applying = policies.filter((p) => sameNamespace(p, t.owner) && selects(p.spec?.podSelector, t.labels));
+      for (const direction of ['Ingress', 'Egress']) {
+        if (!applying.some((p) => types(p).includes(direction))) out.push(v('network-coverage', t.owner, `no NetworkPolicy restricts ${direction.toLowerCase()} of its pods`));
+      }
+      const own = applying.filter((p) => Object.keys(p.spec?.podSelector?.matchLabels ?? {}).length > 0);
+      if (own.length === 0) out.push(v('network-coverage', t.owner, 'no allow policy of its own (only namespace-wide policies select its pods)'));
+    }
+    const denies = policies.filter((p) => Object.keys(p.spec?.podSelector ?? {}).length === 0 && !(p.spec?.ingress?.length) && !(p.spec?.egress?.length));
+    for (const ns of new Set(podTemplates(manifests).map((t) => t.owner.metadata?.namespace ?? 'default'))) {
+      const deny = denies.find((p) => (p.metadata?.namespace ?? 'default') === ns);
+      if (!deny || !types(deny).includes('Ingress') || !types(deny).includes('Egress')) {
+        out.push({ rule: 'network-coverage', object: `Namespace/-/${ns}`, message: 'no default-deny NetworkPolicy for both ingress and egress' });
+      }
+    }
+    return out;
+  },
+};
+
+const servicesSelectPods: Rule = {
+  id: 'service-selects-pods',
+  description: 'every Service selects pods of the chart, and its target ports exist on them',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const svc of manifests.filter((m) => m.kind === 'Service' && m.spec?.type !== 'ExternalName')) {
+      const selector = svc.spec?.selector;
+      if (!selector || Object.keys(selector).length === 0) {
+        out.push(v('service-selects-pods', svc, 'has no selector'));
+        continue;
+      }
+      const targets = podTemplates(manifests).filter((t) => sameNamespace(t.owner, svc) && selects({ matchLabels: selector }, t.labels));
+      if (targets.length === 0) {
+        out.push(v('service-selects-pods', svc, `selector ${JSON.stringify(selector)} matches no pods`));
+        continue;
+      }
+      for (const port of svc.spec?.ports ?? []) {
+        const target = port.targetPort ?? port.port;
+        const found = targets.some((t) =>
+          containersOf(t.spec).some((c: Json) => (c.ports ?? []).some((cp: Json) => cp.name === target || cp.containerPort === target)),
+        );
+        if (!found) out.push(v('service-selects-pods', svc, `targetPort ${JSON.stringify(target)} is not a port of the selected pods`));
+      }
+    }
+    return out;
+  },
+};
+
+const statefulSetHeadless: Rule = {
+  id: 'statefulset-headless',
+  description: 'every StatefulSet names a headless Service that selects its pods',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const sts of manifests.filter((m) => m.kind === 'StatefulSet')) {
+      const svc = manifests.find((m) => m.kind === 'Service' && m.metadata?.name === sts.spec?.serviceName && sameNamespace(m, sts));
+      if (!svc) out.push(v('statefulset-headless', sts, `serviceName "${sts.spec?.serviceName}" is not a Service of the chart`));
+      else if (svc.spec?.clusterIP !== 'None') out.push(v('statefulset-headless', sts, `Service "${svc.metadata.name}" is not headless (clusterIP: None)`));
+      else if (!selects({ matchLabels: svc.spec?.selector ?? {} }, sts.spec?.template?.metadata?.labels ?? {}) || !svc.spec?.selector) {
+        out.push(v('statefulset-headless', sts, `Service "${svc.metadata.name}" does not select its pods`));
+      }
+    }
+    return out;
+  },
+};
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function redisBytes(text: string | undefined): number | undefined {
+  const m = /^(\d+)(b|kb|mb|gb)?$/i.exec(text ?? '');
+  if (!m) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase();
+  return Number(m[1]) * ({ b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 } as Record<string, number>)[unit]!;
+}
+
+const redis: Rule = {
+  id: 'redis',
+  description: 'Redis has a password from a Secret, maxmemory below its limit, and eviction matching persistence (noeviction ⇒ AOF on; evicting cache ⇒ no persistence)',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      for (const c of spec.containers ?? []) {
+        const args: string[] = [...(c.command ?? []), ...(c.args ?? [])].map(String);
+        if (!args.some((a) => a.includes('redis-server'))) continue;
+        const where = `container "${c.name}"`;
+        const pass = flag(args, '--requirepass');
+        const envName = /^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(pass ?? '')?.[1];
+        const env = (c.env ?? []).find((e: Json) => e.name === envName);
+        if (!envName || !env?.valueFrom?.secretKeyRef) out.push(v('redis', owner, `${where}: --requirepass must be $(VAR) with VAR from a secretKeyRef`));
+        const max = redisBytes(flag(args, '--maxmemory'));
+        const limit = parseMemoryBytes(String(c.resources?.limits?.memory ?? ''));
+        if (max === undefined || max === 0) out.push(v('redis', owner, `${where}: no --maxmemory`));
+        else if (limit === undefined || max >= limit) out.push(v('redis', owner, `${where}: --maxmemory must be below the memory limit (${c.resources?.limits?.memory ?? 'none'})`));
+        const policy = flag(args, '--maxmemory-policy');
+        const aof = flag(args, '--appendonly');
+        if (!policy) out.push(v('redis', owner, `${where}: no --maxmemory-policy`));
+        else if (policy === 'noeviction' && aof !== 'yes') out.push(v('redis', owner, `${where}: noeviction (data that must not be lost) requires --appendonly yes`));
+        else if (policy !== 'noeviction' && (aof === 'yes' || flag(args, '--save') !== '')) {
+          out.push(v('redis', owner, `${where}: an evicting cache (${policy}) must not persist (--appendonly no, --save "")`));
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const noLiteralSecrets: Rule = {
+  id: 'no-literal-secrets',
+  description: 'no Secret objects and no literal password/token env values in the manifests',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const m of manifests) if (m.kind === 'Secret') out.push(v('no-literal-secrets', m, 'Secrets are created outside the manifests (kubectl or Pulumi)'));
+    for (const { owner, spec } of podTemplates(manifests)) {
+      for (const c of containersOf(spec)) {
+        for (const e of c.env ?? []) {
+          if (/PASSWORD|SECRET|TOKEN|AUTH/i.test(e.name) && e.value !== undefined) out.push(v('no-literal-secrets', owner, `container "${c.name}": env ${e.name} has a literal value`));
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const serviceAccounts: Rule = {
+  id: 'service-account',
+  description: 'every pod runs as its own ServiceAccount without an automounted token',
+  check: (manifests) => {
+    const out: Violation[] = [];
+    for (const { owner, spec } of podTemplates(manifests)) {
+      const name = spec.serviceAccountName;
+      const sa = manifests.find((m) => m.kind === 'ServiceAccount' && m.metadata?.name === name && sameNamespace(m, owner));
+      if (!name || name === 'default' || !sa) out.push(v('service-account', owner, `serviceAccountName ${JSON.stringify(name)} is not a dedicated ServiceAccount of the chart`));
+      if (spec.automountServiceAccountToken !== false && sa?.automountServiceAccountToken !== false) out.push(v('service-account', owner, 'automounts a service account token'));
+    }
+    return out;
+  },
+};
+
+export const RULES: readonly Rule[] = [
+  pssRestricted, readOnlyRoot, resources, probes, pinnedImages, autoscalerReplicas, disruptionBudgets,
+  networkCoverage, servicesSelectPods, statefulSetHeadless, redis, noLiteralSecrets, serviceAccounts,
+];
+
+/** Runs every rule; an empty list means the manifests are policy-clean. */
+export function checkPolicy(manifests: readonly Json[]): Violation[] {
+  return RULES.flatMap((r) => r.check(manifests));
+}

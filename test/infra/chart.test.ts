@@ -1,0 +1,372 @@
+import { Testing } from 'cdk8s';
+import { LeveeChart, REQUIRED_SECRETS, resolveConfig } from '../../infra';
+import { all, DEV, find, manifestsFor, PREVIEW } from './helpers';
+
+const APPS = ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker'];
+
+describe('snapshots', () => {
+  test.each([
+    ['production', {}],
+    ['preview', PREVIEW],
+    ['dev', DEV],
+  ])('the %s chart matches its snapshot', (_env, settings) => {
+    const chart = new LeveeChart(Testing.app(), 'levee', { config: resolveConfig(settings) });
+    expect(Testing.synth(chart)).toMatchSnapshot();
+  });
+});
+
+describe('production', () => {
+  const m = manifestsFor({});
+
+  test('everything lives in namespace levee, which enforces Pod Security restricted', () => {
+    const ns = find(m, 'Namespace', 'levee');
+    expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    for (const o of m.filter((o) => o.kind !== 'Namespace')) expect(o.metadata.namespace).toBe('levee');
+  });
+
+  test('the gateway HPA targets 80% average CPU with explicit scale-up and scale-down behavior', () => {
+    const hpa = find(m, 'HorizontalPodAutoscaler', 'levee-gateway');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'levee-gateway' });
+    expect(hpa.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }]);
+    expect(hpa.spec.minReplicas).toBe(3);
+    expect(hpa.spec.maxReplicas).toBe(30);
+    expect(hpa.spec.behavior.scaleUp).toEqual({
+      stabilizationWindowSeconds: 0,
+      selectPolicy: 'Max',
+      policies: [
+        { type: 'Percent', value: 100, periodSeconds: 15 },
+        { type: 'Pods', value: 4, periodSeconds: 15 },
+      ],
+    });
+    expect(hpa.spec.behavior.scaleDown).toEqual({ stabilizationWindowSeconds: 300, selectPolicy: 'Min', policies: [{ type: 'Percent', value: 10, periodSeconds: 60 }] });
+  });
+
+  test('autoscaled Deployments have no fixed replicas', () => {
+    for (const name of APPS) expect(find(m, 'Deployment', name).spec.replicas).toBeUndefined();
+  });
+
+  test('the worker is scaled by a CPU HPA and no ScaledObject by default', () => {
+    expect(find(m, 'HorizontalPodAutoscaler', 'levee-worker').spec.scaleTargetRef.name).toBe('levee-worker');
+    expect(all(m, 'ScaledObject')).toEqual([]);
+  });
+
+  test('PodDisruptionBudgets allow one eviction at a time and always evict unhealthy pods', () => {
+    const pdbs = all(m, 'PodDisruptionBudget');
+    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual([...APPS].sort());
+    for (const pdb of pdbs) {
+      expect(pdb.spec.maxUnavailable).toBe(1);
+      expect(pdb.spec.minAvailable).toBeUndefined();
+      expect(pdb.spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
+      expect(pdb.spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/name': pdb.metadata.name } });
+    }
+  });
+
+  test('no budget covers a single Redis', () => {
+    expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-queue-redis');
+    expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-cache-redis');
+  });
+
+  test('every container is restricted: non-root uid 10001, no escalation, drop ALL, RuntimeDefault seccomp, read-only root with /tmp', () => {
+    const workloads = [...all(m, 'Deployment'), ...all(m, 'StatefulSet')];
+    expect(workloads).toHaveLength(6);
+    for (const w of workloads) {
+      const pod = w.spec.template.spec;
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.serviceAccountName).toBe(w.metadata.name);
+      expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: '128Mi' } });
+      for (const c of pod.containers) {
+        expect(c.securityContext).toEqual({
+          runAsNonRoot: true,
+          runAsUser: 10001,
+          runAsGroup: 10001,
+          allowPrivilegeEscalation: false,
+          privileged: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        });
+        expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+        expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+        expect(Object.keys(c.resources.limits).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+        expect(c.image).not.toMatch(/:latest$/);
+      }
+    }
+  });
+
+  test('every ServiceAccount has no automounted token', () => {
+    const sas = all(m, 'ServiceAccount');
+    expect(sas).toHaveLength(6);
+    for (const sa of sas) expect(sa.automountServiceAccountToken).toBe(false);
+  });
+
+  test('app resources come from the settings, not cdk8s-plus defaults', () => {
+    const c = find(m, 'Deployment', 'levee-gateway').spec.template.spec.containers[0];
+    expect(c.resources).toEqual({
+      requests: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '64Mi' },
+      limits: { cpu: '1', memory: '512Mi', 'ephemeral-storage': '256Mi' },
+    });
+  });
+
+  test.each([
+    ['levee-gateway', 8080],
+    ['levee-media', 8082],
+    ['levee-model', 8081],
+    ['levee-worker', 9464],
+  ])('%s probes liveness on /healthz and readiness on /readyz (port %i)', (name, port) => {
+    const c = find(m, 'Deployment', name).spec.template.spec.containers[0];
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port });
+    expect(c.ports[0].containerPort).toBe(port);
+  });
+
+  test('images follow <registry>/<name>:<tag>', () => {
+    for (const name of APPS) expect(find(m, 'Deployment', name).spec.template.spec.containers[0].image).toBe(`ghcr.io/levee-dev/${name}:0.1.0`);
+  });
+
+  test('pods spread over zones and nodes as a preference, never as a required rule', () => {
+    for (const name of APPS) {
+      const spec = find(m, 'Deployment', name).spec.template.spec;
+      expect(spec.affinity).toBeUndefined();
+      expect(spec.topologySpreadConstraints.map((t: any) => [t.topologyKey, t.whenUnsatisfiable, t.maxSkew])).toEqual([
+        ['topology.kubernetes.io/zone', 'ScheduleAnyway', 1],
+        ['kubernetes.io/hostname', 'ScheduleAnyway', 1],
+      ]);
+    }
+  });
+
+  test('HTTP apps sleep in preStop and get a grace period longer than preStop + shutdown delay + drain', () => {
+    // The model has no SHUTDOWN_DELAY_SECONDS, so its floor is preStop + drain.
+    for (const [name, grace, floor] of [['levee-gateway', 35, 5 + 5 + 20], ['levee-media', 35, 5 + 5 + 20], ['levee-model', 30, 5 + 20]] as const) {
+      const spec = find(m, 'Deployment', name).spec.template.spec;
+      expect(spec.containers[0].lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+      expect(spec.terminationGracePeriodSeconds).toBe(grace);
+      expect(grace).toBeGreaterThan(floor);
+    }
+  });
+
+  test('the worker grace period is derived from MODEL_TIMEOUT_MS and outlasts the longest job', () => {
+    expect(find(m, 'Deployment', 'levee-worker').spec.template.spec.terminationGracePeriodSeconds).toBe(75);
+    const slow = manifestsFor({ modelTimeoutMs: '120000' });
+    const spec = find(slow, 'Deployment', 'levee-worker').spec.template.spec;
+    expect(spec.terminationGracePeriodSeconds).toBe(255);
+    expect(spec.containers[0].env).toContainEqual({ name: 'MODEL_TIMEOUT_MS', value: '120000' });
+  });
+
+  test('the gateway gets exactly the agreed environment, passwords from Secrets', () => {
+    const env = find(m, 'Deployment', 'levee-gateway').spec.template.spec.containers[0].env;
+    expect(env).toEqual([
+      { name: 'PORT', value: '8080' },
+      { name: 'QUEUE_REDIS_URL', value: 'redis://levee-queue-redis:6379' },
+      { name: 'CACHE_REDIS_URL', value: 'redis://levee-cache-redis:6379' },
+      { name: 'MODEL_URL', value: 'http://levee-model:8081' },
+      { name: 'RATE_LIMIT_PER_SECOND', value: '10' },
+      { name: 'TRUST_PROXY', value: '10.0.0.0/8' },
+      { name: 'QUEUE_NAME', value: 'images' },
+      { name: 'QUEUE_MAX_WAITING', value: '10000' },
+      { name: 'CACHE_TTL_SECONDS', value: '30' },
+      { name: 'BREAKER_OPEN_SECONDS', value: '60' },
+      { name: 'SHUTDOWN_DELAY_SECONDS', value: '5' },
+      { name: 'LOG_LEVEL', value: 'info' },
+      { name: 'QUEUE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } },
+      { name: 'CACHE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-cache-redis', key: 'password' } } },
+    ]);
+  });
+
+  test('media, worker and model get their agreed environment variable names', () => {
+    const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
+    expect(names('levee-media')).toEqual(['PORT', 'QUEUE_REDIS_URL', 'SHUTDOWN_DELAY_SECONDS', 'QUEUE_REDIS_PASSWORD']);
+    expect(names('levee-worker')).toEqual([
+      'METRICS_PORT', 'QUEUE_REDIS_URL', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_REDIS_PASSWORD',
+    ]);
+    expect(names('levee-model')).toEqual(['PORT']);
+  });
+
+  test('the queue Redis is a StatefulSet with a PVC, AOF, noeviction and maxmemory below its limit', () => {
+    const sts = find(m, 'StatefulSet', 'levee-queue-redis');
+    expect(sts.spec.serviceName).toBe('levee-queue-redis');
+    expect(sts.spec.replicas).toBe(1);
+    expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
+    const c = sts.spec.template.spec.containers[0];
+    expect(c.image).toBe('redis:7.2.5-alpine');
+    expect(c.args).toEqual([
+      '--port', '6379', '--requirepass', '$(REDIS_PASSWORD)', '--dir', '/data',
+      '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec',
+    ]);
+    expect(c.resources.limits.memory).toBe('1Gi');
+    expect(c.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } });
+    expect(c.livenessProbe.tcpSocket).toEqual({ port: 6379 });
+    expect(c.readinessProbe.exec.command.join(' ')).toContain('ping');
+    expect(find(m, 'Service', 'levee-queue-redis').spec.clusterIP).toBe('None');
+  });
+
+  test('the cache Redis evicts LRU and persists nothing', () => {
+    const c = find(m, 'Deployment', 'levee-cache-redis').spec.template.spec.containers[0];
+    expect(c.args).toEqual([
+      '--port', '6379', '--requirepass', '$(REDIS_PASSWORD)', '--dir', '/tmp',
+      '--maxmemory', '192mb', '--maxmemory-policy', 'allkeys-lru', '--appendonly', 'no', '--save', '',
+    ]);
+    expect(find(m, 'Service', 'levee-cache-redis').spec.type).toBe('ClusterIP');
+  });
+
+  test('the L4 edge is a LoadBalancer to the gateway with externalTrafficPolicy Local and no affinity', () => {
+    const lb = find(m, 'Service', 'levee-edge');
+    expect(lb.spec).toMatchObject({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', sessionAffinity: 'None', selector: { 'app.kubernetes.io/name': 'levee-gateway' } });
+    expect(lb.spec.ports).toEqual([{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
+  });
+
+  test('the L7 edge routes /api to the gateway and /images to media with TLS and round-robin', () => {
+    const ing = find(m, 'Ingress', 'levee');
+    expect(ing.spec.ingressClassName).toBe('nginx');
+    expect(ing.spec.tls).toEqual([{ hosts: ['levee.example.com'], secretName: 'levee-tls' }]);
+    expect(ing.spec.rules[0].http.paths).toEqual([
+      { path: '/api', pathType: 'Prefix', backend: { service: { name: 'levee-gateway', port: { number: 8080 } } } },
+      { path: '/images', pathType: 'Prefix', backend: { service: { name: 'levee-media', port: { number: 8082 } } } },
+    ]);
+    expect(ing.metadata.annotations['nginx.ingress.kubernetes.io/load-balance']).toBe('round_robin');
+  });
+
+  test('network: default deny both ways, then one allow policy per component', () => {
+    const deny = find(m, 'NetworkPolicy', 'levee-default-deny');
+    expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    expect(all(m, 'NetworkPolicy')).toHaveLength(7);
+  });
+
+  const from = (name: string) => find(m, 'NetworkPolicy', name).spec.ingress.flatMap((r: any) => r.from ?? [{ anywhere: true }]);
+  const pods = (...names: string[]) => names.map((n) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': n } } }));
+  const ns = (n: string) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': n } } });
+
+  test('the queue Redis is reachable from gateway, worker and media only; the cache Redis from the gateway only', () => {
+    expect(from('levee-queue-redis')).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media'));
+    expect(from('levee-cache-redis')).toEqual(pods('levee-gateway'));
+    expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.egress).toEqual([]);
+  });
+
+  test('the model is reachable from gateway, worker and monitoring; media from the L7 proxy and monitoring', () => {
+    expect(from('levee-model')).toEqual([...pods('levee-gateway', 'levee-worker'), ns('monitoring')]);
+    expect(from('levee-media')).toEqual([ns('ingress-nginx'), ns('monitoring')]);
+    expect(from('levee-worker')).toEqual([ns('monitoring')]);
+  });
+
+  test('the gateway port is open to every source (L4 Local delivers client IPs) and nothing else', () => {
+    expect(find(m, 'NetworkPolicy', 'levee-gateway').spec.ingress).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+  });
+
+  test('apps may resolve DNS; Redis and the model may not reach anything', () => {
+    const dnsTo = (n: string) => find(m, 'NetworkPolicy', n).spec.egress.some((r: any) => r.ports?.some((p: any) => p.port === 53));
+    expect(['levee-gateway', 'levee-media', 'levee-worker'].map(dnsTo)).toEqual([true, true, true]);
+    expect(find(m, 'NetworkPolicy', 'levee-model').spec.egress).toEqual([]);
+  });
+
+  test('no ResourceQuota or LimitRange in production', () => {
+    expect(all(m, 'ResourceQuota')).toEqual([]);
+    expect(all(m, 'LimitRange')).toEqual([]);
+  });
+
+  test('the chart references exactly the documented Secrets', () => {
+    const refs = new Set<string>();
+    JSON.stringify(m, (k, v) => {
+      if (k === 'secretKeyRef') refs.add(`${v.name}/${v.key}`);
+      return v;
+    });
+    expect([...refs].sort()).toEqual(REQUIRED_SECRETS.map((s) => `${s.name}/${s.key}`).sort());
+  });
+});
+
+describe('preview pr-7', () => {
+  const m = manifestsFor(PREVIEW);
+
+  test('everything lives in levee-pr-7 and carries the preview labels', () => {
+    expect(find(m, 'Namespace', 'levee-pr-7')).toBeDefined();
+    for (const o of m) {
+      if (o.kind !== 'Namespace') expect(o.metadata.namespace).toBe('levee-pr-7');
+      expect(o.metadata.labels).toMatchObject({ 'levee.dev/environment': 'preview', 'levee.dev/preview-id': 'pr-7' });
+    }
+  });
+
+  test('single replicas, no PVC, no PDB', () => {
+    for (const hpa of all(m, 'HorizontalPodAutoscaler')) expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([1, 1]);
+    expect(all(m, 'PodDisruptionBudget')).toEqual([]);
+    const sts = find(m, 'StatefulSet', 'levee-queue-redis');
+    expect(sts.spec.volumeClaimTemplates).toBeUndefined();
+    expect(sts.spec.template.spec.volumes).toContainEqual({ name: 'data', emptyDir: { sizeLimit: '1Gi' } });
+  });
+
+  test('a ResourceQuota sized for the chart and a LimitRange', () => {
+    const quota = find(m, 'ResourceQuota', 'levee-quota');
+    expect(quota.spec.hard).toMatchObject({ pods: 11, persistentvolumeclaims: 0, 'services.loadbalancers': 1, 'limits.cpu': '6000m' });
+    expect(find(m, 'LimitRange', 'levee-limits').spec.limits[0].type).toBe('Container');
+  });
+
+  test('the preview host has no TLS by default', () => {
+    const ing = find(m, 'Ingress', 'levee');
+    expect(ing.spec.rules[0].host).toBe('pr-7.preview.levee.example.com');
+    expect(ing.spec.tls).toBeUndefined();
+  });
+});
+
+describe('dev', () => {
+  test('lives in levee-dev with debug logs', () => {
+    const m = manifestsFor(DEV);
+    expect(find(m, 'Namespace', 'levee-dev')).toBeDefined();
+    expect(find(m, 'Deployment', 'levee-gateway').spec.template.spec.containers[0].env).toContainEqual({ name: 'LOG_LEVEL', value: 'debug' });
+    expect(all(m, 'PodDisruptionBudget')).toEqual([]);
+  });
+});
+
+describe('load balancing', () => {
+  const ann = (settings: Record<string, string>) => find(manifestsFor(settings), 'Ingress', 'levee').metadata.annotations;
+
+  test('hash by client IP sets ClientIP affinity on the L4 Service and hashes $remote_addr at L7', () => {
+    const m = manifestsFor({ loadBalancing: 'hash', hashBy: 'client-ip' });
+    expect(find(m, 'Service', 'levee-edge').spec).toMatchObject({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } });
+    expect(ann({ loadBalancing: 'hash' })['nginx.ingress.kubernetes.io/upstream-hash-by']).toBe('$remote_addr');
+  });
+
+  test('least-request is ingress-nginx EWMA (L7 only)', () => {
+    const m = manifestsFor({ edge: 'l7', loadBalancing: 'least-request' });
+    expect(m.filter((o) => o.kind === 'Service' && o.metadata.name === 'levee-edge')).toEqual([]);
+    expect(ann({ edge: 'l7', loadBalancing: 'least-request' })['nginx.ingress.kubernetes.io/load-balance']).toBe('ewma');
+  });
+
+  test('hash by header hashes the header variable', () => {
+    expect(ann({ edge: 'l7', loadBalancing: 'hash', hashBy: 'header', hashHeader: 'X-Api-Token' })['nginx.ingress.kubernetes.io/upstream-hash-by']).toBe('$http_x_api_token');
+  });
+
+  test('hash by cookie uses ingress-nginx cookie affinity, secure under TLS', () => {
+    expect(ann({ edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie', hashCookie: 'sticky' })).toMatchObject({
+      'nginx.ingress.kubernetes.io/affinity': 'cookie',
+      'nginx.ingress.kubernetes.io/session-cookie-name': 'sticky',
+      'nginx.ingress.kubernetes.io/session-cookie-secure': 'true',
+    });
+  });
+});
+
+describe('KEDA workers', () => {
+  const m = manifestsFor({ workerAutoscaler: 'keda' });
+
+  test('replace the worker HPA with a ScaledObject on bull:<queue>:wait and bull:<queue>:prioritized', () => {
+    expect(all(m, 'HorizontalPodAutoscaler').map((h) => h.metadata.name)).not.toContain('levee-worker');
+    const so = find(m, 'ScaledObject', 'levee-worker');
+    expect(so.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'levee-worker' });
+    expect([so.spec.minReplicaCount, so.spec.maxReplicaCount]).toEqual([2, 50]);
+    expect(so.spec.triggers.map((t: any) => [t.type, t.metadata.listName, t.metadata.listLength, t.authenticationRef.name])).toEqual([
+      ['redis', 'bull:images:wait', '20', 'levee-worker-queue-redis'],
+      ['redis', 'bull:images:prioritized', '20', 'levee-worker-queue-redis'],
+    ]);
+    expect(so.spec.triggers[0].metadata.address).toBe('levee-queue-redis.levee.svc.cluster.local:6379');
+  });
+
+  test('KEDA reads the password through a TriggerAuthentication and may reach the queue Redis', () => {
+    const auth = find(m, 'TriggerAuthentication', 'levee-worker-queue-redis');
+    expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'password', name: 'levee-queue-redis', key: 'password' }]);
+    const peers = find(m, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from;
+    expect(peers).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } } });
+  });
+
+  test('follow a custom queue name', () => {
+    const so = find(manifestsFor({ workerAutoscaler: 'keda', queueName: 'renders' }), 'ScaledObject', 'levee-worker');
+    expect(so.spec.triggers.map((t: any) => t.metadata.listName)).toEqual(['bull:renders:wait', 'bull:renders:prioritized']);
+  });
+});

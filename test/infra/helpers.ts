@@ -1,0 +1,36 @@
+import { buildManifests, Manifest, resolveConfig, SettingsInput } from '../../infra';
+
+/** Resolves `settings` and builds the chart in memory (no policy, no files). */
+export function manifestsFor(settings: SettingsInput = {}): Manifest[] {
+  return buildManifests(resolveConfig(settings));
+}
+
+/** The one object of `kind` named `name`; fails loudly when missing. */
+// Manifests are plain JSON; tests read deep fields freely.
+export function find(manifests: readonly Manifest[], kind: string, name: string): any {
+  const found = manifests.filter((m) => m.kind === kind && m.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected one ${kind}/${name}, found ${found.length}`);
+  return found[0];
+}
+
+export function all(manifests: readonly Manifest[], kind: string): any[] {
+  return manifests.filter((m) => m.kind === kind);
+}
+
+export const PREVIEW = { environment: 'preview', previewId: 'pr-7' } as const;
+export const DEV = { environment: 'dev' } as const;
+
+/** Every environment and load-balancing variant the chart supports. */
+export const VARIANTS: Record<string, SettingsInput> = {
+  'production (defaults)': {},
+  'production, hash by client IP': { loadBalancing: 'hash', hashBy: 'client-ip' },
+  'production, L7 only, least-request': { edge: 'l7', loadBalancing: 'least-request' },
+  'production, L7 only, hash by header': { edge: 'l7', loadBalancing: 'hash', hashBy: 'header', hashHeader: 'X-Api-Token' },
+  'production, L7 only, hash by cookie': { edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie' },
+  'production, KEDA workers': { workerAutoscaler: 'keda' },
+  'production, storage class, no TLS': { storageClass: 'fast-ssd', tlsSecret: '' },
+  'preview pr-7': { ...PREVIEW },
+  'preview pr-7, KEDA, hash by client IP': { ...PREVIEW, workerAutoscaler: 'keda', loadBalancing: 'hash' },
+  dev: { ...DEV },
+  'dev, L7 only, hash by cookie': { ...DEV, edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie' },
+};

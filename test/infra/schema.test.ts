@@ -1,0 +1,60 @@
+/**
+ * Every synthesized object, in every environment and load-balancing variant, validates
+ * against the Kubernetes OpenAPI schema (kubernetes-models) or the KEDA CRD schema.
+ */
+import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { LimitRange, Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { checkPolicy } from '../../infra';
+import { manifestsFor, VARIANTS } from './helpers';
+
+type Validatable = { validate(): void };
+const MODELS: Record<string, new (data: any) => Validatable> = {
+  'v1/Namespace': Namespace,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/ResourceQuota': ResourceQuota,
+  'v1/LimitRange': LimitRange,
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'networking.k8s.io/v1/Ingress': Ingress,
+  'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+  'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication,
+};
+
+describe.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
+  const manifests = manifestsFor(settings);
+
+  test.each(manifests.map((m) => [`${m.kind}/${m.metadata.name}`, m] as const))('%s validates against its schema', (_id, manifest) => {
+    const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
+    expect(Model).toBeDefined();
+    expect(() => new Model!(manifest).validate()).not.toThrow();
+  });
+
+  test('is policy-clean', () => {
+    expect(checkPolicy(manifests)).toEqual([]);
+  });
+
+  test('holds no password and no Secret', () => {
+    expect(manifests.filter((m) => m.kind === 'Secret')).toEqual([]);
+    const passwords = manifests
+      .flatMap((m: any) => m.spec?.template?.spec?.containers ?? [])
+      .map((c: any) => c.args ?? [])
+      .filter((args: string[]) => args.includes('--requirepass'))
+      .map((args: string[]) => args[args.indexOf('--requirepass') + 1]);
+    expect(passwords).toEqual(['$(REDIS_PASSWORD)', '$(REDIS_PASSWORD)']);
+  });
+});
+
+test('the schema check itself rejects a broken object', () => {
+  const [deployment] = manifestsFor({}).filter((m) => m.kind === 'Deployment');
+  const broken = JSON.parse(JSON.stringify(deployment));
+  broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
+  expect(() => new Deployment(broken).validate()).toThrow();
+});
