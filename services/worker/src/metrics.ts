@@ -8,8 +8,10 @@ export interface WorkerMetrics {
   duration: Histogram<'result'>;
 }
 
+const RESULTS: JobResult[] = ['completed', 'failed', 'retried', 'postponed'];
+
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
-  return {
+  const metrics: WorkerMetrics = {
     jobs: new Counter({
       name: 'levee_jobs_total',
       help: 'Render job attempts by result: completed, failed (for good), retried (will run again), postponed (breaker open).',
@@ -24,4 +26,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       registers: [registry],
     }),
   };
+  // Every series exists from the start, so rate() and alerts see a 0, not a gap.
+  for (const result of RESULTS) metrics.jobs.inc({ result }, 0);
+  return metrics;
 }
