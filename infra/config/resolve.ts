@@ -115,13 +115,20 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     throw new ConfigError(problems);
   }
   const environment = envParsed.value;
+  if (environment === 'preview' && !given('previewId')) {
+    problems.push(`${settingLabel('previewId')} is required when ${settingLabel('environment')} = "preview"; allowed: a namespace suffix such as pr-123`);
+    throw new ConfigError(problems);
+  }
+  // Defaults derived from the preview id (the host) use a placeholder while the id is invalid,
+  // so the one mistake is reported once.
   const previewIdRaw = input.previewId;
+  const idForDefaults = previewIdRaw !== undefined && SETTINGS.previewId.parse(previewIdRaw).ok ? previewIdRaw : 'preview';
 
   const raw: Partial<Record<SettingName, string>> = {};
   const values: Partial<Record<SettingName, unknown>> = {};
   for (const name of SETTING_NAMES) {
     const spec = SETTINGS[name] as { parse: (r: string) => { ok: boolean; value?: unknown; allowed?: string }; default: (e: Environment, id: string) => string | undefined };
-    const text = input[name] ?? spec.default(environment, previewIdRaw ?? '');
+    const text = input[name] ?? spec.default(environment, idForDefaults);
     if (text === undefined) continue;
     raw[name] = text;
     const parsed = spec.parse(text);
@@ -132,9 +139,6 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
   const v = values as SettingValues;
 
   // Cross-setting rules: contradictions are refused, not silently resolved.
-  if (environment === 'preview' && !given('previewId')) {
-    problems.push(`${settingLabel('previewId')} is required when ${settingLabel('environment')} = "preview"; allowed: a namespace suffix such as pr-123`);
-  }
   if (environment !== 'preview' && given('previewId')) {
     problems.push(`${show('previewId', raw.previewId)} is only allowed when ${settingLabel('environment')} = "preview" (got "${environment}")`);
   }

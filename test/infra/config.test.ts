@@ -1,0 +1,146 @@
+/**
+ * Invalid settings and their exact messages: each names the setting (env variable and
+ * Pulumi key), the bad value and what is allowed. Nothing is built when one fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, SETTINGS, SETTING_NAMES, resolveConfig, settingsFromEnv } from '../../infra';
+
+const INVALID: [string, Record<string, string>, string[]][] = [
+  ["unknown environment", {"environment": "staging"}, ["LEVEE_ENV (levee:environment) = \"staging\" is invalid; allowed: one of production, preview, dev"]],
+  ["preview without an id", {"environment": "preview"}, ["LEVEE_PREVIEW_ID (levee:previewId) is required when LEVEE_ENV (levee:environment) = \"preview\"; allowed: a namespace suffix such as pr-123"]],
+  ["preview id that is not a namespace suffix", {"environment": "preview", "previewId": "PR_7"}, ["LEVEE_PREVIEW_ID (levee:previewId) = \"PR_7\" is invalid; allowed: a namespace suffix: lower-case letters, digits and \"-\", starting and ending with a letter or digit, at most 57 characters (e.g. pr-123)"]],
+  ["preview id too long", {"environment": "preview", "previewId": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, ["LEVEE_PREVIEW_ID (levee:previewId) = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is invalid; allowed: a namespace suffix: lower-case letters, digits and \"-\", starting and ending with a letter or digit, at most 57 characters (e.g. pr-123)"]],
+  ["preview id outside preview", {"previewId": "pr-7"}, ["LEVEE_PREVIEW_ID (levee:previewId) = \"pr-7\" is only allowed when LEVEE_ENV (levee:environment) = \"preview\" (got \"production\")"]],
+  ["min replicas above max", {"gatewayMinReplicas": "5", "gatewayMaxReplicas": "3"}, ["LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"5\" is greater than LEVEE_GATEWAY_MAX_REPLICAS (levee:gatewayMaxReplicas) = \"3\"; allowed: minimum replicas ≤ maximum replicas"]],
+  ["replicas not an integer", {"workerMinReplicas": "two"}, ["LEVEE_WORKER_MIN_REPLICAS (levee:workerMinReplicas) = \"two\" is invalid; allowed: an integer from 1 to 1000"]],
+  ["zero replicas", {"mediaMinReplicas": "0"}, ["LEVEE_MEDIA_MIN_REPLICAS (levee:mediaMinReplicas) = \"0\" is invalid; allowed: an integer from 1 to 1000"]],
+  ["cpu target 0", {"gatewayCpuTarget": "0"}, ["LEVEE_GATEWAY_CPU_TARGET (levee:gatewayCpuTarget) = \"0\" is invalid; allowed: an integer from 1 to 100"]],
+  ["cpu target 101", {"modelCpuTarget": "101"}, ["LEVEE_MODEL_CPU_TARGET (levee:modelCpuTarget) = \"101\" is invalid; allowed: an integer from 1 to 100"]],
+  ["cpu request above limit", {"gatewayCpuRequest": "2", "gatewayCpuLimit": "1"}, ["LEVEE_GATEWAY_CPU_REQUEST (levee:gatewayCpuRequest) = \"2\" is greater than LEVEE_GATEWAY_CPU_LIMIT (levee:gatewayCpuLimit) = \"1\"; allowed: request ≤ limit"]],
+  ["bad cpu", {"workerCpuLimit": "lots"}, ["LEVEE_WORKER_CPU_LIMIT (levee:workerCpuLimit) = \"lots\" is invalid; allowed: a CPU quantity such as 250m or 2 (greater than 0)"]],
+  ["memory request above limit", {"mediaMemoryRequest": "1Gi", "mediaMemoryLimit": "512Mi"}, ["LEVEE_MEDIA_MEMORY_REQUEST (levee:mediaMemoryRequest) = \"1Gi\" is greater than LEVEE_MEDIA_MEMORY_LIMIT (levee:mediaMemoryLimit) = \"512Mi\"; allowed: request ≤ limit"]],
+  ["bad memory unit", {"modelMemoryLimit": "1G"}, ["LEVEE_MODEL_MEMORY_LIMIT (levee:modelMemoryLimit) = \"1G\" is invalid; allowed: a memory quantity such as 512Mi or 2Gi (Ki, Mi, Gi or Ti, greater than 0)"]],
+  ["latest tag", {"imageTag": "latest"}, ["LEVEE_IMAGE_TAG (levee:imageTag) = \"latest\" is invalid; allowed: a pinned image tag (letters, digits, \"_\", \".\" and \"-\", at most 128 characters), not \"latest\""]],
+  ["unpinned redis", {"redisImage": "redis"}, ["LEVEE_REDIS_IMAGE (levee:redisImage) = \"redis\" is invalid; allowed: an image reference pinned to a tag other than \"latest\" or to a sha256 digest (e.g. redis:7.2.5-alpine)"]],
+  ["redis latest", {"redisImage": "redis:latest"}, ["LEVEE_REDIS_IMAGE (levee:redisImage) = \"redis:latest\" is invalid; allowed: an image reference pinned to a tag other than \"latest\" or to a sha256 digest (e.g. redis:7.2.5-alpine)"]],
+  ["bad registry", {"imageRegistry": "ghcr.io/levee-dev/"}, ["LEVEE_IMAGE_REGISTRY (levee:imageRegistry) = \"ghcr.io/levee-dev/\" is invalid; allowed: a registry host with an optional path (e.g. ghcr.io/levee-dev), lower case, no trailing \"/\""]],
+  ["unknown lb", {"loadBalancing": "random"}, ["LEVEE_LOAD_BALANCING (levee:loadBalancing) = \"random\" is invalid; allowed: one of round-robin, least-request, hash"]],
+  ["cookie hash at L4", {"loadBalancing": "hash", "hashBy": "cookie"}, ["LEVEE_HASH_BY (levee:hashBy) = \"cookie\" cannot be written out for the L4 Service (it sees no headers or cookies) while LEVEE_EDGE (levee:edge) = \"l4+l7\"; allowed at L4: hashBy = \"client-ip\"; or set edge = \"l7\""]],
+  ["header hash at L4", {"loadBalancing": "hash", "hashBy": "header"}, ["LEVEE_HASH_BY (levee:hashBy) = \"header\" cannot be written out for the L4 Service (it sees no headers or cookies) while LEVEE_EDGE (levee:edge) = \"l4+l7\"; allowed at L4: hashBy = \"client-ip\"; or set edge = \"l7\""]],
+  ["least-request at L4", {"loadBalancing": "least-request"}, ["LEVEE_LOAD_BALANCING (levee:loadBalancing) = \"least-request\" cannot be written out for the L4 Service (kube-proxy balances connections, not requests) while LEVEE_EDGE (levee:edge) = \"l4+l7\"; allowed at L4: round-robin, or hash with hashBy = \"client-ip\"; or set edge = \"l7\""]],
+  ["hashBy without hash", {"hashBy": "client-ip"}, ["LEVEE_HASH_BY (levee:hashBy) = \"client-ip\" contradicts LEVEE_LOAD_BALANCING (levee:loadBalancing) = \"round-robin\"; allowed: hashBy only with loadBalancing = \"hash\""]],
+  ["hashCookie with header hash", {"edge": "l7", "loadBalancing": "hash", "hashBy": "header", "hashCookie": "x"}, ["LEVEE_HASH_COOKIE (levee:hashCookie) = \"x\" contradicts LEVEE_HASH_BY (levee:hashBy) = \"header\"; allowed: hashCookie only with hashBy = \"cookie\""]],
+  ["unknown edge", {"edge": "l4"}, ["LEVEE_EDGE (levee:edge) = \"l4\" is invalid; allowed: one of l4+l7, l7"]],
+  ["unknown l7 provider", {"l7Provider": "gateway-api"}, ["LEVEE_L7_PROVIDER (levee:l7Provider) = \"gateway-api\" is invalid; allowed: one of ingress-nginx"]],
+  ["bad host", {"host": "Levee.Example.com"}, ["LEVEE_HOST (levee:host) = \"Levee.Example.com\" is invalid; allowed: a DNS host name (lower-case letters, digits, \"-\" and \".\")"]],
+  ["bad tls secret", {"tlsSecret": "My_TLS"}, ["LEVEE_TLS_SECRET (levee:tlsSecret) = \"My_TLS\" is invalid; allowed: empty (none) or a Kubernetes resource name (lower-case letters, digits, \"-\" and \".\")"]],
+  ["keda + cpu target", {"workerAutoscaler": "keda", "workerCpuTarget": "50"}, ["LEVEE_WORKER_CPU_TARGET (levee:workerCpuTarget) = \"50\" contradicts LEVEE_WORKER_AUTOSCALER (levee:workerAutoscaler) = \"keda\"; allowed: a CPU target only with workerAutoscaler = \"cpu\" (KEDA scales on queue depth)"]],
+  ["keda list length without keda", {"kedaListLength": "5"}, ["LEVEE_KEDA_LIST_LENGTH (levee:kedaListLength) = \"5\" contradicts LEVEE_WORKER_AUTOSCALER (levee:workerAutoscaler) = \"cpu\"; allowed: a KEDA list length only with workerAutoscaler = \"keda\""]],
+  ["storage without persistence", {"environment": "dev", "queueRedisStorageSize": "5Gi"}, ["LEVEE_QUEUE_REDIS_STORAGE_SIZE (levee:queueRedisStorageSize) = \"5Gi\" contradicts LEVEE_QUEUE_REDIS_PERSISTENCE (levee:queueRedisPersistence) = \"false\"; allowed: storage settings only with persistence = \"true\""]],
+  ["redis too small", {"cacheRedisMemory": "32Mi"}, ["LEVEE_CACHE_REDIS_MEMORY (levee:cacheRedisMemory) = \"32Mi\" is too small for the cache Redis; allowed: at least 64Mi"]],
+  ["bad persistence", {"queueRedisPersistence": "yes"}, ["LEVEE_QUEUE_REDIS_PERSISTENCE (levee:queueRedisPersistence) = \"yes\" is invalid; allowed: true or false"]],
+  ["bad trust proxy", {"trustProxy": "10.0.0.0/33"}, ["LEVEE_TRUST_PROXY (levee:trustProxy) = \"10.0.0.0/33\" is invalid; allowed: empty or a comma-separated list of IPv4/IPv6 CIDRs (e.g. 10.0.0.0/8,fd00::/8)"]],
+  ["bad queue name", {"queueName": "a:b"}, ["LEVEE_QUEUE_NAME (levee:queueName) = \"a:b\" is invalid; allowed: letters, digits, \"_\" and \"-\", at most 64 characters"]],
+  ["bad log level", {"logLevel": "verbose"}, ["LEVEE_LOG_LEVEL (levee:logLevel) = \"verbose\" is invalid; allowed: one of fatal, error, warn, info, debug, trace"]],
+  ["unknown setting", {"gatewayReplicas": "3"}, ["unknown setting \"gatewayReplicas\"; allowed: the settings listed in infra/README.md (environment, previewId, imageRegistry, …)"]],
+  ["several at once", {"gatewayMinReplicas": "x", "imageTag": "latest"}, ["LEVEE_IMAGE_TAG (levee:imageTag) = \"latest\" is invalid; allowed: a pinned image tag (letters, digits, \"_\", \".\" and \"-\", at most 128 characters), not \"latest\"", "LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"x\" is invalid; allowed: an integer from 1 to 1000"]],
+];
+
+describe('invalid settings', () => {
+  test.each(INVALID)('%s fails with the exact message', (_case, input, problems) => {
+    let error: unknown;
+    try {
+      resolveConfig(input);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual(problems);
+    expect((error as ConfigError).message).toContain('nothing was written');
+  });
+});
+
+describe('valid settings', () => {
+  test('the defaults resolve to production in namespace levee', () => {
+    const c = resolveConfig({});
+    expect([c.environment, c.namespace, c.podDisruptionBudgets, c.namespaceGuards]).toEqual(['production', 'levee', true, false]);
+    expect(c.gateway.cpuTargetPercent).toBe(80);
+    expect(c.queueRedis.maxmemoryMb).toBe(768);
+  });
+
+  test('preview derives namespace, labels and host from the id', () => {
+    const c = resolveConfig({ environment: 'preview', previewId: 'pr-123' });
+    expect(c.namespace).toBe('levee-pr-123');
+    expect(c.labels).toEqual({ 'levee.dev/environment': 'preview', 'levee.dev/preview-id': 'pr-123' });
+    expect(c.edge.host).toBe('pr-123.preview.levee.example.com');
+    expect(c.queueRedis.persistence).toBe(false);
+  });
+
+  test('an empty TLS secret or storage class means none', () => {
+    const c = resolveConfig({ tlsSecret: '', storageClass: '' });
+    expect(c.edge.tlsSecret).toBeUndefined();
+    expect(c.queueRedis.storageClass).toBeUndefined();
+  });
+
+  test('every setting has a LEVEE_ environment variable, a description and a valid default in every environment', () => {
+    const envs = new Set<string>();
+    for (const name of SETTING_NAMES) {
+      const spec = SETTINGS[name];
+      expect(spec.env).toMatch(/^LEVEE_[A-Z0-9_]+$/);
+      expect(spec.description.length).toBeGreaterThan(10);
+      envs.add(spec.env);
+      for (const env of ['production', 'preview', 'dev'] as const) {
+        const d = spec.default(env, 'pr-1');
+        if (d !== undefined) expect((spec.parse as (r: string) => { ok: boolean })(d).ok).toBe(true);
+      }
+    }
+    expect(envs.size).toBe(SETTING_NAMES.length);
+  });
+});
+
+describe('settings from the environment', () => {
+  test('LEVEE_* variables map to settings; others are ignored', () => {
+    expect(settingsFromEnv({ LEVEE_ENV: 'preview', LEVEE_PREVIEW_ID: 'pr-7', LEVEE_GATEWAY_MIN_REPLICAS: '4', PATH: '/bin' })).toEqual({
+      environment: 'preview',
+      previewId: 'pr-7',
+      gatewayMinReplicas: '4',
+    });
+  });
+
+  test('an unknown LEVEE_ variable is refused, so a typo never falls back to a default', () => {
+    expect(() => settingsFromEnv({ LEVEE_GATEWAY_MIN_REPLICA: '4' })).toThrow(
+      'unknown environment variable LEVEE_GATEWAY_MIN_REPLICA = "4"; allowed: the LEVEE_* settings listed in infra/README.md',
+    );
+  });
+});
+
+describe('npm run synth', () => {
+  const run = (env: Record<string, string>) => {
+    const outdir = mkdtempSync(join(tmpdir(), 'levee-synth-'));
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'infra/main.ts'], {
+      cwd: join(__dirname, '../..'),
+      env: { PATH: process.env.PATH ?? '', CDK8S_OUTDIR: outdir, ...env },
+      encoding: 'utf8',
+    });
+    const files = existsSync(outdir) ? readdirSync(outdir) : [];
+    rmSync(outdir, { recursive: true, force: true });
+    return { status: result.status, stderr: result.stderr, stdout: result.stdout, files };
+  };
+
+  test('writes one manifest file for a valid preview', () => {
+    const r = run({ LEVEE_ENV: 'preview', LEVEE_PREVIEW_ID: 'pr-7' });
+    expect(r.status).toBe(0);
+    expect(r.files).toEqual(['levee.k8s.yaml']);
+    expect(r.stdout).toContain('namespace levee-pr-7');
+  });
+
+  test('fails with the message and writes nothing for an invalid setting', () => {
+    const r = run({ LEVEE_ENV: 'preview' });
+    expect(r.status).toBe(1);
+    expect(r.files).toEqual([]);
+    expect(r.stderr).toContain('LEVEE_PREVIEW_ID (levee:previewId) is required when LEVEE_ENV (levee:environment) = "preview"');
+  });
+});
