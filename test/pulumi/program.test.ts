@@ -1,0 +1,211 @@
+/**
+ * The Pulumi program under mocks: for each environment it registers exactly what
+ * `npm run synth` writes (one typed resource per object, inputs unchanged), plus only
+ * what Pulumi owns — the Redis passwords and their Secrets, secret all the way.
+ */
+import type * as pulumiType from '@pulumi/pulumi';
+import { REQUIRED_SECRETS, SettingsInput, resolveConfig, synthesize } from '../../infra';
+import type { LeveeStack } from '../../infra/pulumi/program';
+import { referencedSecrets } from '../../infra/pulumi/register';
+import {
+  MOCK_LB_IP, MOCK_PASSWORD, Recorder, Registration, installMocks, isSecretValue, plainStrings, registered, unwrapSecrets, valueOf,
+} from './mocks';
+
+interface Case {
+  readonly title: string;
+  /** Stack name and stack config, as `pulumi up` would pass them. */
+  readonly stack: string;
+  readonly config: Record<string, string>;
+  /** The same choice as settings for `npm run synth`. */
+  readonly settings: SettingsInput;
+}
+
+const CASES: readonly Case[] = [
+  { title: 'production (no stack config)', stack: 'production', config: {}, settings: {} },
+  { title: 'a preview stack named preview-pr-42', stack: 'preview-pr-42', config: {}, settings: { environment: 'preview', previewId: 'pr-42' } },
+  {
+    title: 'a preview stack configured explicitly',
+    stack: 'preview',
+    config: { 'levee:environment': 'preview', 'levee:previewId': 'pr-7' },
+    settings: { environment: 'preview', previewId: 'pr-7' },
+  },
+  { title: 'dev', stack: 'dev', config: { 'levee:environment': 'dev' }, settings: { environment: 'dev' } },
+  {
+    title: 'production with KEDA, hash by client IP and an image tag',
+    stack: 'production',
+    config: { 'levee:workerAutoscaler': 'keda', 'levee:loadBalancing': 'hash', 'levee:imageTag': '1.2.3' },
+    settings: { workerAutoscaler: 'keda', loadBalancing: 'hash', imageTag: '1.2.3' },
+  },
+];
+
+interface Run {
+  readonly recorder: Recorder;
+  readonly levee: LeveeStack;
+  readonly pulumi: typeof pulumiType;
+}
+
+/** GIVEN a stack and its config, WHEN the program runs under mocks, THEN this is what it registered. */
+async function runProgram(stack: string, config: Record<string, string>): Promise<Run> {
+  const recorder = await installMocks(stack, config);
+  const pulumi = await import('@pulumi/pulumi');
+  const { buildLevee } = await import('../../infra/pulumi/program');
+  const levee = buildLevee();
+  await registered([levee, levee.provider, ...levee.objects.map((o) => o.resource), ...levee.secrets.flatMap((s) => [s.secret, s.password])]);
+  return { recorder, levee, pulumi };
+}
+
+/** `["apps/v1","Deployment","levee","levee-gateway"]` — (apiVersion, kind, namespace, name) as a set key. */
+const identity = (o: { apiVersion?: unknown; kind?: unknown; metadata?: unknown }): string => {
+  const meta = (o.metadata ?? {}) as { namespace?: string; name?: string };
+  return JSON.stringify([o.apiVersion, o.kind, meta.namespace ?? '', meta.name]);
+};
+const kubernetesObjects = (rs: readonly Registration[]) =>
+  rs.filter((r) => r.type.startsWith('kubernetes:')).map((r) => ({ ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> }));
+
+describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
+  const expectedConfig = resolveConfig(settings);
+  const synthesized = synthesize(expectedConfig).manifests;
+  const managedSecrets = REQUIRED_SECRETS.map((s) => identity({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: expectedConfig.namespace, name: s.name } }));
+  let run: Run;
+
+  beforeAll(async () => {
+    run = await runProgram(stack, config);
+  });
+
+  test('resolves the same configuration as npm run synth', () => {
+    expect(run.levee.config).toEqual(expectedConfig);
+  });
+
+  test('registers exactly the synthesized objects (apiVersion, kind, namespace, name), plus the Secrets Pulumi owns', () => {
+    const registeredIds = kubernetesObjects(run.recorder.registrations).map((r) => identity(r.inputs));
+    expect(new Set(registeredIds).size).toBe(registeredIds.length);
+    expect(new Set(registeredIds)).toEqual(new Set([...synthesized.map(identity), ...managedSecrets]));
+  });
+
+  test('registers each object as its own typed resource whose inputs equal the synthesized object', () => {
+    const byId = new Map(kubernetesObjects(run.recorder.registrations).map((r) => [identity(r.inputs), r]));
+    for (const m of synthesized) {
+      const r = byId.get(identity(m));
+      expect(r?.type).toBe(`kubernetes:${m.apiVersion.includes('/') ? m.apiVersion : `core/${m.apiVersion}`}:${m.kind}`);
+      expect(r?.inputs).toEqual(m);
+    }
+  });
+
+  test('deploys through the explicit provider only', async () => {
+    const providerUrn = await valueOf(run.levee.provider.urn);
+    for (const r of kubernetesObjects(run.recorder.registrations)) expect(r.provider.startsWith(`${providerUrn}::`)).toBe(true);
+  });
+
+  test('never puts a password in plain text into any resource input', () => {
+    const encoded = Buffer.from(MOCK_PASSWORD).toString('base64');
+    const leaks = run.recorder.registrations.flatMap((r) =>
+      plainStrings(r.inputs)
+        .filter((s) => s.value.includes(MOCK_PASSWORD) || s.value.includes(encoded))
+        .map((s) => `${r.type} ${r.name}${s.path}`),
+    );
+    expect(leaks).toEqual([]);
+  });
+
+  test('stores a random password in each Secret the chart references, as secret data', async () => {
+    for (const ref of REQUIRED_SECRETS) {
+      const reg = run.recorder.registrations.find((r) => r.type === 'kubernetes:core/v1:Secret' && r.name === `${expectedConfig.namespace}/${ref.name}`);
+      expect(isSecretValue(reg?.inputs.data)).toBe(true);
+      const data = unwrapSecrets(reg?.inputs.data) as Record<string, string>;
+      expect(Buffer.from(data[ref.key]!, 'base64').toString('utf8')).toBe(MOCK_PASSWORD);
+      const managed = run.levee.secrets.find((s) => s.ref.name === ref.name)!;
+      expect(await run.pulumi.isSecret(managed.secret.data)).toBe(true);
+      const password = run.recorder.registrations.find((r) => r.type === 'random:index/randomPassword:RandomPassword' && r.name === `${ref.name}-${ref.key}`);
+      expect(password?.inputs).toMatchObject({ length: 32, special: false });
+    }
+  });
+
+  test('creates the namespace before everything in it, and the Secrets before the workloads that read them', () => {
+    const ns = run.levee.namespace;
+    const secretByName = new Map(run.levee.secrets.map((s) => [s.ref.name, s.secret]));
+    for (const s of run.levee.secrets) expect(s.secret).toBeDefined();
+    let workloads = 0;
+    for (const o of run.levee.objects) {
+      if (o.manifest.kind === 'Namespace') continue;
+      expect(o.dependsOn).toContain(ns);
+      const reads = [...referencedSecrets(o.manifest)].filter((n) => secretByName.has(n));
+      for (const name of reads) expect(o.dependsOn).toContain(secretByName.get(name));
+      if (['Deployment', 'StatefulSet'].includes(o.manifest.kind)) workloads += 1;
+    }
+    expect(workloads).toBeGreaterThanOrEqual(6);
+    // The Redis servers and their clients each wait for the password they use.
+    const dependsOnSecret = (kind: string, name: string, secret: string) =>
+      run.levee.objects.find((o) => o.manifest.kind === kind && o.manifest.metadata.name === name)!.dependsOn.includes(secretByName.get(secret)!);
+    expect(dependsOnSecret('StatefulSet', 'levee-queue-redis', 'levee-queue-redis')).toBe(true);
+    expect(dependsOnSecret('Deployment', 'levee-gateway', 'levee-queue-redis')).toBe(true);
+    expect(dependsOnSecret('Deployment', 'levee-worker', 'levee-queue-redis')).toBe(true);
+    expect(dependsOnSecret(run.levee.object('StatefulSet', 'levee-cache-redis') ? 'StatefulSet' : 'Deployment', 'levee-cache-redis', 'levee-cache-redis')).toBe(true);
+    expect(dependsOnSecret('Deployment', 'levee-gateway', 'levee-cache-redis')).toBe(true);
+  });
+
+  test('leaves spec.replicas of every autoscaled Deployment to its autoscaler', () => {
+    const scaled = new Set(
+      synthesized
+        .filter((m) => m.kind === 'HorizontalPodAutoscaler' || m.kind === 'ScaledObject')
+        .map((m) => (m.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name),
+    );
+    expect(scaled).toEqual(new Set(['levee-gateway', 'levee-media', 'levee-model', 'levee-worker']));
+    for (const o of run.levee.objects.filter((x) => x.manifest.kind === 'Deployment')) {
+      expect(o.ignoreChanges).toEqual(scaled.has(o.manifest.metadata.name) ? ['spec.replicas'] : []);
+    }
+  });
+
+  test('registers the KEDA ScaledObject only when KEDA is enabled, and then no worker HPA', () => {
+    const types = run.recorder.registrations.map((r) => `${r.type} ${r.name}`);
+    const ns = expectedConfig.namespace;
+    if (expectedConfig.worker.autoscaler === 'keda') {
+      expect(types).toContain(`kubernetes:keda.sh/v1alpha1:ScaledObject ${ns}/levee-worker`);
+      expect(types).not.toContain(`kubernetes:autoscaling/v2:HorizontalPodAutoscaler ${ns}/levee-worker`);
+    } else {
+      expect(types.filter((t) => t.includes('keda.sh'))).toEqual([]);
+      expect(types).toContain(`kubernetes:autoscaling/v2:HorizontalPodAutoscaler ${ns}/levee-worker`);
+    }
+  });
+
+  test('exports the namespace, the gateway address from the LoadBalancer status and the public URLs', async () => {
+    const scheme = expectedConfig.edge.tlsSecret ? 'https' : 'http';
+    expect(await valueOf(run.levee.outputs.namespace)).toBe(expectedConfig.namespace);
+    expect(await valueOf(run.levee.outputs.gatewayAddress)).toBe(MOCK_LB_IP);
+    expect(await valueOf(run.levee.outputs.apiUrl)).toBe(`${scheme}://${expectedConfig.edge.host}/api`);
+    expect(await valueOf(run.levee.outputs.imagesUrl)).toBe(`${scheme}://${expectedConfig.edge.host}/images`);
+  });
+});
+
+describe('preview environments', () => {
+  test('a stack preview-<id> deploys into namespace levee-<id>, labelled with the preview id, with the small footprint', async () => {
+    const { levee, recorder } = await runProgram('preview-pr-42', {});
+    expect(levee.config.namespace).toBe('levee-pr-42');
+    const ns = recorder.registrations.find((r) => r.type === 'kubernetes:core/v1:Namespace');
+    expect(ns?.inputs.metadata).toMatchObject({ name: 'levee-pr-42', labels: { 'levee.dev/environment': 'preview', 'levee.dev/preview-id': 'pr-42' } });
+    const kinds = recorder.registrations.map((r) => r.type);
+    expect(kinds).toContain('kubernetes:core/v1:ResourceQuota');
+    expect(kinds).not.toContain('kubernetes:policy/v1:PodDisruptionBudget');
+    expect(kinds).not.toContain('kubernetes:core/v1:PersistentVolumeClaim');
+    for (const s of recorder.registrations.filter((r) => r.type === 'kubernetes:core/v1:Secret')) {
+      expect(s.inputs.metadata).toMatchObject({ namespace: 'levee-pr-42', labels: { 'levee.dev/preview-id': 'pr-42' } });
+    }
+  });
+});
+
+describe('the Kubernetes provider', () => {
+  test('uses the context and kubeconfig from stack config, the kubeconfig as a secret', async () => {
+    const { recorder } = await runProgram('production', { 'levee:kubeContext': 'prod-eu', 'levee:kubeconfig': 'apiVersion: v1\nkind: Config' });
+    const provider = recorder.registrations.find((r) => r.type === 'pulumi:providers:kubernetes')!;
+    expect(provider.inputs.context).toBe('prod-eu');
+    expect(isSecretValue(provider.inputs.kubeconfig)).toBe(true);
+    expect(provider.inputs.enableServerSideApply).toBe('true');
+    expect(provider.inputs.deleteUnreachable).toBe('false');
+  });
+
+  test('without them, uses the ambient kubeconfig and its current context', async () => {
+    const { recorder } = await runProgram('dev', { 'levee:environment': 'dev' });
+    const provider = recorder.registrations.find((r) => r.type === 'pulumi:providers:kubernetes')!;
+    expect(provider.inputs.context).toBeUndefined();
+    expect(provider.inputs.kubeconfig).toBeUndefined();
+    expect(provider.inputs.deleteUnreachable).toBe('true');
+  });
+});
