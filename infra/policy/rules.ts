@@ -388,7 +388,9 @@ const serviceAccounts: Rule = {
       const name = spec.serviceAccountName;
       const sa = manifests.find((m) => m.kind === 'ServiceAccount' && m.metadata?.name === name && sameNamespace(m, owner));
       if (!name || name === 'default' || !sa) out.push(v('service-account', owner, `serviceAccountName ${JSON.stringify(name)} is not a dedicated ServiceAccount of the chart`));
-      if (spec.automountServiceAccountToken !== false && sa?.automountServiceAccountToken !== false) out.push(v('service-account', owner, 'automounts a service account token'));
+      // The pod's setting wins over the ServiceAccount's.
+      const automount = spec.automountServiceAccountToken ?? sa?.automountServiceAccountToken ?? true;
+      if (automount !== false) out.push(v('service-account', owner, 'automounts a service account token'));
     }
     return out;
   },
