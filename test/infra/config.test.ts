@@ -3,7 +3,7 @@
  * Pulumi key), the bad value and what is allowed. Nothing is built when one fails.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, SETTINGS, SETTING_NAMES, resolveConfig, settingsFromEnv } from '../../infra';
@@ -98,6 +98,11 @@ describe('valid settings', () => {
       }
     }
     expect(envs.size).toBe(SETTING_NAMES.length);
+  });
+
+  test('infra/README.md documents every setting (env variable and Pulumi key)', () => {
+    const readme = readFileSync(join(__dirname, '../../infra/README.md'), 'utf8');
+    for (const name of SETTING_NAMES) expect(readme).toContain(`| \`${SETTINGS[name].env}\` | \`${name}\` |`);
   });
 });
 
