@@ -23,7 +23,11 @@ describe('Pulumi.yaml', () => {
   test('runs the TypeScript program in infra/pulumi with the nodejs runtime', () => {
     expect(project).toMatchObject({ name: 'levee', runtime: { name: 'nodejs', options: { typescript: true } }, main: 'infra/pulumi/index.ts' });
     expect(readFileSync(join(root, 'infra/pulumi/index.ts'), 'utf8')).toContain('buildLevee()');
-    expect(parse(readFileSync(join(root, 'infra/pulumi/tsconfig.json'), 'utf8'))).toMatchObject({ extends: '../../tsconfig.json' });
+    // Pulumi overlays only this file's own compilerOptions on its defaults (module nodenext), so they must be explicit.
+    const rootOptions = (parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> }).compilerOptions;
+    const local = parse(readFileSync(join(root, 'infra/pulumi/tsconfig.json'), 'utf8')) as { extends: string; compilerOptions: Record<string, unknown> };
+    expect(local.extends).toBe('../../tsconfig.json');
+    for (const key of ['target', 'module', 'moduleResolution', 'esModuleInterop']) expect(local.compilerOptions[key]).toEqual(rootOptions[key]);
   });
 
   test('declares every setting of the stack configuration, and the Pulumi-only ones, each with a type and a description that states the default', () => {
