@@ -7,3 +7,6 @@ export * from './model-client';
 export * from './problem';
 export * from './redis';
 export * from './settings';
+export * from './http-lifecycle';
+export * from './http-metrics';
+export * from './framework-errors';

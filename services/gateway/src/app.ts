@@ -1,0 +1,112 @@
+import Fastify, { FastifyInstance, LogController } from 'fastify';
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
+import { registerHttpMetrics } from '../../shared/src/http-metrics';
+import { createRegistry } from '../../shared/src/metrics';
+import { ModelClient } from '../../shared/src/model-client';
+import { problemFrameworkErrors } from '../../shared/src/framework-errors';
+import { registerProblemHandlers } from '../../shared/src/problem';
+import { createRedis } from '../../shared/src/redis';
+import { mediaRoutes } from '../../media/src/plugin';
+import { FloodCache } from './cache';
+import { Producer } from './producer';
+import { registerRateLimit } from './rate-limit';
+import { imageRoutes } from './routes/images';
+import { styleRoutes } from './routes/styles';
+import { GatewaySettings, redisTargets } from './settings';
+
+/** Largest request body: a 1000-character prompt and the other fields fit well within it. */
+export const BODY_LIMIT = 16 * 1024;
+
+export interface GatewayDeps {
+  /** Accept or create: clients passed in are the caller's to close; created ones close with the app. */
+  readonly queueRedis?: Redis;
+  readonly cacheRedis?: Redis;
+  /** The model API client (breaker included). @default one built from MODEL_URL and the settings */
+  readonly modelClient?: ModelClient;
+  /** Fastify logs to this pino logger. @default no logging */
+  readonly logger?: Logger;
+  /** Metrics registry. @default a new one with Node's default metrics */
+  readonly registry?: Registry;
+  /** Prefix of the cache and rate-limit keys (tests use a unique one). @default "levee" */
+  readonly keyPrefix?: string;
+  /** Consecutive model failures that open the breaker. @default 5 */
+  readonly breakerFailures?: number;
+  /** Show the media routes (`/images/{id}.png`) on the gateway, as `npm run dev` needs. @default true */
+  readonly serveMedia?: boolean;
+}
+
+export interface Gateway extends FastifyInstance {
+  lifecycle: Lifecycle;
+  levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry };
+}
+
+/**
+ * The gateway as a Fastify instance with no side effects until `listen()`: tests build it
+ * in-process (several at once against one Redis to act as replicas); server.ts runs it.
+ */
+export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}): Gateway {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // No per-request log lines: at flood rates they would cost more than the requests.
+    logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: problemFrameworkErrors,
+    bodyLimit: BODY_LIMIT,
+    // The socket peer is the client unless it is a trusted proxy (CIDRs, never a hop count).
+    trustProxy: settings.TRUST_PROXY.length > 0 ? settings.TRUST_PROXY : false,
+    // Reject, never repair: unknown fields are a 400 (Fastify strips them by default), and
+    // "512" is not an integer.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  }) as unknown as Gateway;
+  // JSON only: a text/plain body is a 415, not a string that then fails validation.
+  app.removeContentTypeParser('text/plain');
+
+  const keyPrefix = deps.keyPrefix ?? 'levee';
+  const registry = deps.registry ?? createRegistry('gateway');
+  const targets = redisTargets(settings);
+  const queueRedis = deps.queueRedis ?? createRedis('request', targets.queue);
+  const cacheRedis = deps.cacheRedis ?? createRedis('request', targets.cache);
+  const modelClient =
+    deps.modelClient ??
+    new ModelClient({
+      baseUrl: settings.MODEL_URL,
+      openSeconds: settings.BREAKER_OPEN_SECONDS,
+      timeoutMs: settings.MODEL_TIMEOUT_MS,
+      consecutiveFailures: deps.breakerFailures ?? 5,
+      registry,
+    });
+  const producer = new Producer({ redis: queueRedis, queueName: settings.QUEUE_NAME, maxWaiting: settings.QUEUE_MAX_WAITING, registry });
+  const cache = new FloodCache({
+    name: 'styles',
+    redis: cacheRedis,
+    keyPrefix: `${keyPrefix}:cache`,
+    ttlMs: settings.CACHE_TTL_SECONDS * 1000,
+    lockMs: settings.MODEL_TIMEOUT_MS + 1000,
+    registry,
+  });
+  const lifecycle: Lifecycle = { draining: false };
+  app.decorate('lifecycle', lifecycle);
+  app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry });
+
+  registerProblemHandlers(app);
+  registerHttpMetrics(app, registry);
+  registerRateLimit(app, { redis: cacheRedis, perSecond: settings.RATE_LIMIT_PER_SECOND, keyPrefix: `${keyPrefix}:rl`, registry });
+  registerHealthRoutes(app, { lifecycle, registry });
+  app.register(imageRoutes, { producer });
+  app.register(styleRoutes, { cache, modelClient });
+  if (deps.serveMedia ?? true) app.register(mediaRoutes, { redis: queueRedis });
+
+  app.addHook('onClose', async () => {
+    cache.close();
+    await producer.close().catch(() => undefined);
+    for (const [client, owned] of [
+      [queueRedis, !deps.queueRedis],
+      [cacheRedis, !deps.cacheRedis],
+    ] as const) {
+      if (owned) await client.quit().catch(() => client.disconnect());
+    }
+  });
+  return app;
+}

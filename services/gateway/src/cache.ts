@@ -1,0 +1,285 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { Counter, Registry } from 'prom-client';
+
+/** What a loader returns for a key the origin does not know: cached negatively. */
+export const NOT_FOUND: unique symbol = Symbol('levee.cache.notFound');
+export type Loaded = unknown | typeof NOT_FOUND;
+
+/** How an answer was obtained; `coalesced` waited for another caller's origin load. */
+export type CacheSource = 'hit' | 'miss' | 'stale' | 'coalesced';
+
+/** A cached value: the JSON body as sent (serialized once), or a negative entry. */
+export interface CacheEntry {
+  /** Serialized JSON, or null when the origin said "not found". */
+  readonly body: string | null;
+  /** Until when (epoch ms) the entry is fresh. */
+  readonly freshUntil: number;
+  /** Until when (epoch ms) it may still be served stale, when the origin cannot be reached. */
+  readonly staleUntil: number;
+}
+
+export interface CacheResult {
+  readonly entry: CacheEntry;
+  readonly source: CacheSource;
+}
+
+/** No copy at all and the origin load did not finish within the bounded wait. */
+export class CacheWaitTimeoutError extends Error {
+  constructor(key: string, ms: number) {
+    super(`no value for cache key "${key}" within ${ms} ms`);
+    this.name = 'CacheWaitTimeoutError';
+  }
+}
+
+export interface FloodCacheOptions {
+  /** Label of the cache metrics, e.g. "styles". */
+  readonly name: string;
+  readonly redis: Redis;
+  /** Prefix of every Redis key of this cache (values and locks). */
+  readonly keyPrefix: string;
+  /** Fresh lifetime of a loaded value, before jitter. */
+  readonly ttlMs: number;
+  /** Fresh lifetime of a negative ("not found") entry, before jitter. @default min(ttlMs, 5000) */
+  readonly negativeTtlMs?: number;
+  /** How long past freshness a copy may be served when the origin is failing. @default 24 h */
+  readonly staleMs?: number;
+  /** Relative TTL jitter (0.1 = ±10%) against cache avalanches. @default 0.1 */
+  readonly jitter?: number;
+  /** Lifetime of the origin-load lock; also the longest a caller waits for another's load. */
+  readonly lockMs: number;
+  /** How often a waiter re-reads Redis while another replica loads. @default 20 */
+  readonly pollMs?: number;
+  /** In-process copy in front of Redis, capped by freshness. @default min(1000, ttlMs) */
+  readonly localMs?: number;
+  /** Most keys kept in process (a flood of unknown keys must not grow memory). @default 1000 */
+  readonly maxLocalKeys?: number;
+  readonly registry?: Registry;
+}
+
+interface LocalCopy {
+  entry: CacheEntry;
+  localUntil: number;
+}
+
+interface Flight {
+  promise: Promise<CacheResult>;
+  /** True once this flight is waiting on the origin (or on another replica's load). */
+  loading: boolean;
+}
+
+// Deletes the lock only if it still holds our token: a slow loader whose lock expired
+// must not release the lock that another replica has taken since.
+const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+const counters = new WeakMap<Registry, { requests: Counter<'cache' | 'result'>; loads: Counter<'cache'> }>();
+
+function cacheMetrics(registry: Registry) {
+  let m = counters.get(registry);
+  if (!m) {
+    m = {
+      requests: new Counter({
+        name: 'levee_cache_requests_total',
+        help: 'Cache lookups by result: hit, miss (this caller loaded from the origin), stale, coalesced (waited for another load).',
+        labelNames: ['cache', 'result'],
+        registers: [registry],
+      }),
+      loads: new Counter({
+        name: 'levee_cache_origin_loads_total',
+        help: 'Loads from the origin (one per expiry per key across all replicas, by design).',
+        labelNames: ['cache'],
+        registers: [registry],
+      }),
+    };
+    counters.set(registry, m);
+  }
+  return m;
+}
+
+/**
+ * A read-through cache that survives floods:
+ * - breakdown: an in-process single flight per key plus a Redis lock (SET NX PX, token-checked
+ *   release) so that one caller per key across all replicas loads from the origin; the others
+ *   get the stale copy or wait (bounded) for the result to appear in Redis;
+ * - stale-if-error: a copy is kept `staleMs` past freshness and served when the origin fails;
+ * - penetration: NOT_FOUND results are cached (negatively) like values;
+ * - avalanche: every TTL is jittered.
+ * A short in-process copy in front of Redis makes hits cost no round trip. If Redis is
+ * unreachable, the cache degrades to in-process single flight (one load per replica).
+ */
+export class FloodCache {
+  private readonly local = new Map<string, LocalCopy>();
+  private readonly flights = new Map<string, Flight>();
+  private readonly metrics?: ReturnType<typeof cacheMetrics>;
+  private readonly negativeTtlMs: number;
+  private readonly staleMs: number;
+  private readonly jitter: number;
+  private readonly pollMs: number;
+  private readonly localMs: number;
+  private readonly maxLocalKeys: number;
+  private closed = false;
+
+  constructor(private readonly options: FloodCacheOptions) {
+    this.negativeTtlMs = options.negativeTtlMs ?? Math.min(options.ttlMs, 5000);
+    this.staleMs = options.staleMs ?? 24 * 3600 * 1000;
+    this.jitter = options.jitter ?? 0.1;
+    this.pollMs = options.pollMs ?? 20;
+    this.localMs = options.localMs ?? Math.min(1000, options.ttlMs);
+    this.maxLocalKeys = options.maxLocalKeys ?? 1000;
+    if (options.registry) this.metrics = cacheMetrics(options.registry);
+    options.redis.defineCommand('leveeCacheRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+  }
+
+  /** Returns the value of `key`, loading it with `loader` when needed (see class doc). */
+  get(key: string, loader: () => Promise<Loaded>): Promise<CacheResult> | CacheResult {
+    const now = Date.now();
+    const copy = this.local.get(key);
+    if (copy && now < copy.localUntil) return this.count({ entry: copy.entry, source: 'hit' });
+
+    const flight = this.flights.get(key);
+    if (flight) {
+      // While another caller in this process loads, a stale copy is the fastest honest answer.
+      if (flight.loading && copy && now < copy.entry.staleUntil) return this.count({ entry: copy.entry, source: 'stale' });
+      return flight.promise.then((r) => this.count({ entry: r.entry, source: r.source === 'miss' ? 'coalesced' : r.source }));
+    }
+    const f: Flight = { loading: false, promise: undefined as unknown as Promise<CacheResult> };
+    f.promise = this.resolve(key, loader, f).finally(() => this.flights.delete(key));
+    this.flights.set(key, f);
+    return f.promise.then((r) => this.count(r));
+  }
+
+  /** Drops the in-process copies (tests; an operator-triggered purge). */
+  clearLocal(): void {
+    this.local.clear();
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private count(result: CacheResult): CacheResult {
+    this.metrics?.requests.inc({ cache: this.options.name, result: result.source });
+    return result;
+  }
+
+  private valueKey(key: string): string {
+    return `${this.options.keyPrefix}:v:${key}`;
+  }
+
+  private lockKey(key: string): string {
+    return `${this.options.keyPrefix}:lock:${key}`;
+  }
+
+  private async resolve(key: string, loader: () => Promise<Loaded>, flight: Flight): Promise<CacheResult> {
+    const { redis } = this.options;
+    let stored: CacheEntry | undefined;
+    let redisUp = true;
+    try {
+      stored = parseEntry(await redis.get(this.valueKey(key)));
+    } catch {
+      redisUp = false;
+    }
+    const now = Date.now();
+    if (stored) {
+      this.remember(key, stored, now);
+      if (now < stored.freshUntil) return { entry: stored, source: 'hit' };
+    }
+    const local = this.local.get(key)?.entry;
+    const stale = stored ?? (local && now < local.staleUntil ? local : undefined);
+    flight.loading = true;
+
+    if (!redisUp) return this.load(key, loader, stale, undefined);
+
+    const token = randomUUID();
+    if (await this.tryLock(key, token)) return this.load(key, loader, stale, token);
+    if (stale) return { entry: stale, source: 'stale' };
+
+    // Another replica is loading and there is no copy: wait for its result, bounded. If its
+    // lock vanishes without a value (it failed or died), take the lock and load ourselves.
+    const deadline = Date.now() + this.options.lockMs;
+    while (Date.now() < deadline && !this.closed) {
+      await sleep(this.pollMs);
+      let entry: CacheEntry | undefined;
+      try {
+        entry = parseEntry(await redis.get(this.valueKey(key)));
+      } catch {
+        return this.load(key, loader, undefined, undefined);
+      }
+      if (entry) {
+        this.remember(key, entry, Date.now());
+        return { entry, source: 'coalesced' };
+      }
+      if (await this.tryLock(key, token)) return this.load(key, loader, undefined, token);
+    }
+    throw new CacheWaitTimeoutError(key, this.options.lockMs);
+  }
+
+  /** Loads from the origin (holding the lock when `token` is set) and stores the result. */
+  private async load(key: string, loader: () => Promise<Loaded>, stale: CacheEntry | undefined, token: string | undefined): Promise<CacheResult> {
+    try {
+      this.metrics?.loads.inc({ cache: this.options.name });
+      let value: Loaded;
+      try {
+        value = await loader();
+      } catch (err) {
+        if (stale) return { entry: stale, source: 'stale' };
+        throw err;
+      }
+      const now = Date.now();
+      const entry: CacheEntry =
+        value === NOT_FOUND
+          ? { body: null, freshUntil: now + this.jittered(this.negativeTtlMs), staleUntil: 0 }
+          : { body: JSON.stringify(value), freshUntil: now + this.jittered(this.options.ttlMs), staleUntil: 0 };
+      const full: CacheEntry = { ...entry, staleUntil: entry.body === null ? entry.freshUntil : entry.freshUntil + this.staleMs };
+      this.remember(key, full, now);
+      await this.options.redis
+        .set(this.valueKey(key), JSON.stringify(full), 'PX', Math.max(1, full.staleUntil - now))
+        .catch(() => undefined); // Redis down: the in-process copy still serves this replica
+      return { entry: full, source: 'miss' };
+    } finally {
+      if (token) await this.release(key, token);
+    }
+  }
+
+  private async tryLock(key: string, token: string): Promise<boolean> {
+    try {
+      return (await this.options.redis.set(this.lockKey(key), token, 'PX', this.options.lockMs, 'NX')) === 'OK';
+    } catch {
+      return false;
+    }
+  }
+
+  private async release(key: string, token: string): Promise<void> {
+    try {
+      await (this.options.redis as unknown as { leveeCacheRelease(k: string, t: string): Promise<number> }).leveeCacheRelease(this.lockKey(key), token);
+    } catch {
+      // the lock expires by itself (PX)
+    }
+  }
+
+  private remember(key: string, entry: CacheEntry, now: number): void {
+    if (!this.local.has(key) && this.local.size >= this.maxLocalKeys) {
+      const oldest = this.local.keys().next().value;
+      if (oldest !== undefined) this.local.delete(oldest);
+    }
+    this.local.set(key, { entry, localUntil: Math.min(now + this.localMs, entry.freshUntil) });
+  }
+
+  private jittered(ms: number): number {
+    return Math.max(1, Math.round(ms * (1 + (Math.random() * 2 - 1) * this.jitter)));
+  }
+}
+
+function parseEntry(raw: string | null): CacheEntry | undefined {
+  if (!raw) return undefined;
+  try {
+    const e = JSON.parse(raw) as CacheEntry;
+    return typeof e.freshUntil === 'number' && typeof e.staleUntil === 'number' ? e : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

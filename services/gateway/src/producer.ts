@@ -1,0 +1,195 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Job, Queue } from 'bullmq';
+import type Redis from 'ioredis';
+import { Gauge, Registry } from 'prom-client';
+import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
+import { idempotencyKey } from '../../shared/src/keys';
+
+/** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
+export class QueueFullError extends Error {
+  constructor(readonly waiting: number, readonly max: number) {
+    super(`queue is full: ${waiting} jobs waiting (bound ${max})`);
+    this.name = 'QueueFullError';
+  }
+}
+
+/** The same Idempotency-Key was used with a different body. */
+export class IdempotencyConflictError extends Error {
+  constructor(readonly jobId: string) {
+    super('Idempotency-Key reused with a different request body');
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/** Redis did not answer in time (fail fast; never hang a request on the queue). */
+export class QueueUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`queue Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+export type PublicJobStatus = 'queued' | 'active' | 'completed' | 'failed';
+
+export interface JobStatus {
+  id: string;
+  status: PublicJobStatus;
+  attempts: number;
+  createdAt: string;
+  finishedAt?: string;
+  error?: string;
+}
+
+export interface ProducerOptions {
+  /** The queue Redis, a request-role client (no offline queue). */
+  readonly redis: Redis;
+  readonly queueName: string;
+  /** Bound of waiting jobs (QUEUE_MAX_WAITING). */
+  readonly maxWaiting: number;
+  /** How long an Idempotency-Key maps to its job. @default 24 h */
+  readonly idempotencySeconds?: number;
+  /** How long the waiting count read from Redis is trusted before it is read again. @default 100 */
+  readonly depthRefreshMs?: number;
+  /** Longest a queue operation may take before the request gets a 503. @default 2000 */
+  readonly timeoutMs?: number;
+  readonly registry?: Registry;
+}
+
+/**
+ * The BullMQ producer: enqueues render jobs (never waits for them), bounds the queue,
+ * maps Idempotency-Keys to jobs, and reads job status for the status route.
+ *
+ * The bound is checked against a waiting count read from Redis at most every
+ * `depthRefreshMs` (one read in flight at a time) and counted up locally between reads, so
+ * the check costs no round trip per request; N replicas may overshoot the bound by what
+ * they accept within one refresh interval.
+ */
+export class Producer {
+  readonly queue: Queue;
+  private waiting = 0;
+  private waitingReadAt = 0;
+  private waitingRead?: Promise<void>;
+  private readonly idempotencySeconds: number;
+  private readonly depthRefreshMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: ProducerOptions) {
+    this.idempotencySeconds = options.idempotencySeconds ?? 24 * 3600;
+    this.depthRefreshMs = options.depthRefreshMs ?? 100;
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS });
+    this.queue.on('error', () => undefined); // connection errors surface per call as 503s
+    if (options.registry) this.registerGauge(options.registry);
+  }
+
+  /**
+   * Enqueues a render. With an idempotency key, the same client and key return the job
+   * created first (within 24 h), however many requests race.
+   */
+  async submit(request: RenderRequest, idempotency?: { clientIp: string; key: string }): Promise<{ id: string; created: boolean }> {
+    this.ensureConnected();
+    await this.checkBound();
+    const id = randomUUID();
+    if (!idempotency) {
+      await this.add(id, request);
+      return { id, created: true };
+    }
+    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('base64url').slice(0, 22);
+    const key = idempotencyKey(idempotency.clientIp, idempotency.key);
+    // SET NX GET: one round trip claims the key or returns the job that holds it.
+    const previous = await this.withTimeout(
+      this.options.redis.set(key, `${id} ${fingerprint}`, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>,
+    );
+    if (previous) {
+      const [existing, existingPrint] = previous.split(' ');
+      if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
+      return { id: existing, created: false };
+    }
+    try {
+      await this.add(id, request);
+    } catch (err) {
+      // The claim must not point at a job that was never created.
+      await this.options.redis.del(key).catch(() => undefined);
+      throw err;
+    }
+    return { id, created: true };
+  }
+
+  /** The public status of a job, or undefined when no such job exists (any more). */
+  async status(id: string): Promise<JobStatus | undefined> {
+    this.ensureConnected();
+    const job = await this.withTimeout(Job.fromId<RenderRequest>(this.queue, id));
+    if (!job) return undefined;
+    const state = await this.withTimeout(job.getState());
+    if (state === 'unknown') return undefined;
+    const status: PublicJobStatus = state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
+    const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
+    if ((status === 'completed' || status === 'failed') && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
+    if (status === 'failed') result.error = job.failedReason || 'rendering failed';
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+
+  /** A disconnected client fails at once: no BullMQ call that would wait for a reconnect. */
+  private ensureConnected(): void {
+    const status = this.options.redis.status;
+    if (status !== 'ready') throw new QueueUnavailableError(new Error(`Redis connection is ${status}`));
+  }
+
+  private async add(id: string, request: RenderRequest): Promise<void> {
+    await this.withTimeout(this.queue.add(RENDER_JOB, request, { jobId: id }));
+    this.waiting++;
+  }
+
+  private async checkBound(): Promise<void> {
+    if (Date.now() - this.waitingReadAt > this.depthRefreshMs) {
+      this.waitingRead ??= this.withTimeout(this.queue.getJobCounts('waiting', 'prioritized', 'delayed'))
+        .then((counts) => {
+          this.waiting = Object.values(counts).reduce((a, b) => a + b, 0);
+          this.waitingReadAt = Date.now();
+        })
+        .finally(() => (this.waitingRead = undefined));
+      // Only the first reads after a stale interval wait; everyone else uses the last count.
+      if (this.waitingReadAt === 0 || Date.now() - this.waitingReadAt > this.depthRefreshMs * 10) await this.waitingRead;
+      else this.waitingRead.catch(() => undefined);
+    }
+    if (this.waiting >= this.options.maxWaiting) throw new QueueFullError(this.waiting, this.options.maxWaiting);
+  }
+
+  private withTimeout<T>(promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueueUnavailableError(new Error(`no answer within ${this.timeoutMs} ms`))), this.timeoutMs);
+    });
+    return Promise.race([promise, timeout])
+      .catch((err: unknown) => {
+        if (err instanceof QueueUnavailableError) throw err;
+        throw new QueueUnavailableError(err);
+      })
+      .finally(() => clearTimeout(timer));
+  }
+
+  private registerGauge(registry: Registry): void {
+    const queue = this.queue;
+    new Gauge({
+      name: 'levee_queue_jobs',
+      help: 'Jobs in the render queue by state (read from Redis at scrape time).',
+      labelNames: ['state'],
+      registers: [registry],
+      async collect() {
+        try {
+          const counts = await Promise.race([
+            queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
+          ]);
+          for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+        } catch {
+          // Redis unreachable: keep the last values rather than fail the scrape
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,66 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { RenderRequest, renderRequestSchema } from '../../../shared/src/job';
+import { isJobId } from '../../../shared/src/keys';
+import { sendProblem } from '../../../shared/src/problem';
+import { IdempotencyConflictError, Producer, QueueFullError, QueueUnavailableError } from '../producer';
+
+export interface ImageRoutesOptions {
+  readonly producer: Producer;
+}
+
+/** 1–128 printable ASCII characters (CONTRACT section 3). */
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/;
+
+/** Seconds a client should wait when the queue is at its bound. */
+const QUEUE_FULL_RETRY_AFTER = 5;
+
+/**
+ * `POST /api/images` only enqueues (202 + Location) and `GET /api/images/{id}` reads the
+ * job's state from BullMQ. Both answer 503 + Retry-After, at once, when the queue Redis is
+ * unreachable or the queue is at its bound.
+ */
+export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, { producer }) => {
+  app.post<{ Body: RenderRequest }>('/api/images', { schema: { body: renderRequestSchema } }, async (request, reply) => {
+    const header = request.headers['idempotency-key'];
+    let idempotency: { clientIp: string; key: string } | undefined;
+    if (header !== undefined) {
+      if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
+        return sendProblem(reply, 400, 'The Idempotency-Key header must be 1-128 printable ASCII characters.');
+      }
+      idempotency = { clientIp: request.ip, key: header };
+    }
+    try {
+      const { id } = await producer.submit(request.body, idempotency);
+      const statusUrl = `/api/images/${id}`;
+      return reply.code(202).header('location', statusUrl).send({ id, status: 'queued', statusUrl, imageUrl: `/images/${id}.png` });
+    } catch (err) {
+      return queueProblem(reply, err);
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/api/images/:id', async (request, reply) => {
+    const { id } = request.params;
+    if (!isJobId(id)) return sendProblem(reply, 404, 'No such job: job ids are UUIDs returned by POST /api/images.');
+    try {
+      const status = await producer.status(id);
+      if (!status) return sendProblem(reply, 404, `No job ${id} (unknown, or expired from the queue's history).`);
+      return reply.header('cache-control', 'no-store').send(status.status === 'completed' ? { ...status, imageUrl: `/images/${id}.png` } : status);
+    } catch (err) {
+      return queueProblem(reply, err);
+    }
+  });
+};
+
+function queueProblem(reply: FastifyReply, err: unknown): FastifyReply {
+  if (err instanceof QueueFullError) {
+    return sendProblem(reply.header('retry-after', String(QUEUE_FULL_RETRY_AFTER)), 503, 'The render queue is full; retry later.');
+  }
+  if (err instanceof QueueUnavailableError) {
+    reply.log.warn({ err }, 'queue unavailable');
+    return sendProblem(reply.header('retry-after', '1'), 503, 'The render queue is temporarily unreachable; retry later.');
+  }
+  if (err instanceof IdempotencyConflictError) {
+    return sendProblem(reply, 422, 'This Idempotency-Key was already used with a different request body.', { jobId: err.jobId });
+  }
+  throw err;
+}

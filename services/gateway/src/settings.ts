@@ -1,0 +1,77 @@
+import net from 'node:net';
+import { z } from 'zod';
+import { Env, httpUrlSetting, intSetting, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** A comma-separated list of IPs or CIDRs (IPv4 or IPv6); empty means "trust no proxy". */
+export const trustProxySetting = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const list = (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const entry of list) {
+      if (!isIpOrCidr(entry)) {
+        ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of IPs or CIDRs (e.g. 10.0.0.0/8,fd00::/8); "${entry}" is neither` });
+        return z.NEVER;
+      }
+    }
+    return list;
+  });
+
+function isIpOrCidr(entry: string): boolean {
+  const [ip, bits, ...rest] = entry.split('/');
+  const family = net.isIP(ip);
+  if (!family || rest.length) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** A redis:// URL with no default of its own (it falls back to REDIS_URL). */
+const optionalRedisUrl = z
+  .string()
+  .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), { error: 'must be a redis:// or rediss:// URL' })
+  .optional();
+
+/**
+ * The gateway's environment: the interface fixed with the infra manifests (see
+ * services/gateway/README.md). Queue and cache Redis default to REDIS_URL; the *_PASSWORD
+ * variables override the URL's password (Kubernetes injects them from Secrets).
+ */
+export const gatewaySettingsSchema = z.object({
+  PORT: intSetting(1, 65535, 8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
+  QUEUE_REDIS_URL: optionalRedisUrl,
+  CACHE_REDIS_URL: optionalRedisUrl,
+  QUEUE_REDIS_PASSWORD: z.string().optional(),
+  CACHE_REDIS_PASSWORD: z.string().optional(),
+  MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
+  MODEL_TIMEOUT_MS: intSetting(10, 600_000, 5000),
+  RATE_LIMIT_PER_SECOND: intSetting(1, 10_000_000, 10),
+  TRUST_PROXY: trustProxySetting,
+  QUEUE_NAME: queueNameSetting,
+  QUEUE_MAX_WAITING: intSetting(1, 100_000_000, 10_000),
+  CACHE_TTL_SECONDS: intSetting(1, 86_400, 30),
+  BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
+  SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
+  LOG_LEVEL: logLevelSetting,
+});
+
+export type GatewaySettings = z.infer<typeof gatewaySettingsSchema>;
+
+export function parseGatewaySettings(env: Env = process.env): GatewaySettings {
+  return parseSettings(gatewaySettingsSchema, env);
+}
+
+/** Where the queue and the cache live, after the defaults and password overrides. */
+export function redisTargets(settings: GatewaySettings) {
+  return {
+    queue: { url: settings.QUEUE_REDIS_URL ?? settings.REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD },
+    cache: { url: settings.CACHE_REDIS_URL ?? settings.REDIS_URL, password: settings.CACHE_REDIS_PASSWORD },
+  };
+}

@@ -1,0 +1,54 @@
+import Fastify, { FastifyInstance, LogController } from 'fastify';
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
+import { registerHttpMetrics } from '../../shared/src/http-metrics';
+import { createRegistry } from '../../shared/src/metrics';
+import { problemFrameworkErrors } from '../../shared/src/framework-errors';
+import { registerProblemHandlers } from '../../shared/src/problem';
+import { createRedis } from '../../shared/src/redis';
+import { MediaSettings } from './settings';
+import { mediaRoutes } from './plugin';
+
+export interface MediaDeps {
+  /** Accept or create: a passed client is the caller's to close. */
+  readonly redis?: Redis;
+  readonly logger?: Logger;
+  readonly registry?: Registry;
+}
+
+export interface MediaApp extends FastifyInstance {
+  lifecycle: Lifecycle;
+}
+
+/**
+ * The media backend: a small, separately scaled, read-only app serving rendered PNGs.
+ * Readiness also fails while the image store (queue Redis) is unreachable, so a media pod
+ * that cannot serve images leaves the rotation.
+ */
+export function buildMedia(settings: MediaSettings, deps: MediaDeps = {}): MediaApp {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // No per-request log lines: at flood rates they would cost more than the requests.
+    logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: problemFrameworkErrors,
+  }) as unknown as MediaApp;
+  const lifecycle: Lifecycle = { draining: false };
+  app.decorate('lifecycle', lifecycle);
+  const registry = deps.registry ?? createRegistry('media');
+  const redis =
+    deps.redis ?? createRedis('request', { url: settings.QUEUE_REDIS_URL ?? settings.REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD });
+  if (!deps.redis) app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())));
+
+  registerProblemHandlers(app);
+  registerHttpMetrics(app, registry);
+  registerHealthRoutes(app, {
+    lifecycle,
+    registry,
+    ready: () => redis.status === 'ready',
+    notReadyDetail: 'The image store (Redis) is unreachable.',
+  });
+  app.register(mediaRoutes, { redis });
+  return app;
+}

@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { sendProblem } from './problem';
+
+/** Whether the app is draining (readiness fails) — shared by the health routes and the process. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+export interface HealthOptions {
+  readonly lifecycle: Lifecycle;
+  readonly registry: Registry;
+  /** Extra readiness condition (e.g. Redis reachable); liveness never calls it. */
+  readonly ready?: () => boolean;
+  /** What readiness says when `ready` is false. */
+  readonly notReadyDetail?: string;
+}
+
+/**
+ * `GET /healthz` (liveness: the event loop answers; never touches Redis), `GET /readyz`
+ * (503 while draining, or when `ready()` says so) and `GET /metrics` (Prometheus text).
+ */
+export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
+  const { lifecycle, registry } = options;
+  app.get('/healthz', (_request, reply) => {
+    reply.header('cache-control', 'no-store').send({ status: 'ok' });
+  });
+  app.get('/readyz', (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+    if (lifecycle.draining) return void sendProblem(reply, 503, 'Shutting down: draining in-flight requests.');
+    if (options.ready && !options.ready()) return void sendProblem(reply, 503, options.notReadyDetail ?? 'Not ready.');
+    reply.send({ status: 'ready' });
+  });
+  app.get('/metrics', async (_request, reply) => reply.header('cache-control', 'no-store').type(registry.contentType).send(await registry.metrics()));
+}
+
+/**
+ * Graceful shutdown: readiness fails at once; the app keeps serving for `delayMs` (so that
+ * endpoints controllers and load balancers take the pod out of rotation), then closes —
+ * Fastify lets in-flight requests finish and `onClose` hooks release Redis and queues.
+ */
+export async function drainAndClose(app: FastifyInstance, lifecycle: Lifecycle, delayMs: number, logger?: Logger): Promise<void> {
+  lifecycle.draining = true;
+  logger?.info({ delayMs }, 'draining: readiness fails, still serving until the delay ends');
+  await new Promise((r) => setTimeout(r, delayMs));
+  await app.close();
+  logger?.info('closed: in-flight requests finished');
+}

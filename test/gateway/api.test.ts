@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import { Job, Worker } from 'bullmq';
+import Redis from 'ioredis';
+import { buildGateway, Gateway } from '../../services/gateway/src/app';
+import { imageKey } from '../../services/shared/src/keys';
+import { freePort } from '../helpers/ports';
+import { TEST_REDIS_URL } from '../helpers/redis-url';
+import { FakeOrigin, inject, Stack, sleep, testSettings } from './helpers';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const json = { 'content-type': 'application/json' };
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('gateway HTTP API', () => {
+  let stack: Stack;
+  let origin: FakeOrigin;
+  let worker: Worker | undefined;
+  let workerConnection: Redis | undefined;
+
+  beforeEach(async () => {
+    stack = new Stack();
+    origin = await stack.origin(5);
+  });
+  afterEach(async () => {
+    if (worker) {
+      await worker.close();
+      workerConnection?.disconnect();
+      worker = undefined;
+    }
+    await stack.close();
+  });
+
+  const gateway = (env: Record<string, string> = {}) =>
+    stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000', ...env }));
+
+  it('POST /api/images enqueues the job and answers 202 with Location, never waiting for a render', async () => {
+    const app = await gateway();
+    const res = await inject(app, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'a red fox', width: 256, style: 'sunset', seed: 7 } });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body).toEqual({ id: expect.stringMatching(UUID), status: 'queued', statusUrl: `/api/images/${body.id}`, imageUrl: `/images/${body.id}.png` });
+    expect(res.headers.location).toBe(`/api/images/${body.id}`);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.headers['ratelimit-policy']).toBe('"default";q=1000;w=1');
+    expect(res.headers.ratelimit).toMatch(/^"default";r=\d+;t=\d+$/);
+
+    const job = await Job.fromId(app.levee.producer.queue, body.id);
+    expect(job?.name).toBe('render');
+    // defaults are filled in; the job carries the retry policy
+    expect(job?.data).toEqual({ prompt: 'a red fox', width: 256, height: 512, style: 'sunset', seed: 7 });
+    expect(job?.opts.attempts).toBe(5);
+    expect(job?.opts.backoff).toEqual({ type: 'exponential', delay: 1000 });
+  });
+
+  it('GET /api/images/{id} reports queued, active, completed (with imageUrl) and failed jobs from BullMQ', async () => {
+    const app = await gateway();
+    const queue = app.levee.producer.queue;
+    const { id } = (await inject(app, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'slow' } })).json();
+    const queued = await inject(app, { url: `/api/images/${id}` });
+    expect(queued.statusCode).toBe(200);
+    expect(queued.headers['cache-control']).toBe('no-store');
+    expect(queued.json()).toEqual({ id, status: 'queued', attempts: 0, createdAt: expect.any(String) });
+    expect(Math.abs(new Date(queued.json().createdAt).getTime() - Date.now())).toBeLessThan(60_000);
+    const failing = await queue.add('render', { prompt: 'fail', width: 64, height: 64 }, { jobId: randomUUID(), attempts: 1 });
+
+    let finish!: () => void;
+    const started = new Promise<void>((resolve) => {
+      worker = new Worker(
+        queue.name,
+        async (job) => {
+          if (job.data.prompt === 'fail') throw new Error('model exploded');
+          resolve();
+          await new Promise<void>((r) => (finish = r));
+        },
+        { connection: (workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null })), concurrency: 2 },
+      );
+    });
+    await started;
+    expect((await inject(app, { url: `/api/images/${id}` })).json()).toMatchObject({ id, status: 'active' });
+    finish();
+    await waitFor(async () => (await inject(app, { url: `/api/images/${id}` })).json().status === 'completed');
+    expect((await inject(app, { url: `/api/images/${id}` })).json()).toEqual({
+      id,
+      status: 'completed',
+      attempts: 1,
+      createdAt: expect.any(String),
+      finishedAt: expect.any(String),
+      imageUrl: `/images/${id}.png`,
+    });
+    await waitFor(async () => (await inject(app, { url: `/api/images/${failing.id}` })).json().status === 'failed');
+    expect((await inject(app, { url: `/api/images/${failing.id}` })).json()).toEqual({
+      id: failing.id,
+      status: 'failed',
+      attempts: 1,
+      createdAt: expect.any(String),
+      finishedAt: expect.any(String),
+      error: 'model exploded',
+    });
+  });
+
+  it('GET /api/images/{id} is 404 for an unknown or malformed id', async () => {
+    const app = await gateway();
+    for (const url of [`/api/images/${randomUUID()}`, '/api/images/not-a-uuid', '/api/images/..%2F..%2Fetc']) {
+      const res = await inject(app, { url });
+      expect(res.statusCode).toBe(404);
+      expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(res.json()).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: expect.any(String) });
+    }
+  });
+
+  it('GET /api/styles loads the catalog once, then answers from the cache with Cache-Status', async () => {
+    const app = await gateway();
+    const first = await inject(app, { url: '/api/styles' });
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['cache-status']).toBe('levee; fwd=miss');
+    expect(first.json()).toEqual({ styles: [{ id: 'sunset', name: 'Sunset' }], version: 1 });
+    const second = await inject(app, { url: '/api/styles' });
+    expect(second.headers['cache-status']).toBe('levee; hit');
+    expect(second.body).toBe(first.body);
+    expect(origin.calls).toBe(1);
+  });
+
+  it('GET /images/{id}.png is served on the gateway port too (npm run dev)', async () => {
+    const app = await gateway();
+    const id = randomUUID();
+    const png = Buffer.from('89504e470d0a1a0a0000', 'hex');
+    await app.levee.queueRedis.set(imageKey(id), png);
+    try {
+      const res = await inject(app, { url: `/images/${id}.png` });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('image/png');
+      expect(res.rawPayload.equals(png)).toBe(true);
+    } finally {
+      await app.levee.queueRedis.del(imageKey(id));
+    }
+  });
+
+  it('serves /healthz, /readyz and /metrics with the contract metric names', async () => {
+    const app = await gateway();
+    await inject(app, { url: '/api/styles' });
+    expect((await inject(app, { url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await inject(app, { url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    const metrics = await inject(app, { url: '/metrics' });
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    for (const name of [
+      'levee_http_requests_total{',
+      'levee_http_request_duration_seconds_bucket{',
+      'levee_rate_limited_total',
+      'levee_cache_requests_total{',
+      'levee_cache_origin_loads_total{',
+      'levee_circuit_state{',
+      'levee_queue_jobs{',
+    ]) {
+      expect(metrics.body).toContain(name);
+    }
+    expect(metrics.body).toMatch(/levee_http_requests_total\{route="\/api\/styles",method="GET",status="200",service="gateway"\} 1/);
+    // health routes are not rate limited and carry no RateLimit headers
+    expect((await inject(app, { url: '/healthz' })).headers['ratelimit-policy']).toBeUndefined();
+  });
+
+  it('answers 503 + Retry-After when the queue is at QUEUE_MAX_WAITING, instead of growing it', async () => {
+    const app = await gateway({ QUEUE_MAX_WAITING: '3' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await inject(app, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: `p${i}` } })).statusCode);
+    expect(statuses).toEqual([202, 202, 202, 503, 503]);
+    const res = await inject(app, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'more' } });
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.json()).toMatchObject({ status: 503, title: 'Service Unavailable' });
+    expect(await app.levee.producer.queue.getWaitingCount()).toBe(3);
+  });
+
+  it('answers 503 at once, never hanging, when the queue Redis is unreachable', async () => {
+    const deadUrl = `redis://127.0.0.1:${await freePort()}`;
+    const gw = buildGateway(testSettings({ MODEL_URL: origin.url }), { keyPrefix: stack.prefix, queueRedis: stack.redis(deadUrl), cacheRedis: stack.redis() });
+    stack.gateways.push(gw);
+    await gw.listen({ port: 0, host: '127.0.0.1' });
+    const started = Date.now();
+    const post = await inject(gw, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'x' } });
+    const get = await inject(gw, { url: `/api/images/${randomUUID()}` });
+    expect(Date.now() - started).toBeLessThan(500);
+    for (const res of [post, get]) {
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    }
+    // liveness and readiness do not depend on Redis
+    expect((await inject(gw, { url: '/healthz' })).statusCode).toBe(200);
+    expect((await inject(gw, { url: '/readyz' })).statusCode).toBe(200);
+  }, 15_000);
+
+  it('returns one job for 20 parallel requests with the same Idempotency-Key', async () => {
+    const app = await gateway({ TRUST_PROXY: '127.0.0.1/32' });
+    const key = `order-${randomUUID()}`;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'same' } }),
+      ),
+    );
+    expect(results.map((r) => r.statusCode)).toEqual(Array(20).fill(202));
+    const ids = new Set(results.map((r) => r.json().id));
+    expect(ids.size).toBe(1);
+    expect(await app.levee.producer.queue.getJobCountByTypes('waiting', 'prioritized', 'delayed')).toBe(1);
+    // the same key with another body is a conflict, not a second job
+    const conflict = await inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'different' } });
+    expect(conflict.statusCode).toBe(422);
+    expect(conflict.json()).toMatchObject({ status: 422, jobId: [...ids][0] });
+    // another client's same key is another job
+    const other = await inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key, 'x-forwarded-for': '10.9.8.7' }, payload: { prompt: 'same' } });
+    expect(other.statusCode).toBe(202);
+    expect(ids.has(other.json().id)).toBe(false);
+    await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, `levee:idem:10.9.8.7:${key}`);
+  });
+});
+
+describe('gateway bad input: each is a 4xx problem detail, never a 5xx, and the process stays up', () => {
+let stack: Stack;
+let app: Gateway;
+beforeAll(async () => {
+  stack = new Stack();
+  const origin = await stack.origin(5);
+  app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '100000' }));
+});
+afterAll(() => stack.close());
+
+  const big = 'x'.repeat(17 * 1024);
+  const cases: [string, { method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'; url?: string; headers?: Record<string, string>; payload?: string }, number][] = [
+    ['unknown field', { payload: '{"prompt":"a","admin":true}' }, 400],
+    ['missing prompt', { payload: '{"width":512}' }, 400],
+    ['empty prompt', { payload: '{"prompt":""}' }, 400],
+    ['prompt too long', { payload: JSON.stringify({ prompt: 'p'.repeat(1001) }) }, 400],
+    ['prompt not a string', { payload: '{"prompt":42}' }, 400],
+    ['width as a string', { payload: '{"prompt":"a","width":"512"}' }, 400],
+    ['width too small', { payload: '{"prompt":"a","width":63}' }, 400],
+    ['height too large', { payload: '{"prompt":"a","height":2049}' }, 400],
+    ['width not an integer', { payload: '{"prompt":"a","width":100.5}' }, 400],
+    ['bad style', { payload: '{"prompt":"a","style":"Sun Set!"}' }, 400],
+    ['negative seed', { payload: '{"prompt":"a","seed":-1}' }, 400],
+    ['seed too large', { payload: '{"prompt":"a","seed":2147483648}' }, 400],
+    ['body is an array', { payload: '[{"prompt":"a"}]' }, 400],
+    ['body is null', { payload: 'null' }, 400],
+    ['body is a string', { payload: '"prompt"' }, 400],
+    ['malformed JSON', { payload: '{"prompt":' }, 400],
+    ['prototype poisoning', { payload: '{"prompt":"a","__proto__":{"x":1}}' }, 400],
+    ['empty body', { payload: '' }, 400],
+    ['body over 16 KiB', { payload: JSON.stringify({ prompt: big }) }, 413],
+    ['text/plain body', { headers: { 'content-type': 'text/plain' }, payload: '{"prompt":"a"}' }, 415],
+    ['form body', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'prompt=a' }, 415],
+    ['empty Idempotency-Key', { headers: { ...json, 'idempotency-key': '' }, payload: '{"prompt":"a"}' }, 400],
+    ['Idempotency-Key too long', { headers: { ...json, 'idempotency-key': 'k'.repeat(129) }, payload: '{"prompt":"a"}' }, 400],
+    ['non-ASCII Idempotency-Key', { headers: { ...json, 'idempotency-key': 'kl\u00e9' }, payload: '{"prompt":"a"}' }, 400],
+    ['PUT /api/images', { method: 'PUT', payload: '{"prompt":"a"}' }, 404],
+    ['DELETE /api/images/{id}', { method: 'DELETE', url: `/api/images/${randomUUID()}`, headers: {} }, 404],
+    ['malformed percent-encoding', { method: 'GET', url: '/api/images/%zz', headers: {} }, 400],
+    ['POST /api/styles', { url: '/api/styles', payload: '{}' }, 404],
+    ['overlong id', { method: 'GET', url: `/api/images/${'a'.repeat(500)}`, headers: {} }, 414],
+    ['unknown route', { method: 'GET', url: '/api/../../etc/passwd' }, 404],
+    ['bad image name', { method: 'GET', url: '/images/../../etc/passwd.png' }, 404],
+    ['image id not a uuid', { method: 'GET', url: '/images/abc.png' }, 404],
+  ];
+
+  it.each(cases)('%s', async (_name, req, status) => {
+    const res = await inject(app, {
+      method: req.method ?? 'POST',
+      url: req.url ?? '/api/images',
+      headers: req.headers ?? json,
+      ...(req.payload !== undefined ? { payload: req.payload } : {}),
+    });
+    expect(res.statusCode).toBe(status);
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(res.json()).toEqual({ type: 'about:blank', title: expect.any(String), status, detail: expect.any(String) });
+    expect(res.body).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces over the wire
+    expect((await inject(app, { url: '/healthz' })).statusCode).toBe(200);
+    expect(await app.levee.producer.queue.getJobCountByTypes('waiting')).toBe(0);
+  });
+});
