@@ -203,7 +203,7 @@ export type SettingName = keyof typeof SETTINGS;
 export type SettingValues = { [K in SettingName]: (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never };
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 
-/** `gatewayMinReplicas (LEVEE_GATEWAY_MIN_REPLICAS / levee:gatewayMinReplicas)` — how errors name a setting. */
+/** `LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas)` — how every error names a setting, for env and Pulumi alike. */
 export function settingLabel(name: SettingName): string {
   return `${SETTINGS[name].env} (levee:${name})`;
 }

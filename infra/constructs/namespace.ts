@@ -4,6 +4,7 @@ import type { LeveeConfig } from '../config/resolve';
 import { LABELS } from '../names';
 import { EPHEMERAL } from './pod';
 import { QUEUE_REDIS_EPHEMERAL_DATA } from './queue-redis';
+import { redisCpu } from './redis';
 import { parseMemoryBytes } from '../config/quantity';
 
 export interface NamespaceProps {
@@ -85,10 +86,10 @@ export function namespaceQuota(config: LeveeConfig): { cpuMillis: number; memory
     memoryMi += n * mi(app.resources.memoryLimit.bytes);
     ephemeralMi += n * ephemeralLimitMi;
   }
-  const redisCpu = config.environment === 'production' ? 1000 : 500;
+  const redisCpuLimit = redisCpu(config).limitMillis;
   // Queue Redis: one pod; cache Redis: one pod plus one surge pod.
   pods += 3;
-  cpuMillis += 3 * redisCpu;
+  cpuMillis += 3 * redisCpuLimit;
   memoryMi += mi(config.queueRedis.memory.bytes) + 2 * mi(config.cacheRedis.memory.bytes);
   ephemeralMi += 3 * ephemeralLimitMi + (config.queueRedis.persistence ? 0 : mi(parseMemoryBytes(QUEUE_REDIS_EPHEMERAL_DATA)!));
   return { cpuMillis, memoryMi, ephemeralMi, pods };

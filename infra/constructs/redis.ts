@@ -17,8 +17,15 @@ export interface RedisContainerProps {
   readonly ephemeralLimit?: string;
 }
 
+/** Redis CPU in millicores (not a setting: Redis is single-threaded; memory is what matters). */
+export function redisCpu(config: LeveeConfig): { requestMillis: number; limitMillis: number } {
+  return config.environment === 'production' ? { requestMillis: 250, limitMillis: 1000 } : { requestMillis: 50, limitMillis: 500 };
+}
+
+const cpuText = (millis: number) => (millis % 1000 === 0 ? String(millis / 1000) : `${millis}m`);
+
 export function redisContainer(props: RedisContainerProps): k8s.Container {
-  const small = props.config.environment !== 'production';
+  const cpu = redisCpu(props.config);
   return {
     name: 'redis',
     image: props.config.images.redis,
@@ -36,8 +43,8 @@ export function redisContainer(props: RedisContainerProps): k8s.Container {
     env: [secretEnv('REDIS_PASSWORD', props.secret), secretEnv('REDISCLI_AUTH', props.secret)],
     resources: resources(
       {
-        cpuRequest: { text: small ? '50m' : '250m', millis: small ? 50 : 250 },
-        cpuLimit: { text: small ? '500m' : '1', millis: small ? 500 : 1000 },
+        cpuRequest: { text: cpuText(cpu.requestMillis), millis: cpu.requestMillis },
+        cpuLimit: { text: cpuText(cpu.limitMillis), millis: cpu.limitMillis },
         // Request = limit: Redis memory is not something to overcommit.
         memoryRequest: props.memory,
         memoryLimit: props.memory,
