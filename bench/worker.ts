@@ -1,0 +1,193 @@
+/**
+ * Worker benchmark: render jobs per second end to end (enqueue → PNG stored in Redis →
+ * job completed) against calling the renderer directly in a loop, for 256×256 and 512×512.
+ *
+ *   npx tsx bench/worker.ts          (needs Redis at REDIS_URL, default redis://127.0.0.1:6379)
+ *
+ * Setup, all on 127.0.0.1: the model API runs as its own process (one Node process = one
+ * core of rendering); the BullMQ worker runs in this process with the production wiring
+ * (createRenderWorker: breaker, model client over HTTP, Redis image store). "Direct" is
+ * renderPng() in a loop on one core. Efficiency = end-to-end jobs/s ÷ direct renders/s: what
+ * the queue, HTTP, the breaker and Redis cost on top of the rendering itself.
+ * "Per core" divides jobs by the CPU seconds the model and worker processes used.
+ * Direct and end-to-end runs alternate for ROUNDS rounds of ~SECONDS each and the best of
+ * each is kept, so a burst of load from elsewhere on the machine skews neither side.
+ * Bounded: the whole run takes well under a minute.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { renderPng } from '../services/model/src/renderer';
+import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../services/shared/src/job';
+import { createRenderWorker } from '../services/worker/src/worker';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+const ROOT = path.resolve(__dirname, '..');
+
+export interface WorkerBenchRow {
+  size: string;
+  directPerSec: number;
+  e2ePerSec: number;
+  efficiency: number;
+  jobsPerCpuSecond: number;
+  workerCpuMsPerJob: number;
+  jobs: number;
+  rounds: number;
+}
+
+const request = (size: number, i: number): RenderRequest => ({ prompt: `benchmark picture ${i}`, width: size, height: size, style: 'ocean', seed: i });
+
+function directRate(size: number): number {
+  for (let i = 0; i < 3; i++) renderPng(request(size, -i)); // warm the JIT
+  const started = performance.now();
+  let n = 0;
+  while (performance.now() - started < SECONDS * 1000) renderPng(request(size, n++));
+  return n / ((performance.now() - started) / 1000);
+}
+
+/** utime + stime of a process in seconds, from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startModel(): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services/model/src/server.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      if (i > 200) throw new Error('model API did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return { proc, url };
+}
+
+export async function endToEnd(size: number, modelUrl: string, modelPid: number, jobs: number): Promise<Pick<WorkerBenchRow, 'e2ePerSec' | 'jobsPerCpuSecond' | 'workerCpuMsPerJob' | 'jobs'>> {
+  const queueName = `bench-worker-${randomUUID()}`;
+  const producer = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(queueName, { connection: producer });
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const render = createRenderWorker({
+    settings: {
+      MODEL_URL: modelUrl,
+      QUEUE_NAME: queueName,
+      WORKER_CONCURRENCY: CONCURRENCY,
+      MODEL_TIMEOUT_MS: 30_000,
+      BREAKER_OPEN_SECONDS: 60,
+      BREAKER_FAILURES: 5,
+      IMAGE_TTL_SECONDS: 60, // bench images expire by themselves
+      WORKER_LOCK_DURATION_MS: 10_000,
+      WORKER_STALLED_INTERVAL_MS: 5_000,
+      WORKER_MAX_STALLED_COUNT: 2,
+      WORKER_STUCK_GRACE_MS: 15_000,
+    },
+    connection,
+    registry: new Registry(),
+    logger: pino({ level: 'warn' }),
+  });
+  await render.worker.waitUntilReady();
+  // warm-up: the model's JIT and the HTTP keep-alive pool
+  await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => fetch(`${modelUrl}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request(size, -1 - i)) }).then((r) => r.arrayBuffer())));
+
+  let done = 0;
+  const finished = new Promise<void>((resolve) =>
+    render.worker.on('completed', () => {
+      if (++done === jobs) resolve();
+    }),
+  );
+  const failed = new Promise<never>((_, reject) => render.worker.on('failed', (_job, err) => reject(err)));
+
+  const cpu0 = process.cpuUsage();
+  const model0 = cpuSecondsOf(modelPid);
+  const started = performance.now();
+  await queue.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: RENDER_JOB, data: request(size, i), opts: { ...RENDER_JOB_OPTIONS, jobId: randomUUID() } })));
+  await Promise.race([finished, failed]);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const workerCpu = (cpu.user + cpu.system) / 1e6;
+  const modelCpu = cpuSecondsOf(modelPid) - model0;
+
+  await render.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+  producer.disconnect();
+  return { e2ePerSec: jobs / seconds, jobsPerCpuSecond: jobs / (workerCpu + modelCpu), workerCpuMsPerJob: (workerCpu * 1000) / jobs, jobs };
+}
+
+export async function runWorkerBench(): Promise<WorkerBenchRow[]> {
+  const model = await startModel();
+  const rows: WorkerBenchRow[] = [];
+  try {
+    for (const size of [256, 512]) {
+      let directPerSec = 0;
+      let best: Awaited<ReturnType<typeof endToEnd>> | undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        const direct = directRate(size);
+        directPerSec = Math.max(directPerSec, direct);
+        const e2e = await endToEnd(size, model.url, model.proc.pid!, Math.max(16, Math.round(direct * SECONDS)));
+        if (!best || e2e.e2ePerSec > best.e2ePerSec) best = e2e;
+      }
+      rows.push({ size: `${size}x${size}`, directPerSec, efficiency: best!.e2ePerSec / directPerSec, ...best!, rounds: ROUNDS });
+    }
+  } finally {
+    model.proc.kill('SIGTERM');
+  }
+  return rows;
+}
+
+function print(rows: WorkerBenchRow[]): void {
+  const f = (n: number, d = 1) => n.toFixed(d);
+  console.log(`\nworker benchmark (model API: 1 process; worker concurrency ${CONCURRENCY}; best of ${ROUNDS} rounds; Redis ${REDIS_URL})`);
+  console.table(
+    rows.map((r) => ({
+      size: r.size,
+      'direct renders/s (1 core)': f(r.directPerSec),
+      'end-to-end jobs/s': f(r.e2ePerSec),
+      'efficiency vs direct': `${f(r.efficiency * 100)}%`,
+      'jobs per CPU-second': f(r.jobsPerCpuSecond),
+      'worker CPU ms/job': f(r.workerCpuMsPerJob, 2),
+      jobs: r.jobs,
+    })),
+  );
+  console.log(JSON.stringify({ bench: 'worker', rows }));
+}
+
+if (require.main === module) {
+  runWorkerBench().then(
+    (rows) => {
+      print(rows);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
