@@ -44,8 +44,19 @@ interface Run {
   readonly pulumi: typeof pulumiType;
 }
 
-/** GIVEN a stack and its config, WHEN the program runs under mocks, THEN this is what it registered. */
-async function runProgram(stack: string, config: Record<string, string>): Promise<Run> {
+const runs = new Map<string, Promise<Run>>();
+
+/**
+ * GIVEN a stack and its config, WHEN the program runs under mocks, THEN this is what it
+ * registered. One run per (stack, config); the tests only read what it recorded.
+ */
+function runProgram(stack: string, config: Record<string, string>): Promise<Run> {
+  const key = JSON.stringify([stack, config]);
+  if (!runs.has(key)) runs.set(key, runOnce(stack, config));
+  return runs.get(key)!;
+}
+
+async function runOnce(stack: string, config: Record<string, string>): Promise<Run> {
   const recorder = await installMocks(stack, config);
   const pulumi = await import('@pulumi/pulumi');
   const { buildLevee } = await import('../../infra/pulumi/program');
