@@ -25,7 +25,7 @@ export class FakeOrigin {
   ) {}
 
   static async start(delayMs = 200): Promise<FakeOrigin> {
-    const app = Fastify({ logger: false });
+    const app = Fastify({ logger: false, forceCloseConnections: true });
     let origin!: FakeOrigin;
     app.get('/v1/styles', async (_request, reply) => {
       origin.calls++;

@@ -44,6 +44,14 @@ export async function drainAndClose(app: FastifyInstance, lifecycle: Lifecycle, 
   lifecycle.draining = true;
   logger?.info({ delayMs }, 'draining: readiness fails, still serving until the delay ends');
   await new Promise((r) => setTimeout(r, delayMs));
-  await app.close();
+  // Fastify closes the connections idle when close() starts; keep-alive connections whose
+  // in-flight request ends later would stay open until the client's idle timeout, so close
+  // each as soon as it goes idle.
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+  }
   logger?.info('closed: in-flight requests finished');
 }

@@ -1,0 +1,182 @@
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import { Registry } from 'prom-client';
+import { FloodCache, NOT_FOUND } from '../../services/gateway/src/cache';
+import { createRedis } from '../../services/shared/src/redis';
+import { request } from '../helpers/http';
+import { freePort } from '../helpers/ports';
+import { TEST_REDIS_URL } from '../helpers/redis-url';
+import { FakeOrigin, inject, InjectResponse, metricValue, portOf, sleep, Stack, testSettings, waitReady } from './helpers';
+
+/** n concurrent GET /api/styles spread over the gateways, over keep-alive HTTP. */
+async function flood(ports: number[], n: number) {
+  const agents = ports.map(() => new http.Agent({ keepAlive: true, maxSockets: 128 }));
+  try {
+    return await Promise.all(Array.from({ length: n }, (_, i) => request(ports[i % ports.length], '/api/styles', { agent: agents[i % ports.length] })));
+  } finally {
+    agents.forEach((a) => a.destroy());
+  }
+}
+
+function tally(results: { status: number; headers: http.IncomingHttpHeaders }[]) {
+  const statuses: Record<string, number> = {};
+  const cacheStatus: Record<string, number> = {};
+  for (const r of results) {
+    statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    const cs = String(r.headers['cache-status']);
+    cacheStatus[cs] = (cacheStatus[cs] ?? 0) + 1;
+  }
+  return { statuses, cacheStatus };
+}
+
+describe('GET /api/styles under a flood (cache breakdown, stale, negative caching)', () => {
+  let stack: Stack;
+  let origin: FakeOrigin;
+
+  beforeEach(async () => {
+    stack = new Stack();
+    origin = await stack.origin(200);
+  });
+  afterEach(() => stack.close());
+
+  const replicas = async (env: Record<string, string> = {}) => {
+    const settings = testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '10000000', ...env });
+    return [await stack.gateway(settings), await stack.gateway(settings)];
+  };
+
+  it('loads an absent key from the origin exactly once for 10,000 concurrent requests across two replicas', async () => {
+    const gws = await replicas();
+    const results = await flood(gws.map(portOf), 10_000);
+    const { statuses, cacheStatus } = tally(results);
+    expect(statuses).toEqual({ 200: 10_000 });
+    expect(origin.calls).toBe(1);
+    expect(new Set(results.map((r) => r.body.toString())).size).toBe(1);
+    expect(cacheStatus['levee; fwd=miss']).toBeGreaterThanOrEqual(2); // the loader and its waiters
+    // exactly one replica counted an origin load
+    const loads = await Promise.all(gws.map(async (g) => metricValue((await inject(g, '/metrics')).body, 'levee_cache_origin_loads_total', { cache: 'styles' }) ?? 0));
+    expect(loads.sort()).toEqual([0, 1]);
+  });
+
+  it('refreshes an expired key exactly once for 10,000 concurrent requests, serving the stale copy meanwhile', async () => {
+    const gws = await replicas();
+    expect((await inject(gws[0], '/api/styles')).json().version).toBe(1);
+    origin.version = 2;
+    // expire it now (the flood outlasts any short TTL, which would rightly cause a second refresh)
+    const key = `${stack.prefix}:cache:v:styles`;
+    const admin = gws[0].levee.cacheRedis;
+    const entry = JSON.parse((await admin.get(key))!);
+    await admin.set(key, JSON.stringify({ ...entry, freshUntil: Date.now() - 1 }), 'PX', 60_000);
+    gws.forEach((g) => g.levee.cache.clearLocal());
+    const results = await flood(gws.map(portOf), 10_000);
+    const { statuses, cacheStatus } = tally(results);
+    expect(statuses).toEqual({ 200: 10_000 });
+    expect(origin.calls).toBe(2);
+    expect(cacheStatus['levee; fwd=stale']).toBeGreaterThan(0);
+    const after = await inject(gws[1], '/api/styles');
+    expect(after.json().version).toBe(2);
+  });
+
+  it('serves the stale copy while the origin is down, and 503 + Retry-After when there is none', async () => {
+    const gws = await replicas({ CACHE_TTL_SECONDS: '1' });
+    const fresh = await inject(gws[0], '/api/styles');
+    origin.mode = 'fail';
+    await sleep(1200);
+    for (const g of gws) {
+      const res = await inject(g, '/api/styles');
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['cache-status']).toBe('levee; fwd=stale');
+      expect(res.body).toBe(fresh.body);
+    }
+
+    const cold = await stack.gateway(testSettings({ MODEL_URL: origin.url }), { keyPrefix: `${stack.prefix}:cold` });
+    const res = await inject(cold, '/api/styles');
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.json()).toEqual({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'The style catalog is temporarily unavailable.' });
+  });
+
+  it('caches "not found" from the origin negatively', async () => {
+    const gws = await replicas();
+    origin.mode = 'notfound';
+    const answers: InjectResponse[] = await Promise.all([inject(gws[0], '/api/styles'), inject(gws[1], '/api/styles')]);
+    answers.push(await inject(gws[1], '/api/styles'), await inject(gws[0], '/api/styles'));
+    expect(answers.map((a) => a.statusCode)).toEqual([404, 404, 404, 404]);
+    expect(answers[3].headers['cache-status']).toBe('levee; hit');
+    expect(origin.calls).toBe(1);
+  });
+});
+
+describe('FloodCache', () => {
+  let redis: Redis;
+  let prefix: string;
+  beforeEach(async () => {
+    redis = createRedis('request', { url: TEST_REDIS_URL });
+    await waitReady(redis);
+    prefix = `test:${randomUUID().slice(0, 8)}`;
+  });
+  afterEach(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  const cache = (extra: Partial<ConstructorParameters<typeof FloodCache>[0]> = {}) =>
+    new FloodCache({ name: 't', redis, keyPrefix: prefix, ttlMs: 10_000, lockMs: 2000, ...extra });
+
+  it('caches unknown keys negatively: a flood of lookups for keys the origin lacks reaches it once per key', async () => {
+    const c = cache();
+    const loads: string[] = [];
+    const loader = (key: string) => async () => {
+      loads.push(key);
+      return NOT_FOUND;
+    };
+    for (let round = 0; round < 3; round++) {
+      c.clearLocal(); // also from Redis, not only from the in-process copy
+      const results = await Promise.all(['nope-1', 'nope-2', 'nope-1', 'nope-3'].map((k) => c.get(k, loader(k))));
+      expect(results.every((r) => r.entry.body === null)).toBe(true);
+    }
+    expect(loads.sort()).toEqual(['nope-1', 'nope-2', 'nope-3']);
+  });
+
+  it('jitters TTLs so keys loaded together do not expire together', async () => {
+    const c = cache({ jitter: 0.1 });
+    const fresh = await Promise.all(Array.from({ length: 20 }, (_, i) => Promise.resolve(c.get(`k${i}`, async () => ({ i })))));
+    const ttls = fresh.map((r) => r.entry.freshUntil - Date.now());
+    expect(new Set(ttls.map((t) => Math.round(t / 10))).size).toBeGreaterThan(5);
+    for (const t of ttls) expect(t).toBeGreaterThan(8_900), expect(t).toBeLessThanOrEqual(11_000);
+  });
+
+  it('never releases a lock that another holder has taken since (token-checked release)', async () => {
+    const c = cache({ lockMs: 100 });
+    let finish!: (v: unknown) => void;
+    const slow = c.get('k', () => new Promise((r) => (finish = r)));
+    await sleep(150); // our lock expired while loading…
+    await redis.set(`${prefix}:lock:k`, 'someone-else', 'PX', 5000); // …and another replica took it
+    finish({ ok: true });
+    await slow;
+    expect(await redis.get(`${prefix}:lock:k`)).toBe('someone-else');
+  });
+
+  it('degrades to one load per process when Redis is unreachable', async () => {
+    const dead = createRedis('request', { url: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      const registry = new Registry();
+      const c = new FloodCache({ name: 't', redis: dead, keyPrefix: prefix, ttlMs: 10_000, lockMs: 2000, registry });
+      let loads = 0;
+      const loader = async () => {
+        loads++;
+        await sleep(50);
+        return { ok: true };
+      };
+      const results = await Promise.all(Array.from({ length: 100 }, () => Promise.resolve(c.get('k', loader))));
+      expect(loads).toBe(1);
+      expect(results.every((r) => r.entry.body === '{"ok":true}')).toBe(true);
+      const metric = await registry.getSingleMetricAsString('levee_cache_requests_total');
+      expect(metric).toContain('levee_cache_requests_total{cache="t",result="miss"} 1');
+      expect(metric).toContain('levee_cache_requests_total{cache="t",result="coalesced"} 99');
+    } finally {
+      dead.disconnect();
+    }
+  });
+});

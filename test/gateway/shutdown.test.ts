@@ -1,0 +1,73 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { drainAndClose } from '../../services/shared/src/http-lifecycle';
+import { request } from '../helpers/http';
+import { freePort } from '../helpers/ports';
+import { ServiceProcess } from '../helpers/processes';
+import { TEST_REDIS_URL } from '../helpers/redis-url';
+import { inject, portOf, sleep, Stack, testSettings } from './helpers';
+
+describe('graceful shutdown', () => {
+  let stack: Stack;
+  beforeEach(() => {
+    stack = new Stack();
+  });
+  afterEach(() => stack.close());
+
+  it('fails readiness at once, keeps serving during the delay, then lets in-flight requests finish with 200', async () => {
+    const origin = await stack.origin(400);
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000' }));
+    const port = portOf(app);
+    // in flight: a cold cache, so each waits ~400 ms on the origin
+    const inFlight = Array.from({ length: 10 }, () => request(port, '/api/styles'));
+    await sleep(50);
+    const closed = drainAndClose(app, app.lifecycle, 200);
+    const ready = await inject(app, '/readyz');
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toMatchObject({ status: 503, detail: 'Shutting down: draining in-flight requests.' });
+    // still serving while the load balancer takes the pod out of rotation
+    expect((await inject(app, '/healthz')).statusCode).toBe(200);
+    const results = await Promise.all(inFlight);
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+    await closed;
+    await expect(request(port, '/healthz', { timeoutMs: 500 })).rejects.toThrow();
+  });
+
+  it('as a process: SIGTERM → /readyz 503 at once, in-flight requests complete, exit code 0', async () => {
+    const origin = await stack.origin(500);
+    const port = await freePort();
+    const gw = new ServiceProcess('gateway', {
+      PORT: String(port),
+      REDIS_URL: TEST_REDIS_URL,
+      MODEL_URL: origin.url,
+      QUEUE_NAME: `t-shutdown-${process.pid}`,
+      SHUTDOWN_DELAY_SECONDS: '1',
+      RATE_LIMIT_PER_SECOND: '1000',
+    });
+    try {
+      await gw.waitHttp(port, '/readyz');
+      const inFlight = Array.from({ length: 5 }, () => request(port, '/api/styles'));
+      await sleep(100);
+      gw.signal('SIGTERM');
+      await sleep(100);
+      expect((await request(port, '/readyz')).status).toBe(503);
+      expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual(Array(5).fill(200));
+      expect(await gw.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      gw.signal('SIGKILL');
+    }
+  }, 30_000);
+
+  it('as a process: a bad setting stops it with a message naming the variable', () => {
+    const root = path.resolve(__dirname, '../..');
+    const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'services/gateway/src/server.ts')], {
+      cwd: root,
+      env: { ...process.env, RATE_LIMIT_PER_SECOND: 'lots', TRUST_PROXY: '10.0.0.0/99' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(res.status).toBe(78);
+    expect(res.stderr).toContain('RATE_LIMIT_PER_SECOND="lots": must be an integer from 1 to 10000000');
+    expect(res.stderr).toContain('TRUST_PROXY="10.0.0.0/99"');
+  }, 30_000);
+});
