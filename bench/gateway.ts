@@ -1,0 +1,141 @@
+/**
+ * Gateway benchmark: throughput and p50/p99 latency of the gateway's hot paths against a bare
+ * Fastify route (the ceiling), side by side in one run on this machine, 127.0.0.1 only.
+ *
+ *   npx tsx bench/gateway.ts            # ~40 s
+ *   BENCH_SECONDS=10 BENCH_CONNECTIONS=100 npx tsx bench/gateway.ts
+ *
+ * Every server runs in its own process (as in production); autocannon runs here. A private
+ * redis-server on a free port holds the queue, cache and rate-limit keys and is removed at
+ * the end, and a stub model API answers /v1/styles — nothing outside this run is touched.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { freePort } from '../test/helpers/ports';
+import { RedisServer } from '../test/helpers/redis-server';
+
+const ROOT = path.resolve(__dirname, '..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
+const WARMUP_SECONDS = 2;
+
+interface Row {
+  scenario: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  statuses: string;
+  ceilingShare?: string;
+  target?: string;
+}
+
+function startProcess(args: string[], env: Record<string, string>): ChildProcess {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return proc;
+}
+
+async function waitHttp(port: number, urlPath: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${urlPath}`);
+      if (res.ok) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`nothing answered on :${port}${urlPath}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function run(
+  scenario: string,
+  opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
+): Promise<Row> {
+  const base = {
+    url: `http://127.0.0.1:${opts.port}${opts.path}`,
+    connections: CONNECTIONS,
+    method: opts.method ?? 'GET',
+    headers: opts.headers,
+    body: opts.body,
+  };
+  await autocannon({ ...base, duration: WARMUP_SECONDS }); // JIT, connection pools, caches
+  const result = await autocannon({ ...base, duration: SECONDS });
+  const statuses = Object.entries(result.statusCodeStats ?? {})
+    .map(([code, s]) => `${code}×${(s as { count: number }).count}`)
+    .join(' ');
+  return { scenario, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses: statuses + (result.errors ? ` errors×${result.errors}` : '') };
+}
+
+async function main(): Promise<void> {
+  const redis = await RedisServer.start();
+  const procs: ChildProcess[] = [];
+  const model = Fastify({ logger: false });
+  model.get('/v1/styles', async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    return { styles: [{ id: 'sunset', name: 'Sunset', description: 'Warm purples, reds and golds.' }] };
+  });
+  try {
+    const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
+    const [ceilingPort, gatewayPort, limitedPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    // The ceiling: Fastify with nothing but one route answering a small JSON object.
+    procs.push(
+      startProcess(
+        ['-e', `const f=require('fastify')({logger:false});f.get('/',async()=>({hello:'world'}));f.listen({port:${ceilingPort},host:'127.0.0.1'})`],
+        {},
+      ),
+    );
+    const gatewayEnv = {
+      REDIS_URL: redis.url,
+      MODEL_URL: modelUrl,
+      LOG_LEVEL: 'warn',
+      QUEUE_NAME: 'bench',
+      QUEUE_MAX_WAITING: '100000000',
+      CACHE_TTL_SECONDS: '3600',
+      HOST: '127.0.0.1',
+    };
+    const server = ['--import', 'tsx', 'services/gateway/src/server.ts'];
+    // Rate limiter in the path but not binding: every request makes its Redis round trip.
+    procs.push(startProcess(server, { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' }));
+    // The default limit of 10/s: a flood from one client is almost all 429s.
+    procs.push(startProcess(server, { ...gatewayEnv, PORT: String(limitedPort), RATE_LIMIT_PER_SECOND: '10' }));
+    await Promise.all([waitHttp(ceilingPort, '/'), waitHttp(gatewayPort, '/readyz'), waitHttp(limitedPort, '/readyz')]);
+    await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // load the catalog once
+
+    const rows: Row[] = [];
+    rows.push(await run('bare Fastify route (ceiling)', { port: ceilingPort, path: '/' }));
+    rows.push({ ...(await run('GET /api/styles, cache hit', { port: gatewayPort, path: '/api/styles' })), target: '≥ 75%' });
+    rows.push({
+      ...(await run('POST /api/images (enqueue)', {
+        port: gatewayPort,
+        path: '/api/images',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'a lighthouse in a storm', width: 512, height: 512, style: 'sunset' }),
+      })),
+      target: '≥ 40%',
+    });
+    rows.push({ ...(await run('429 flood (one IP, limit 10/s)', { port: limitedPort, path: '/api/styles' })), target: '≥ 90%' });
+
+    const ceiling = rows[0].rps;
+    for (const r of rows.slice(1)) r.ceilingShare = `${((100 * r.rps) / ceiling).toFixed(0)}%`;
+    process.stdout.write(`\nGateway benchmark: ${CONNECTIONS} connections, ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), node ${process.version}\n\n`);
+    const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'target', 'statuses'];
+    const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.target ?? '', r.statuses]);
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+    process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);
+    process.stdout.write(`\np99 target: < 25 ms at ${CONNECTIONS} connections.\n`);
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    await model.close();
+    await redis.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
