@@ -53,6 +53,9 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     // No per-request log lines: at flood rates they would cost more than the requests.
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: problemFrameworkErrors,
+    // No per-request child logger (pino serializes its bindings on every request): the
+    // few request-scoped lines (errors) go to the app logger.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     // The socket peer is the client unless it is a trusted proxy (CIDRs, never a hop count).
     trustProxy: settings.TRUST_PROXY.length > 0 ? settings.TRUST_PROXY : false,
