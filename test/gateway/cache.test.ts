@@ -147,6 +147,44 @@ describe('FloodCache', () => {
     for (const t of ttls) expect(t).toBeGreaterThan(8_900), expect(t).toBeLessThanOrEqual(11_000);
   });
 
+  it('does not load again when another replica refreshed the key between our read and our lock', async () => {
+    // GIVEN a stale entry in Redis, read by replica B just before replica A refreshes it
+    const writer = cache();
+    await Promise.resolve(writer.get('k', async () => ({ v: 1 })));
+    const valueKey = `${prefix}:v:k`;
+    const entry = JSON.parse((await redis.get(valueKey))!);
+    const staleRaw = JSON.stringify({ ...entry, freshUntil: Date.now() - 1 });
+    await redis.set(valueKey, staleRaw, 'PX', 60_000);
+    let loads = 0;
+    const loader = async () => ({ v: ++loads + 1 });
+    const replicaA = cache();
+    await Promise.resolve(replicaA.get('k', loader)); // A refreshes, stores v2 and releases its lock
+    expect(loads).toBe(1);
+    // B's first GET answers with what it read before A's write (the race, made deterministic)
+    let first = true;
+    const lateReader = new Proxy(redis, {
+      get(target, prop, receiver) {
+        if (prop === 'get') {
+          return (key: string) => {
+            if (first && key === valueKey) {
+              first = false;
+              return Promise.resolve(staleRaw);
+            }
+            return target.get(key);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const replicaB = new FloodCache({ name: 't', redis: lateReader, keyPrefix: prefix, ttlMs: 10_000, lockMs: 2000 });
+    // WHEN B takes the (now free) lock THEN it finds A's fresh value instead of loading again
+    const result = await Promise.resolve(replicaB.get('k', loader));
+    expect(loads).toBe(1);
+    expect(JSON.parse(result.entry.body!)).toEqual({ v: 2 });
+    expect(await redis.get(`${prefix}:lock:k`)).toBeNull();
+  });
+
   it('never releases a lock that another holder has taken since (token-checked release)', async () => {
     const c = cache({ lockMs: 100 });
     let finish!: (v: unknown) => void;

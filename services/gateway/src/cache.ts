@@ -191,7 +191,7 @@ export class FloodCache {
     if (!redisUp) return this.load(key, loader, stale, undefined);
 
     const token = randomUUID();
-    if (await this.tryLock(key, token)) return this.load(key, loader, stale, token);
+    if (await this.tryLock(key, token)) return this.loadLocked(key, loader, stale, token);
     if (stale) return { entry: stale, source: 'stale' };
 
     // Another replica is loading and there is no copy: wait for its result, bounded. If its
@@ -209,9 +209,29 @@ export class FloodCache {
         this.remember(key, entry, Date.now());
         return { entry, source: 'coalesced' };
       }
-      if (await this.tryLock(key, token)) return this.load(key, loader, undefined, token);
+      if (await this.tryLock(key, token)) return this.loadLocked(key, loader, undefined, token);
     }
     throw new CacheWaitTimeoutError(key, this.options.lockMs);
+  }
+
+  /**
+   * Holding the lock, checks once more before loading: another replica may have stored a
+   * fresh value and released the lock between our read and our lock (double-checked locking).
+   */
+  private async loadLocked(key: string, loader: () => Promise<Loaded>, stale: CacheEntry | undefined, token: string): Promise<CacheResult> {
+    let current: CacheEntry | undefined;
+    try {
+      current = parseEntry(await this.options.redis.get(this.valueKey(key)));
+    } catch {
+      current = undefined; // Redis just failed: load (the lock expires by itself)
+    }
+    const now = Date.now();
+    if (current && now < current.freshUntil) {
+      await this.release(key, token);
+      this.remember(key, current, now);
+      return { entry: current, source: 'coalesced' };
+    }
+    return this.load(key, loader, stale, token);
   }
 
   /** Loads from the origin (holding the lock when `token` is set) and stores the result. */
