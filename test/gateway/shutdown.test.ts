@@ -4,7 +4,7 @@ import { drainAndClose } from '../../services/shared/src/http-lifecycle';
 import { request } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
-import { TEST_REDIS_URL } from '../helpers/redis-url';
+import { RedisServer } from '../helpers/redis-server';
 import { inject, portOf, sleep, Stack, testSettings } from './helpers';
 
 describe('graceful shutdown', () => {
@@ -36,9 +36,12 @@ describe('graceful shutdown', () => {
   it('as a process: SIGTERM → /readyz 503 at once, in-flight requests complete, exit code 0', async () => {
     const origin = await stack.origin(500);
     const port = await freePort();
+    // A private Redis: a real process uses the default key prefix, which must not leak into
+    // the shared Redis that `npm run dev` may be using.
+    const redis = await RedisServer.start();
     const gw = new ServiceProcess('gateway', {
       PORT: String(port),
-      REDIS_URL: TEST_REDIS_URL,
+      REDIS_URL: redis.url,
       MODEL_URL: origin.url,
       QUEUE_NAME: `t-shutdown-${process.pid}`,
       SHUTDOWN_DELAY_SECONDS: '1',
@@ -55,6 +58,7 @@ describe('graceful shutdown', () => {
       expect(await gw.exited).toEqual({ code: 0, signal: null });
     } finally {
       gw.signal('SIGKILL');
+      await redis.stop();
     }
   }, 30_000);
 
