@@ -12,8 +12,9 @@ const GATEWAY_PORT = process.env.PORT ?? '8080';
 const MODEL_PORT = process.env.MODEL_PORT ?? '8081';
 const METRICS_PORT = process.env.METRICS_PORT ?? '9464';
 
-const COLORS: Record<string, string> = { model: '\x1b[35m', worker: '\x1b[33m', gateway: '\x1b[36m' };
-const RESET = '\x1b[0m';
+const TTY = Boolean(process.stdout.isTTY);
+const COLORS: Record<string, string> = TTY ? { model: '\x1b[35m', worker: '\x1b[33m', gateway: '\x1b[36m' } : {};
+const RESET = TTY ? '\x1b[0m' : '';
 
 async function redisReachable(url: string): Promise<string | undefined> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1500, retryStrategy: () => null, maxRetriesPerRequest: 0 });
@@ -34,7 +35,7 @@ function start(name: string, script: string, env: Record<string, string>): Child
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const pretty = prettyFactory({ colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,name' });
+  const pretty = prettyFactory({ colorize: TTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,name' });
   const prefix = `${COLORS[name] ?? ''}${name.padEnd(7)}${RESET} │ `;
   for (const stream of [child.stdout!, child.stderr!]) {
     readline.createInterface({ input: stream }).on('line', (line) => {
@@ -90,13 +91,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const modelUrl = `http://127.0.0.1:${MODEL_PORT}`;
-  children.push(start('model', 'services/model/src/server.ts', { PORT: MODEL_PORT }));
-  children.push(start('worker', 'services/worker/src/server.ts', { REDIS_URL, MODEL_URL: modelUrl, METRICS_PORT }));
+  // Everything listens on loopback only: this is a developer machine, not a pod.
+  children.push(start('model', 'services/model/src/server.ts', { PORT: MODEL_PORT, HOST: '127.0.0.1' }));
+  children.push(start('worker', 'services/worker/src/server.ts', { REDIS_URL, MODEL_URL: modelUrl, METRICS_PORT, METRICS_HOST: '127.0.0.1' }));
   children.push(
     start('gateway', 'services/gateway/src/server.ts', {
       REDIS_URL,
       MODEL_URL: modelUrl,
       PORT: GATEWAY_PORT,
+      HOST: '127.0.0.1',
       SHUTDOWN_DELAY_SECONDS: process.env.SHUTDOWN_DELAY_SECONDS ?? '0',
     }),
   );
