@@ -18,13 +18,14 @@ const RESET = TTY ? '\x1b[0m' : '';
 
 async function redisReachable(url: string): Promise<string | undefined> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1500, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  redis.on('error', () => undefined);
+  let cause: string | undefined; // the socket error says more than "Connection is closed"
+  redis.on('error', (err: Error) => (cause ??= err.message));
   try {
     await redis.connect();
     await redis.ping();
     return undefined;
   } catch (err) {
-    return (err as Error).message;
+    return cause ?? (err as Error).message;
   } finally {
     redis.disconnect();
   }
