@@ -6,7 +6,7 @@ import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
 import { RedisServer } from '../helpers/redis-server';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { FakeModel, SMALL, enqueue, startWorker, uniqueQueueName, until } from './support';
+import { FakeModel, SMALL, enqueue, obliterateWithImages, startWorker, uniqueQueueName, until } from './support';
 
 /**
  * The worker as a real process (`services/worker/src/server.ts`, configured by env only),
@@ -57,7 +57,7 @@ describe('worker process', () => {
     const queue = new Queue(queueName, { connection: redis });
     queue.on('error', () => undefined); // expected while a test has Redis down
     cleanup.push(async () => {
-      await queue.obliterate({ force: true }).catch(() => undefined);
+      await obliterateWithImages(queue, redis).catch(() => undefined);
       await queue.close();
       redis.disconnect();
     });

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { renderPng } from '../../services/model/src/renderer';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../services/shared/src/job';
+import { imageKey } from '../../services/shared/src/keys';
 import { RenderWorker, RenderWorkerSettings, createRenderWorker } from '../../services/worker/src/worker';
 
 export type ModelMode = 'ok' | 'fail' | 'reject' | 'hold';
@@ -139,4 +140,15 @@ export async function metric(registry: Registry, name: string, labels: Record<st
   if (!m) return 0;
   const values = (await m.get()).values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
   return values.reduce((sum, v) => sum + v.value, 0);
+}
+
+/**
+ * Deletes the PNGs that the queue's jobs stored under the shared `levee:image:` prefix, then
+ * the queue itself, so tests leave nothing in the shared Redis (obliterate clears only `bull:*`).
+ */
+export async function obliterateWithImages(queue: Queue, redis: Redis): Promise<void> {
+  const jobs = await queue.getJobs(['completed', 'failed', 'active', 'wait', 'delayed', 'prioritized', 'waiting-children']);
+  const keys = jobs.filter((j) => j?.id).map((j) => imageKey(j.id!));
+  if (keys.length) await redis.del(...keys);
+  await queue.obliterate({ force: true });
 }

@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { renderPng } from '../../services/model/src/renderer';
 import { imageKey } from '../../services/shared/src/keys';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { FakeModel, SMALL, enqueue, metric, startWorker, uniqueQueueName, until } from './support';
+import { FakeModel, SMALL, enqueue, metric, obliterateWithImages, startWorker, uniqueQueueName, until } from './support';
 
 describe('render worker against real Redis', () => {
   let queueName: string;
@@ -26,7 +26,7 @@ describe('render worker against real Redis', () => {
       w.connection.disconnect();
     }
     await model.close();
-    await queue.obliterate({ force: true });
+    await obliterateWithImages(queue, redis);
     await queue.close();
     redis.disconnect();
   });
