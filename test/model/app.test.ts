@@ -103,6 +103,13 @@ describe('model API', () => {
     expect(res.statusCode).toBe(404);
     expect(JSON.parse(res.body)).toMatchObject({ status: 404 });
   });
+
+  it('answers a malformed URL with a 400 problem detail, not Fastify\'s own error shape', async () => {
+    const res = await get('/v1/%zz');
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(JSON.parse(res.body)).toEqual({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The URL is malformed.' });
+  });
 });
 
 describe('model settings', () => {

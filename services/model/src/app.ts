@@ -1,6 +1,7 @@
-import Fastify, { FastifyInstance, FastifyServerOptions } from 'fastify';
+import Fastify, { FastifyInstance, FastifyServerOptions, LogController } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RenderRequest, renderRequestSchema } from '../../shared/src/job';
+import { problemFrameworkErrors } from '../../shared/src/framework-errors';
 import { registerProblemHandlers, sendProblem } from '../../shared/src/problem';
 import { renderPng } from './renderer';
 import { catalog } from './styles';
@@ -31,6 +32,11 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
   const registry = options.registry ?? defaultRegistry();
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    // No per-request log lines (a flood would cost more in logging than in serving);
+    // errors are still logged by the problem handlers.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Router errors (a malformed URL) are problem details too, like every other error.
+    frameworkErrors: problemFrameworkErrors,
     bodyLimit: BODY_LIMIT,
     // Reject, never repair: no silent removal of unknown fields, no "512" → 512.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
