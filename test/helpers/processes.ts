@@ -16,8 +16,10 @@ export class ServiceProcess {
   constructor(
     readonly name: string,
     readonly env: Record<string, string>,
+    /** Script to run, relative to the repository root. @default services/<name>/src/server.ts */
+    script = path.join('services', name, 'src', 'server.ts'),
   ) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services', name, 'src', 'server.ts')], {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
