@@ -200,7 +200,7 @@ describe('FloodCache', () => {
     const dead = createRedis('request', { url: `redis://127.0.0.1:${await freePort()}` });
     try {
       const registry = new Registry();
-      const c = new FloodCache({ name: 't', redis: dead, keyPrefix: prefix, ttlMs: 10_000, lockMs: 2000, registry });
+      const c = new FloodCache({ name: 't', redis: dead, keyPrefix: prefix, ttlMs: 10_000, lockMs: 2000, localMs: 50, registry });
       let loads = 0;
       const loader = async () => {
         loads++;
@@ -213,6 +213,10 @@ describe('FloodCache', () => {
       const metric = await registry.getSingleMetricAsString('levee_cache_requests_total');
       expect(metric).toContain('levee_cache_requests_total{cache="t",result="miss"} 1');
       expect(metric).toContain('levee_cache_requests_total{cache="t",result="coalesced"} 99');
+      // past the short in-process window, still fresh: served from this replica's copy, no reload
+      await sleep(80);
+      await Promise.resolve(c.get('k', loader));
+      expect(loads).toBe(1);
     } finally {
       dead.disconnect();
     }

@@ -188,7 +188,14 @@ export class FloodCache {
     const stale = stored ?? (local && now < local.staleUntil ? local : undefined);
     flight.loading = true;
 
-    if (!redisUp) return this.load(key, loader, stale, undefined);
+    if (!redisUp) {
+      // Redis down: this replica's own copy is the cache until it expires (one load per TTL).
+      if (local && now < local.freshUntil) {
+        this.remember(key, local, now);
+        return { entry: local, source: 'hit' };
+      }
+      return this.load(key, loader, stale, undefined);
+    }
 
     const token = randomUUID();
     if (await this.tryLock(key, token)) return this.loadLocked(key, loader, stale, token);
