@@ -21,7 +21,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const WARMUP_SECONDS = 2;
 
-interface Row {
+/** One scenario's figures (also read by bench/run.ts). */
+export interface GatewayBenchRow {
   scenario: string;
   rps: number;
   p50: number;
@@ -53,7 +54,7 @@ async function waitHttp(port: number, urlPath: string): Promise<void> {
 async function run(
   scenario: string,
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
-): Promise<Row> {
+): Promise<GatewayBenchRow> {
   const base = {
     url: `http://127.0.0.1:${opts.port}${opts.path}`,
     connections: CONNECTIONS,
@@ -69,7 +70,8 @@ async function run(
   return { scenario, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses: statuses + (result.errors ? ` errors×${result.errors}` : '') };
 }
 
-async function main(): Promise<void> {
+/** Runs every scenario (servers started and stopped here) and returns the rows, ceiling first. */
+export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   const redis = await RedisServer.start();
   const procs: ChildProcess[] = [];
   const model = Fastify({ logger: false });
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
     await Promise.all([waitHttp(ceilingPort, '/'), waitHttp(gatewayPort, '/readyz'), waitHttp(limitedPort, '/readyz')]);
     await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // load the catalog once
 
-    const rows: Row[] = [];
+    const rows: GatewayBenchRow[] = [];
     rows.push(await run('bare Fastify route (ceiling)', { port: ceilingPort, path: '/' }));
     rows.push({ ...(await run('GET /api/styles, cache hit', { port: gatewayPort, path: '/api/styles' })), target: '≥ 75%' });
     rows.push({
@@ -121,13 +123,7 @@ async function main(): Promise<void> {
 
     const ceiling = rows[0].rps;
     for (const r of rows.slice(1)) r.ceilingShare = `${((100 * r.rps) / ceiling).toFixed(0)}%`;
-    process.stdout.write(`\nGateway benchmark: ${CONNECTIONS} connections, ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), node ${process.version}\n\n`);
-    const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'target', 'statuses'];
-    const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.target ?? '', r.statuses]);
-    const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
-    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-    process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);
-    process.stdout.write(`\np99 target: < 25 ms at ${CONNECTIONS} connections.\n`);
+    return rows;
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     await model.close();
@@ -135,7 +131,19 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+function print(rows: GatewayBenchRow[]): void {
+  process.stdout.write(`\nGateway benchmark: ${CONNECTIONS} connections, ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), node ${process.version}\n\n`);
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'target', 'statuses'];
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.target ?? '', r.statuses]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);
+  process.stdout.write(`\np99 target: < 25 ms at ${CONNECTIONS} connections.\n`);
+}
+
+if (require.main === module) {
+  runGatewayBench().then(print, (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -23,10 +23,21 @@ export class IdempotencyConflictError extends Error {
 
 /** Redis did not answer in time (fail fast; never hang a request on the queue). */
 export class QueueUnavailableError extends Error {
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    /** No answer within the timeout (the operation may still complete later). */
+    readonly timedOut = false,
+  ) {
     super(`queue Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'QueueUnavailableError';
   }
+}
+
+interface PendingAdd {
+  id: string;
+  data: RenderRequest;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 export type PublicJobStatus = 'queued' | 'active' | 'completed' | 'failed';
@@ -69,6 +80,7 @@ export class Producer {
   private waiting = 0;
   private waitingReadAt = 0;
   private waitingRead?: Promise<void>;
+  private pendingAdds: PendingAdd[] = [];
   private readonly idempotencySeconds: number;
   private readonly depthRefreshMs: number;
   private readonly timeoutMs: number;
@@ -139,10 +151,36 @@ export class Producer {
     if (status !== 'ready') throw new QueueUnavailableError(new Error(`Redis connection is ${status}`));
   }
 
-  private async add(id: string, request: RenderRequest): Promise<void> {
-    await this.withTimeout(this.queue.add(RENDER_JOB, request, { jobId: id }));
-    this.waiting++;
+  /**
+   * Adds one job; resolves once it is in Redis. Adds arriving in the same event-loop turn go
+   * out as one `addBulk` (one pipeline, one timer): at flood rates per-job round trips and
+   * pipelines cost more than the jobs. Each job keeps its own id and options.
+   */
+  private add(id: string, request: RenderRequest): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.pendingAdds.push({ id, data: request, resolve, reject }) === 1) setImmediate(this.flushAdds);
+    });
   }
+
+  private readonly flushAdds = (): void => {
+    const batch = this.pendingAdds;
+    this.pendingAdds = [];
+    const added = (a: PendingAdd) => {
+      this.waiting++;
+      a.resolve();
+    };
+    const addOne = (a: PendingAdd) => this.withTimeout(this.queue.add(RENDER_JOB, a.data, { jobId: a.id })).then(() => added(a), a.reject);
+    if (batch.length === 1) return void addOne(batch[0]);
+    this.withTimeout(this.queue.addBulk(batch.map((a) => ({ name: RENDER_JOB, data: a.data, opts: { jobId: a.id } })))).then(
+      () => batch.forEach(added),
+      (err: QueueUnavailableError) => {
+        if (err.timedOut) return batch.forEach((a) => a.reject(err));
+        // A pipeline may fail part-way: settle each job on its own. Adding a job id that is
+        // already in Redis is a no-op in BullMQ, so the jobs that made it are not duplicated.
+        batch.forEach(addOne);
+      },
+    );
+  };
 
   private async checkBound(): Promise<void> {
     if (Date.now() - this.waitingReadAt > this.depthRefreshMs) {
@@ -162,7 +200,7 @@ export class Producer {
   private withTimeout<T>(promise: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueueUnavailableError(new Error(`no answer within ${this.timeoutMs} ms`))), this.timeoutMs);
+      timer = setTimeout(() => reject(new QueueUnavailableError(new Error(`no answer within ${this.timeoutMs} ms`), true)), this.timeoutMs);
     });
     return Promise.race([promise, timeout])
       .catch((err: unknown) => {

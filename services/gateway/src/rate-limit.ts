@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type Redis from 'ioredis';
 import { Counter, Registry } from 'prom-client';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -99,8 +99,7 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     }
   };
 
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-    if (!isApiPath(request.routeOptions.url ?? request.url)) return done();
+  const hook: onRequestHookHandler = (request, reply, done) => {
     const ip = request.ip;
     // A client over its budget is answered from memory: no Redis, no promise.
     const ms = blockedMs(ip);
@@ -111,6 +110,17 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
       if (pending.size === 0) setImmediate(flush);
       pending.set(ip, [{ request, reply, done }]);
     }
+  };
+  // Decided once per route, not per request: the limiter is a route hook of every /api route
+  // (by pattern, so /%61pi/... is limited too) and, for paths no route matches, a global hook.
+  app.addHook('onRoute', (routeOptions) => {
+    if (!isApiPath(routeOptions.url ?? '')) return;
+    const existing = routeOptions.onRequest;
+    routeOptions.onRequest = existing ? [hook, ...(Array.isArray(existing) ? existing : [existing])] : [hook];
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.is404 && isApiPath(request.url)) return hook.call(app, request, reply, done);
+    done();
   });
   return limiter;
 }

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { Job } from 'bullmq';
+import Fastify from 'fastify';
+import { Registry } from 'prom-client';
+import { registerHttpMetrics } from '../../services/shared/src/http-metrics';
+import { Producer, QueueUnavailableError } from '../../services/gateway/src/producer';
+import { FakeOrigin, inject, metricValue, Stack, testSettings, waitReady } from './helpers';
+
+describe('gateway hot-path mechanisms', () => {
+  let stack: Stack;
+  let origin: FakeOrigin;
+  beforeEach(async () => {
+    stack = new Stack();
+    origin = await stack.origin(5);
+  });
+  afterEach(() => stack.close());
+
+  const gateway = () => stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000' }));
+
+  it('limits every /api route by pattern (an encoded path too) and unmatched /api paths, and nothing else', async () => {
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '2' }));
+    const encoded = await inject(app, { url: '/%61pi/styles' });
+    expect(encoded.statusCode).toBe(200);
+    expect(encoded.headers['ratelimit-policy']).toBe('"default";q=2;w=1');
+    const unknown = await inject(app, { url: '/api/nope' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.headers['ratelimit-policy']).toBe('"default";q=2;w=1');
+    expect((await inject(app, { url: '/api/styles' })).statusCode).toBe(429);
+    expect((await inject(app, { url: '/healthz' })).statusCode).toBe(200);
+    expect((await inject(app, { url: '/nope' })).headers['ratelimit-policy']).toBeUndefined();
+  });
+
+  it('enqueues submissions of one event-loop turn as one addBulk, each job with its own id, data and options', async () => {
+    const app = await gateway();
+    const { producer } = app.levee;
+    const bulk = jest.spyOn(producer.queue, 'addBulk');
+    const results = await Promise.all(Array.from({ length: 25 }, (_, i) => producer.submit({ prompt: `p${i}`, width: 64 + i, height: 64 })));
+    expect(bulk).toHaveBeenCalledTimes(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(25);
+    for (const [i, { id }] of results.entries()) {
+      const job = await Job.fromId(producer.queue, id);
+      expect(job?.data).toEqual({ prompt: `p${i}`, width: 64 + i, height: 64 });
+      expect(job?.opts.attempts).toBe(5);
+    }
+    expect(await producer.queue.getWaitingCount()).toBe(25);
+  });
+
+  it('settles each job of a failed batch on its own: none lost, none duplicated', async () => {
+    const app = await gateway();
+    const { producer } = app.levee;
+    // The pipeline "fails" after it added the first job: the retry must not add it twice.
+    jest.spyOn(producer.queue, 'addBulk').mockImplementationOnce(async (jobs) => {
+      await producer.queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
+      throw new Error('ERR pipeline failed part-way');
+    });
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => producer.submit({ prompt: `q${i}`, width: 64, height: 64 })));
+    expect(new Set(results.map((r) => r.id)).size).toBe(5);
+    expect(await producer.queue.getWaitingCount()).toBe(5);
+  });
+
+  it('rejects every job of a batch when Redis does not answer in time (no retry that would hang)', async () => {
+    const redis = stack.redis();
+    await waitReady(redis);
+    const producer = new Producer({ redis, queueName: `t-${randomUUID().slice(0, 8)}`, maxWaiting: 100, timeoutMs: 100 });
+    try {
+      jest.spyOn(producer.queue, 'addBulk').mockImplementationOnce(() => new Promise(() => undefined));
+      const add = jest.spyOn(producer.queue, 'add');
+      const started = Date.now();
+      const results = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => producer.submit({ prompt: `t${i}`, width: 64, height: 64 })));
+      expect(Date.now() - started).toBeLessThan(1000);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(QueueUnavailableError);
+      }
+      expect(add).not.toHaveBeenCalled();
+    } finally {
+      await producer.queue.obliterate({ force: true }).catch(() => undefined);
+      await producer.close();
+    }
+  });
+});
+
+describe('HTTP metrics', () => {
+  it('counts responses per route pattern, method and status, unmatched paths as "unmatched", with a duration histogram', async () => {
+    const registry = new Registry();
+    const app = Fastify({ logger: false });
+    registerHttpMetrics(app, registry);
+    app.get('/things/:id', async (request, reply) => (request.params as { id: string }).id === 'x' ? reply.code(404).send({}) : { ok: true });
+    app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    for (const url of ['/things/1', '/things/2', '/things/x', '/nowhere']) await inject(app, { url });
+    await inject(app, { method: 'HEAD', url: '/things/1' });
+    const text = (await inject(app, { url: '/metrics' })).body;
+    const count = (labels: Record<string, string>) => metricValue(text, 'levee_http_requests_total', labels);
+    expect(count({ route: '/things/:id', method: 'GET', status: '200' })).toBe(2);
+    expect(count({ route: '/things/:id', method: 'GET', status: '404' })).toBe(1);
+    expect(count({ route: '/things/:id', method: 'HEAD', status: '200' })).toBe(1);
+    expect(count({ route: 'unmatched', method: 'GET', status: '404' })).toBe(1);
+    const h = (suffix: string, labels: Record<string, string>) => metricValue(text, `levee_http_request_duration_seconds${suffix}`, labels);
+    expect(text).toContain('# TYPE levee_http_request_duration_seconds histogram');
+    expect(h('_count', { route: '/things/:id', method: 'GET' })).toBe(3);
+    expect(h('_bucket', { route: '/things/:id', method: 'GET', le: '+Inf' })).toBe(3);
+    expect(h('_bucket', { route: '/things/:id', method: 'GET', le: '5' })).toBe(3);
+    expect(h('_sum', { route: '/things/:id', method: 'GET' })).toBeGreaterThan(0);
+    // a second scrape does not count the same responses again
+    const again = (await inject(app, { url: '/metrics' })).body;
+    expect(metricValue(again, 'levee_http_requests_total', { route: '/things/:id', method: 'GET', status: '200' })).toBe(2);
+    await app.close();
+  });
+});
