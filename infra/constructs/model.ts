@@ -1,9 +1,34 @@
 import { Construct } from 'constructs';
+import type { k8s } from 'cdk8s-plus-28';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
 import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
+
+/** The longest render the model accepts (2048 × 2048) blocks its event loop about this long. */
+export const MODEL_LONGEST_RENDER_SECONDS = 4;
+const LIVENESS_PERIOD_SECONDS = 10;
+const LIVENESS_TIMEOUT_SECONDS = 10;
+/** Floor: 60 s of unanswered liveness probes = 15 back-to-back longest renders. */
+const LIVENESS_MIN_FAILURES = 6;
+
+/**
+ * The model renders on its event loop, so /healthz waits behind every render already
+ * running or queued. Liveness must only catch a *hung* process, never a busy one:
+ * restarting a busy pod kills its in-flight renders and brings back an empty pod under the
+ * same load. The kubelet probes one at a time, so a loop blocked from t = 0 is restarted
+ * after failureThreshold probes of max(period, timeout) each: F × 10 s (probe k starts at
+ * (k−1) × 10 s and fails at k × 10 s). With a 10 s timeout one probe alone outlasts two
+ * longest renders (2 × 4 s). F = max(6, ceil(MODEL_TIMEOUT_MS / 10 s) + 1), so the pod
+ * survives ≥ 60 s of blocking (15 × 4 s renders back to back) and always longer than a
+ * worker waits for a reply (MODEL_TIMEOUT_MS, 30 s → F = 6 → 60 s; 120 s → F = 13 → 130 s).
+ * Readiness stays tight (2 s × 2): a busy pod briefly leaves the Service, which is fine.
+ */
+export function modelLivenessProbe(config: LeveeConfig): k8s.Probe {
+  const failures = Math.max(LIVENESS_MIN_FAILURES, Math.ceil(config.worker.modelTimeoutMs / 1000 / LIVENESS_PERIOD_SECONDS) + 1);
+  return httpProbe('/healthz', PORTS.model, { period: LIVENESS_PERIOD_SECONDS, timeout: LIVENESS_TIMEOUT_SECONDS, failures, initialDelay: 5 });
+}
 
 export interface ModelProps {
   readonly config: LeveeConfig;
@@ -21,7 +46,7 @@ export class Model extends AppWorkload {
       image: appImage(config, COMPONENTS.model),
       ports: [{ name: 'http', port: PORTS.model }],
       env: plainEnv({ PORT: PORTS.model }),
-      livenessProbe: httpProbe('/healthz', PORTS.model, { period: 10, failures: 3, initialDelay: 5 }),
+      livenessProbe: modelLivenessProbe(config),
       readinessProbe: httpProbe('/readyz', PORTS.model, { period: 5, failures: 2 }),
       preStopSeconds: config.shutdown.preStopSeconds,
       terminationGracePeriodSeconds: httpGracePeriodSeconds(config, false),

@@ -28,7 +28,11 @@ export interface ComponentTraffic {
  * The gateway's port is open to every source: the L4 LoadBalancer with
  * `externalTrafficPolicy: Local` delivers packets with the clients' own IPs, which can be
  * any address, so no narrower `from` can be written (the L7 proxy and Prometheus are
- * subsets of "anywhere"). Rendered PNGs live in the queue Redis, so media reaches it too.
+ * subsets of "anywhere"). That includes every pod and node of the cluster, not only the
+ * L7 proxy: the gateway believes X-Forwarded-For from any peer inside LEVEE_TRUST_PROXY
+ * (default 10.0.0.0/8), so such a peer can choose the client IP the per-IP rate limiter
+ * sees. Narrow LEVEE_TRUST_PROXY to the L7 proxy's pod CIDR (infra/README.md). Rendered
+ * PNGs live in the queue Redis, so media reaches it too.
  */
 export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, ComponentTraffic> {
   const monitoring: Peer = { namespace: config.monitoringNamespace };

@@ -94,11 +94,11 @@ export function plainEnv(values: Record<string, string | number>): k8s.EnvVar[] 
   return Object.entries(values).map(([name, value]) => ({ name, value: String(value) }));
 }
 
-export function httpProbe(path: string, port: number, o: { period: number; failures: number; initialDelay?: number }): k8s.Probe {
+export function httpProbe(path: string, port: number, o: { period: number; failures: number; initialDelay?: number; timeout?: number }): k8s.Probe {
   return {
     httpGet: { path, port: k8s.IntOrString.fromNumber(port) },
     periodSeconds: o.period,
-    timeoutSeconds: 2,
+    timeoutSeconds: o.timeout ?? 2,
     failureThreshold: o.failures,
     ...(o.initialDelay !== undefined ? { initialDelaySeconds: o.initialDelay } : {}),
   };

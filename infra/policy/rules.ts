@@ -331,9 +331,44 @@ function redisBytes(text: string | undefined): number | undefined {
   return Number(m[1]) * ({ b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 } as Record<string, number>)[unit]!;
 }
 
+const ENV_NAME = '[A-Za-z_][A-Za-z0-9_]*';
+const fromSecret = (c: Json, name: string | undefined) => !!(c.env ?? []).find((e: Json) => e.name === name)?.valueFrom?.secretKeyRef;
+
+/**
+ * The Redis password must never be a process argument (`ps`, /proc/<pid>/cmdline are
+ * world-readable): no `--requirepass` (not even `$(VAR)`, which Kubernetes expands into
+ * argv), and instead `sh -c` feeding `requirepass $VAR` to `redis-server -` on stdin, with
+ * VAR from a secretKeyRef. redis-cli in the probes authenticates through REDISCLI_AUTH
+ * (from a secretKeyRef), never `-a`/`--pass`.
+ */
+function redisPassword(c: Json, args: string[]): string[] {
+  const out: string[] = [];
+  if (args.some((a) => /(^|\s)--requirepass(\s|$)/.test(a))) {
+    out.push('the password is a process argument (--requirepass); feed "requirepass $VAR" to "redis-server -" on stdin instead');
+  }
+  const command: string[] = (c.command ?? []).map(String);
+  const script = ['sh', '/bin/sh'].includes(command[0] ?? '') && command[1] === '-c' ? command[2] ?? '' : '';
+  const line = new RegExp(`^\\s*requirepass\\s+(.*?)\\s*$`, 'm').exec(script)?.[1];
+  const envName = new RegExp(`^"?\\$(?:\\{(${ENV_NAME})\\}|(${ENV_NAME}))"?$`).exec(line ?? '');
+  const name = envName?.[1] ?? envName?.[2];
+  if (!/\bexec redis-server - /.test(script) || line === undefined) {
+    out.push('no password on stdin: expected command sh -c with "exec redis-server -" fed a "requirepass $VAR" line');
+  } else if (!name || !fromSecret(c, name)) {
+    // The value itself is never echoed: it may be a literal password.
+    out.push('the requirepass value must be $VAR with VAR from a secretKeyRef (never a literal password)');
+  }
+  for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) {
+    const cmd: string = (probe?.exec?.command ?? []).map(String).join(' ');
+    if (!cmd.includes('redis-cli')) continue;
+    if (/(^|\s)(-a|--pass|--askpass)(\s|$)/.test(cmd)) out.push('a probe passes the password to redis-cli as an argument; use REDISCLI_AUTH');
+    else if (!fromSecret(c, 'REDISCLI_AUTH')) out.push('a probe runs redis-cli without REDISCLI_AUTH from a secretKeyRef');
+  }
+  return out;
+}
+
 const redis: Rule = {
   id: 'redis',
-  description: 'Redis has a password from a Secret, maxmemory below its limit, and eviction matching persistence (noeviction ⇒ AOF on; evicting cache ⇒ no persistence)',
+  description: 'Redis has a password from a Secret that never appears in process arguments (stdin config, REDISCLI_AUTH), maxmemory below its limit, and eviction matching persistence (noeviction ⇒ AOF on; evicting cache ⇒ no persistence)',
   check: (manifests) => {
     const out: Violation[] = [];
     for (const { owner, spec } of podTemplates(manifests)) {
@@ -341,10 +376,7 @@ const redis: Rule = {
         const args: string[] = [...(c.command ?? []), ...(c.args ?? [])].map(String);
         if (!args.some((a) => a.includes('redis-server'))) continue;
         const where = `container "${c.name}"`;
-        const pass = flag(args, '--requirepass');
-        const envName = /^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(pass ?? '')?.[1];
-        const env = (c.env ?? []).find((e: Json) => e.name === envName);
-        if (!envName || !env?.valueFrom?.secretKeyRef) out.push(v('redis', owner, `${where}: --requirepass must be $(VAR) with VAR from a secretKeyRef`));
+        out.push(...redisPassword(c, args).map((reason) => v('redis', owner, `${where}: ${reason}`)));
         const max = redisBytes(flag(args, '--maxmemory'));
         const limit = parseMemoryBytes(String(c.resources?.limits?.memory ?? ''));
         if (max === undefined || max === 0) out.push(v('redis', owner, `${where}: no --maxmemory`));

@@ -1,5 +1,7 @@
 import { Testing } from 'cdk8s';
 import { LeveeChart, REQUIRED_SECRETS, resolveConfig } from '../../infra';
+import { MODEL_LONGEST_RENDER_SECONDS } from '../../infra/constructs/model';
+import { REDIS_START_SCRIPT } from '../../infra/constructs/redis';
 import { all, DEV, find, manifestsFor, PREVIEW } from './helpers';
 
 const APPS = ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker'];
@@ -191,7 +193,7 @@ describe('production', () => {
     const c = sts.spec.template.spec.containers[0];
     expect(c.image).toBe('redis:7.2.5-alpine');
     expect(c.args).toEqual([
-      '--port', '6379', '--requirepass', '$(REDIS_PASSWORD)', '--dir', '/data',
+      '--port', '6379', '--dir', '/data',
       '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec',
     ]);
     expect(c.resources.limits.memory).toBe('1Gi');
@@ -204,10 +206,56 @@ describe('production', () => {
   test('the cache Redis evicts LRU and persists nothing', () => {
     const c = find(m, 'Deployment', 'levee-cache-redis').spec.template.spec.containers[0];
     expect(c.args).toEqual([
-      '--port', '6379', '--requirepass', '$(REDIS_PASSWORD)', '--dir', '/tmp',
+      '--port', '6379', '--dir', '/tmp',
       '--maxmemory', '192mb', '--maxmemory-policy', 'allkeys-lru', '--appendonly', 'no', '--save', '',
     ]);
     expect(find(m, 'Service', 'levee-cache-redis').spec.type).toBe('ClusterIP');
+  });
+
+  test.each([
+    ['StatefulSet', 'levee-queue-redis'],
+    ['Deployment', 'levee-cache-redis'],
+  ])('%s %s gets its password on stdin, never in process arguments', (kind, name) => {
+    const spec = find(m, kind, name).spec.template.spec;
+    const c = spec.containers[0];
+    // sh -c '<script>' redis-server <args>: the script execs `redis-server - "$@"` with
+    // `requirepass $REDIS_PASSWORD` on stdin; $0 = redis-server, "$@" = the flags.
+    expect(c.command).toEqual(['sh', '-c', REDIS_START_SCRIPT, 'redis-server']);
+    expect(REDIS_START_SCRIPT).toContain('exec redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nEOF\n');
+    expect(REDIS_START_SCRIPT).not.toContain('$('); // nothing for Kubernetes to expand into argv
+    expect([...c.command, ...c.args].join(' ')).not.toMatch(/requirepass\s+\S*\$\(|--requirepass/);
+    expect(c.env).toEqual([
+      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name, key: 'password' } } },
+      { name: 'REDISCLI_AUTH', valueFrom: { secretKeyRef: { name, key: 'password' } } },
+    ]);
+    // redis-cli authenticates from REDISCLI_AUTH: no -a in the probe.
+    expect(c.readinessProbe.exec.command).toEqual(['sh', '-c', 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG']);
+    // Unchanged: read-only root, non-root uid 10001.
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(spec.securityContext.runAsUser).toBe(10001);
+    expect(spec.securityContext.runAsNonRoot).toBe(true);
+  });
+
+  test('the model liveness probe tolerates back-to-back longest renders and outlasts MODEL_TIMEOUT_MS; readiness stays tight', () => {
+    const tolerated = (p: any) => p.failureThreshold * Math.max(p.periodSeconds, p.timeoutSeconds);
+    const c = find(m, 'Deployment', 'levee-model').spec.template.spec.containers[0];
+    expect(c.livenessProbe).toEqual({ httpGet: { path: '/healthz', port: 8081 }, periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 6, initialDelaySeconds: 5 });
+    expect(c.readinessProbe).toEqual({ httpGet: { path: '/readyz', port: 8081 }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 });
+    // One probe outlasts a render in progress plus one queued behind it.
+    expect(c.livenessProbe.timeoutSeconds).toBeGreaterThanOrEqual(2 * MODEL_LONGEST_RENDER_SECONDS);
+    // Restarted only after ≥ 60 s of blocked event loop: 15 back-to-back 2048×2048 renders,
+    // and longer than a worker waits for a reply (MODEL_TIMEOUT_MS 30 s).
+    expect(tolerated(c.livenessProbe)).toBe(60);
+    expect(tolerated(c.livenessProbe)).toBeGreaterThanOrEqual(15 * MODEL_LONGEST_RENDER_SECONDS);
+    expect(tolerated(c.livenessProbe)).toBeGreaterThan(30);
+    // A longer model timeout stretches the liveness budget with it (120 s → 13 probes → 130 s).
+    const slow = find(manifestsFor({ modelTimeoutMs: '120000' }), 'Deployment', 'levee-model').spec.template.spec.containers[0].livenessProbe;
+    expect(slow.failureThreshold).toBe(13);
+    expect(tolerated(slow)).toBeGreaterThan(120);
+    // The other HTTP apps keep their short liveness timeout.
+    for (const name of ['levee-gateway', 'levee-media', 'levee-worker']) {
+      expect(find(m, 'Deployment', name).spec.template.spec.containers[0].livenessProbe.timeoutSeconds).toBe(2);
+    }
   });
 
   test('the L4 edge is a LoadBalancer to the gateway with externalTrafficPolicy Local and no affinity', () => {

@@ -11,6 +11,7 @@ const pod = (m: M, name: string) => (byName(m, 'Deployment', name) ?? byName(m, 
 const container = (m: M, name: string) => pod(m, name).containers[0];
 const redisArgs = (m: M, name: string) => container(m, name).args as string[];
 const setFlag = (args: string[], flag: string, value: string) => (args[args.indexOf(flag) + 1] = value);
+const redisScript = (m: M, name: string, edit: (script: string) => string) => (container(m, name).command[2] = edit(container(m, name).command[2]));
 
 const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void][] = [
   ['pss-restricted', 'Deployment/levee/levee-gateway', 'a container may escalate privileges', (m) => delete container(m, 'levee-gateway').securityContext.allowPrivilegeEscalation],
@@ -41,7 +42,12 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['service-selects-pods', 'Service/levee/levee-model', 'a target port the pods do not have', (m) => (byName(m, 'Service', 'levee-model').spec.ports[0].targetPort = 'grpc')],
   ['statefulset-headless', 'StatefulSet/levee/levee-queue-redis', 'a governing Service with a cluster IP', (m) => delete byName(m, 'Service', 'levee-queue-redis').spec.clusterIP],
   ['statefulset-headless', 'StatefulSet/levee/levee-queue-redis', 'a missing governing Service', (m) => (byName(m, 'StatefulSet', 'levee-queue-redis').spec.serviceName = 'nope')],
-  ['redis', 'StatefulSet/levee/levee-queue-redis', 'a literal password', (m) => setFlag(redisArgs(m, 'levee-queue-redis'), '--requirepass', 'hunter2')],
+  ['redis', 'StatefulSet/levee/levee-queue-redis', 'a literal password on stdin', (m) => redisScript(m, 'levee-queue-redis', (s) => s.replace('requirepass $REDIS_PASSWORD', 'requirepass hunter2'))],
+  ['redis', 'Deployment/levee/levee-cache-redis', 'a password variable that is not from a Secret', (m) => redisScript(m, 'levee-cache-redis', (s) => s.replace('requirepass $REDIS_PASSWORD', 'requirepass $HOME'))],
+  ['redis', 'StatefulSet/levee/levee-queue-redis', 'a literal --requirepass argument', (m) => redisArgs(m, 'levee-queue-redis').push('--requirepass', 'hunter2')],
+  ['redis', 'Deployment/levee/levee-cache-redis', 'the Secret-backed password as a --requirepass $(VAR) argument', (m) => redisArgs(m, 'levee-cache-redis').push('--requirepass', '$(REDIS_PASSWORD)')],
+  ['redis', 'StatefulSet/levee/levee-queue-redis', 'the old redis-server command with --requirepass $(VAR)', (m) => { const c = container(m, 'levee-queue-redis'); c.command = ['redis-server']; c.args.unshift('--requirepass', '$(REDIS_PASSWORD)'); }],
+  ['redis', 'Deployment/levee/levee-cache-redis', 'redis-cli -a in the readiness probe', (m) => (container(m, 'levee-cache-redis').readinessProbe.exec.command = ['sh', '-c', 'redis-cli -a "$REDISCLI_AUTH" ping | grep -q PONG'])],
   ['redis', 'StatefulSet/levee/levee-queue-redis', 'maxmemory at the memory limit', (m) => setFlag(redisArgs(m, 'levee-queue-redis'), '--maxmemory', '1gb')],
   ['redis', 'StatefulSet/levee/levee-queue-redis', 'noeviction without AOF', (m) => setFlag(redisArgs(m, 'levee-queue-redis'), '--appendonly', 'no')],
   ['redis', 'Deployment/levee/levee-cache-redis', 'an evicting cache that persists', (m) => setFlag(redisArgs(m, 'levee-cache-redis'), '--appendonly', 'yes')],

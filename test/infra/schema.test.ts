@@ -41,14 +41,18 @@ describe.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
     expect(checkPolicy(manifests)).toEqual([]);
   });
 
-  test('holds no password and no Secret', () => {
+  test('holds no password and no Secret, and no password in any process argument', () => {
     expect(manifests.filter((m) => m.kind === 'Secret')).toEqual([]);
-    const passwords = manifests
-      .flatMap((m: any) => m.spec?.template?.spec?.containers ?? [])
-      .map((c: any) => c.args ?? [])
-      .filter((args: string[]) => args.includes('--requirepass'))
-      .map((args: string[]) => args[args.indexOf('--requirepass') + 1]);
-    expect(passwords).toEqual(['$(REDIS_PASSWORD)', '$(REDIS_PASSWORD)']);
+    const containers = manifests.flatMap((m: any) => [...(m.spec?.template?.spec?.initContainers ?? []), ...(m.spec?.template?.spec?.containers ?? [])]);
+    // Nothing Kubernetes would expand into argv: no --requirepass, no $(…PASSWORD…) / $(…AUTH…).
+    for (const c of containers) {
+      const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])].map(String);
+      expect(argv.filter((a) => /--requirepass|\$\([A-Z_]*(PASSWORD|AUTH)[A-Z_]*\)/.test(a))).toEqual([]);
+    }
+    // The two Redis containers get the password on stdin, from the Secret-backed env var.
+    const redis = containers.filter((c: any) => c.command?.[2]?.includes('redis-server'));
+    expect(redis.map((c: any) => c.command[2].match(/^requirepass .*$/m)?.[0])).toEqual(['requirepass $REDIS_PASSWORD', 'requirepass $REDIS_PASSWORD']);
+    for (const c of redis) expect(c.env.find((e: any) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef.key).toBe('password');
   });
 });
 
