@@ -47,18 +47,25 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     : undefined;
 
   const policy = `"default";q=${points};w=1`;
-  const tooMany = JSON.stringify(problemBody(429, `More than ${points} requests per second from this client; retry after the time in Retry-After.`));
+  // The 429 is the flood's answer: body and header values built once, written straight to the
+  // socket (Fastify's send pipeline has nothing to add to it; onResponse hooks still run).
+  const tooMany = Buffer.from(JSON.stringify(problemBody(429, `More than ${points} requests per second from this client; retry after the time in Retry-After.`)));
+  const tooManyLength = String(tooMany.length);
+  const limitHeaders = new Map<number, string[]>();
+  const rejectHeaders = (seconds: number): string[] => {
+    let h = limitHeaders.get(seconds);
+    if (!h) {
+      h = ['ratelimit-policy', policy, 'ratelimit', `"default";r=0;t=${seconds}`, 'retry-after', String(seconds), 'content-type', 'application/problem+json; charset=utf-8', 'content-length', tooManyLength];
+      if (limitHeaders.size < 100) limitHeaders.set(seconds, h);
+    }
+    return h;
+  };
 
   const reject = (reply: FastifyReply, msBeforeNext: number) => {
     limited?.inc();
-    const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
-    reply
-      .code(429)
-      .header('ratelimit-policy', policy)
-      .header('ratelimit', `"default";r=0;t=${seconds}`)
-      .header('retry-after', String(seconds))
-      .header('content-type', 'application/problem+json')
-      .send(tooMany);
+    reply.hijack();
+    reply.raw.writeHead(429, rejectHeaders(Math.max(1, Math.ceil(msBeforeNext / 1000))));
+    reply.raw.end(tooMany);
   };
 
   // Untyped public method of the store limiters: ms left on a key blocked in this process.
