@@ -45,6 +45,29 @@ describe('gateway hot-path mechanisms', () => {
     expect(await producer.queue.getWaitingCount()).toBe(25);
   });
 
+  it('never answers a repeated Idempotency-Key with a job that is not in Redis, even when the first add fails', async () => {
+    const app = await gateway();
+    const { producer } = app.levee;
+    const request = { prompt: 'same', width: 64, height: 64 };
+    const idem = { clientIp: '10.1.2.3', key: `k-${randomUUID()}` };
+    // GIVEN the first request has claimed the key and its enqueue is slow, then fails
+    jest.spyOn(producer.queue, 'add').mockImplementationOnce(async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      throw new Error('ECONNRESET');
+    });
+    const first = producer.submit(request, idem);
+    await new Promise((r) => setTimeout(r, 30));
+    // WHEN a retry with the same key arrives meanwhile
+    const follower = await producer.submit(request, idem);
+    await expect(first).rejects.toBeInstanceOf(QueueUnavailableError);
+    // THEN the job it was told about exists, once
+    expect(follower.created).toBe(false);
+    expect(await Job.fromId(producer.queue, follower.id)).toBeDefined();
+    expect((await producer.submit(request, idem)).id).toBe(follower.id);
+    expect(await producer.queue.getWaitingCount()).toBe(1);
+    await app.levee.queueRedis.del(`levee:idem:${idem.clientIp}:${idem.key}`);
+  });
+
   it('settles each job of a failed batch on its own: none lost, none duplicated', async () => {
     const app = await gateway();
     const { producer } = app.levee;

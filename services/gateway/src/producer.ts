@@ -115,15 +115,13 @@ export class Producer {
     if (previous) {
       const [existing, existingPrint] = previous.split(' ');
       if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
+      // The first request may still be adding that job, or may have failed to: add it under
+      // the same id (a no-op in BullMQ when it exists), so a 202 always names a job in Redis.
+      await this.add(existing, request);
       return { id: existing, created: false };
     }
-    try {
-      await this.add(id, request);
-    } catch (err) {
-      // The claim must not point at a job that was never created.
-      await this.options.redis.del(key).catch(() => undefined);
-      throw err;
-    }
+    // On failure the claim stays: a retry with the same key adds the job under the same id.
+    await this.add(id, request);
     return { id, created: true };
   }
 
