@@ -5,7 +5,8 @@ import { buildGateway, Gateway } from '../../services/gateway/src/app';
 import { imageKey } from '../../services/shared/src/keys';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { FakeOrigin, inject, Stack, sleep, testSettings } from './helpers';
+import { RedisServer } from '../helpers/redis-server';
+import { FakeOrigin, inject, Stack, sleep, testSettings, waitReady } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const json = { 'content-type': 'application/json' };
@@ -176,6 +177,36 @@ describe('gateway HTTP API', () => {
     expect(res.json()).toMatchObject({ status: 503, title: 'Service Unavailable' });
     expect(await app.levee.producer.queue.getWaitingCount()).toBe(3);
   });
+
+  it('answers 503 + Retry-After when the queue Redis is near its maxmemory, leaving room for accepted jobs\' images', async () => {
+    const server = await RedisServer.start();
+    try {
+      const admin = stack.redis(server.url);
+      await waitReady(admin);
+      const used = Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
+      // GIVEN a noeviction queue Redis already above 80% of its maxmemory
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', String(Math.round(used / 0.9)));
+      const gw = buildGateway(testSettings({ MODEL_URL: origin.url }), { keyPrefix: stack.prefix, queueRedis: stack.redis(server.url), cacheRedis: stack.redis() });
+      stack.gateways.push(gw);
+      await gw.listen({ port: 0, host: '127.0.0.1' });
+      await waitReady(gw.levee.queueRedis);
+      const post = () => inject(gw, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'x' } });
+      await post(); // the first check reads INFO memory in the background
+      await sleep(100);
+      const refused = await post();
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      // WHEN memory is available again THEN jobs are accepted (after the next read, ≤ 1 s)
+      await admin.config('SET', 'maxmemory', '0');
+      await sleep(1100);
+      await post();
+      await sleep(100);
+      expect((await post()).statusCode).toBe(202);
+    } finally {
+      await server.stop();
+    }
+  }, 15_000);
 
   it('answers 503 at once, never hanging, when the queue Redis is unreachable', async () => {
     const deadUrl = `redis://127.0.0.1:${await freePort()}`;

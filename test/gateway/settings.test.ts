@@ -12,6 +12,7 @@ describe('gateway settings', () => {
       TRUST_PROXY: [],
       QUEUE_NAME: 'images',
       QUEUE_MAX_WAITING: 10000,
+      QUEUE_MAX_MEMORY_PERCENT: 80,
       CACHE_TTL_SECONDS: 30,
       BREAKER_OPEN_SECONDS: 60,
       SHUTDOWN_DELAY_SECONDS: 5,

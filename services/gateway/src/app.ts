@@ -80,7 +80,13 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
       consecutiveFailures: deps.breakerFailures ?? 5,
       registry,
     });
-  const producer = new Producer({ redis: queueRedis, queueName: settings.QUEUE_NAME, maxWaiting: settings.QUEUE_MAX_WAITING, registry });
+  const producer = new Producer({
+    redis: queueRedis,
+    queueName: settings.QUEUE_NAME,
+    maxWaiting: settings.QUEUE_MAX_WAITING,
+    maxMemoryPercent: settings.QUEUE_MAX_MEMORY_PERCENT,
+    registry,
+  });
   const cache = new FloodCache({
     name: 'styles',
     redis: cacheRedis,

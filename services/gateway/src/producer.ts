@@ -7,8 +7,13 @@ import { idempotencyKey } from '../../shared/src/keys';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
 export class QueueFullError extends Error {
-  constructor(readonly waiting: number, readonly max: number) {
-    super(`queue is full: ${waiting} jobs waiting (bound ${max})`);
+  constructor(
+    readonly waiting: number,
+    readonly max: number,
+    /** `depth`: QUEUE_MAX_WAITING reached; `memory`: the queue Redis is near its maxmemory. */
+    readonly reason: 'depth' | 'memory' = 'depth',
+  ) {
+    super(reason === 'depth' ? `queue is full: ${waiting} jobs waiting (bound ${max})` : `queue Redis memory at ${waiting}% (bound ${max}%)`);
     this.name = 'QueueFullError';
   }
 }
@@ -59,6 +64,13 @@ export interface ProducerOptions {
   readonly maxWaiting: number;
   /** How long an Idempotency-Key maps to its job. @default 24 h */
   readonly idempotencySeconds?: number;
+  /**
+   * Refuse new jobs once the queue Redis uses this share of its `maxmemory`: it is
+   * `noeviction`, so the rest is the room the accepted jobs' PNGs still need. @default 80
+   */
+  readonly maxMemoryPercent?: number;
+  /** How often the queue Redis memory is read (INFO memory). @default 1000 */
+  readonly memoryRefreshMs?: number;
   /** How long the waiting count read from Redis is trusted before it is read again. @default 100 */
   readonly depthRefreshMs?: number;
   /** Longest a queue operation may take before the request gets a 503. @default 2000 */
@@ -81,6 +93,9 @@ export class Producer {
   private waitingReadAt = 0;
   private waitingRead?: Promise<void>;
   private pendingAdds: PendingAdd[] = [];
+  private memoryPercent = 0;
+  private memoryReadAt = 0;
+  private memoryRead?: Promise<void>;
   private readonly idempotencySeconds: number;
   private readonly depthRefreshMs: number;
   private readonly timeoutMs: number;
@@ -193,6 +208,23 @@ export class Producer {
       else this.waitingRead.catch(() => undefined);
     }
     if (this.waiting >= this.options.maxWaiting) throw new QueueFullError(this.waiting, this.options.maxWaiting);
+    this.refreshMemory();
+    const maxMemoryPercent = this.options.maxMemoryPercent ?? 80;
+    if (this.memoryPercent >= maxMemoryPercent) throw new QueueFullError(Math.round(this.memoryPercent), maxMemoryPercent, 'memory');
+  }
+
+  /** Reads used_memory / maxmemory of the queue Redis in the background, at most every second. */
+  private refreshMemory(): void {
+    if (this.memoryRead || Date.now() - this.memoryReadAt < (this.options.memoryRefreshMs ?? 1000)) return;
+    this.memoryRead = this.withTimeout(this.options.redis.info('memory'))
+      .then((info) => {
+        const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
+        const max = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+        this.memoryPercent = max > 0 ? (100 * used) / max : 0; // 0: no maxmemory, no bound
+        this.memoryReadAt = Date.now();
+      })
+      .catch(() => undefined) // Redis trouble surfaces on the add itself
+      .finally(() => (this.memoryRead = undefined));
   }
 
   private withTimeout<T>(promise: Promise<T>): Promise<T> {

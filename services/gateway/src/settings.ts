@@ -56,6 +56,7 @@ export const gatewaySettingsSchema = z.object({
   TRUST_PROXY: trustProxySetting,
   QUEUE_NAME: queueNameSetting,
   QUEUE_MAX_WAITING: intSetting(1, 100_000_000, 10_000),
+  QUEUE_MAX_MEMORY_PERCENT: intSetting(1, 100, 80),
   CACHE_TTL_SECONDS: intSetting(1, 86_400, 30),
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
