@@ -8,5 +8,6 @@ export * from './problem';
 export * from './redis';
 export * from './settings';
 export * from './http-lifecycle';
+export * from './http-server';
 export * from './http-metrics';
 export * from './framework-errors';
