@@ -15,13 +15,15 @@ describe('graceful shutdown', () => {
   afterEach(() => stack.close());
 
   it('fails readiness at once, keeps serving during the delay, then lets in-flight requests finish with 200', async () => {
-    const origin = await stack.origin(400);
+    // The origin outlasts the delay, so the requests are still in flight when close() starts;
+    // the delay is long enough for the two checks below even on a loaded CI machine.
+    const origin = await stack.origin(1200);
     const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000' }));
     const port = portOf(app);
-    // in flight: a cold cache, so each waits ~400 ms on the origin
+    // in flight: a cold cache, so each waits ~1.2 s on the origin
     const inFlight = Array.from({ length: 10 }, () => request(port, '/api/styles'));
     await sleep(50);
-    const closed = drainAndClose(app, app.lifecycle, 200);
+    const closed = drainAndClose(app, app.lifecycle, 600);
     const ready = await inject(app, '/readyz');
     expect(ready.statusCode).toBe(503);
     expect(ready.json()).toMatchObject({ status: 503, detail: 'Shutting down: draining in-flight requests.' });
