@@ -10,6 +10,7 @@
  * the end, and a stub model API answers /v1/styles — nothing outside this run is touched.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
@@ -36,6 +37,8 @@ export interface GatewayBenchRow {
   target?: string;
   /** Share of the ceiling in each round, percent (the reported share is their median). */
   shares?: number[];
+  /** Server process CPU time per request, µs (median of the rounds). */
+  cpuUsPerRequest?: number;
 }
 
 function startProcess(args: string[], env: Record<string, string>): ChildProcess {
@@ -68,6 +71,8 @@ function distinctClients(n: number) {
 interface Scenario {
   name: string;
   target?: string;
+  /** The server process, for its CPU time per request (steadier than req/s on a shared VM). */
+  pid?: number;
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number };
 }
 
@@ -88,12 +93,30 @@ function cannon(s: Scenario, duration: number) {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** User + system CPU of a process so far, in µs (Linux /proc; undefined elsewhere). */
+function cpuUs(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
 /** Warms every scenario up, then runs ROUNDS rounds of all of them, ceiling first in each. */
 async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
   for (const s of scenarios) await cannon(s, WARMUP_SECONDS); // JIT, connection pools, caches
   const results: autocannon.Result[][] = scenarios.map(() => []);
+  const cpu: number[][] = scenarios.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, s] of scenarios.entries()) results[i].push(await cannon(s, SECONDS));
+    for (const [i, s] of scenarios.entries()) {
+      const before = cpuUs(s.pid);
+      const result = await cannon(s, SECONDS);
+      const after = cpuUs(s.pid);
+      results[i].push(result);
+      if (before !== undefined && after !== undefined && result.requests.total > 0) cpu[i].push((after - before) / result.requests.total);
+    }
   }
   return scenarios.map((s, i) => {
     const rs = results[i];
@@ -113,6 +136,7 @@ async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
       ...(i > 0 ? { ceilingShare: `${(100 * median(shares)).toFixed(0)}%` } : {}),
       ...(s.target ? { target: s.target } : {}),
       shares: shares.map((x) => Math.round(100 * x)),
+      ...(cpu[i].length ? { cpuUsPerRequest: median(cpu[i]) } : {}),
     };
   });
 }
@@ -158,11 +182,12 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
 
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
     const rows = await measure([
-      { name: 'bare Fastify route (ceiling)', opts: { port: ceilingPort, path: '/' } },
-      { name: 'GET /api/styles, cache hit', target: '≥ 75%', opts: { port: gatewayPort, path: '/api/styles' } },
+      { name: 'bare Fastify route (ceiling)', pid: procs[0].pid, opts: { port: ceilingPort, path: '/' } },
+      { name: 'GET /api/styles, cache hit', target: '≥ 75%', pid: procs[1].pid, opts: { port: gatewayPort, path: '/api/styles' } },
       {
         name: 'POST /api/images (enqueue)',
         target: '≥ 40%',
+        pid: procs[1].pid,
         opts: {
           port: gatewayPort,
           path: '/api/images',
@@ -171,8 +196,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
           body: JSON.stringify({ prompt: 'a lighthouse in a storm', width: 512, height: 512, style: 'sunset' }),
         },
       },
-      { name: '429 flood (one IP, limit 10/s)', target: '≥ 90%', opts: { port: limitedPort, path: '/api/styles' } },
-      { name: 'GET /api/styles, 50,000 client IPs under 10/s', opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
+      { name: '429 flood (one IP, limit 10/s)', target: '≥ 90%', pid: procs[2].pid, opts: { port: limitedPort, path: '/api/styles' } },
+      { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: procs[3].pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
     ]);
     return rows;
   } finally {
@@ -184,8 +209,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
 
 function print(rows: GatewayBenchRow[]): void {
   process.stdout.write(`\nGateway benchmark: ${CONNECTIONS} connections, ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), medians, node ${process.version}\n\n`);
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'target', 'statuses'];
-  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.target ?? '', r.statuses]);
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'target', 'server CPU µs/req', 'statuses'];
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.statuses]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);

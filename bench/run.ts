@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     const gateway: GatewayBenchRow[] = await runGatewayBench();
     raw.gateway = gateway;
     for (const g of gateway) {
-      rows.push({ scenario: g.scenario, figure: `${g.rps.toFixed(0)} req/s${g.shares && g.scenario !== gateway[0].scenario ? ` (rounds: ${g.shares.join('/')}%)` : ''}`, rps: g.rps, p50: g.p50, p99: g.p99, ofCeiling: g.ceilingShare ?? '100%', target: g.target });
+      rows.push({ scenario: g.scenario, figure: `${g.rps.toFixed(0)} req/s${g.shares && g.scenario !== gateway[0].scenario ? ` (rounds: ${g.shares.join('/')}%)` : ''}${g.cpuUsPerRequest !== undefined ? `; server ${g.cpuUsPerRequest.toFixed(0)} µs CPU/req` : ''}`, rps: g.rps, p50: g.p50, p99: g.p99, ofCeiling: g.ceilingShare ?? '100%', target: g.target });
     }
     process.stderr.write('bench: cache breakdown, naive vs Levee…\n');
     const cache = await cacheBreakdown(redis);
