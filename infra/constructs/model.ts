@@ -23,11 +23,20 @@ const LIVENESS_MIN_FAILURES = 6;
  * longest renders (2 × 4 s). F = max(6, ceil(MODEL_TIMEOUT_MS / 10 s) + 1), so the pod
  * survives ≥ 60 s of blocking (15 × 4 s renders back to back) and always longer than a
  * worker waits for a reply (MODEL_TIMEOUT_MS, 30 s → F = 6 → 60 s; 120 s → F = 13 → 130 s).
- * Readiness stays tight (2 s × 2): a busy pod briefly leaves the Service, which is fine.
+ * Readiness must not fail on a busy pod either: when every model pod is rendering, a tight
+ * readiness probe would empty the Service and turn a slowdown into connection errors (the
+ * breakers open, jobs are postponed) — an outage amplifier. So its timeout also outlasts a
+ * render in progress plus one queued (8 s); it still differs from liveness (`/readyz`, which
+ * fails at once while draining; every 5 s; out of the Service after 3 misses).
  */
 export function modelLivenessProbe(config: LeveeConfig): k8s.Probe {
   const failures = Math.max(LIVENESS_MIN_FAILURES, Math.ceil(config.worker.modelTimeoutMs / 1000 / LIVENESS_PERIOD_SECONDS) + 1);
   return httpProbe('/healthz', PORTS.model, { period: LIVENESS_PERIOD_SECONDS, timeout: LIVENESS_TIMEOUT_SECONDS, failures, initialDelay: 5 });
+}
+
+/** Readiness of the model: tolerant of a busy event loop (see above), quick to react to draining. */
+export function modelReadinessProbe(): k8s.Probe {
+  return httpProbe('/readyz', PORTS.model, { period: 5, timeout: 2 * MODEL_LONGEST_RENDER_SECONDS, failures: 3 });
 }
 
 export interface ModelProps {
@@ -47,7 +56,7 @@ export class Model extends AppWorkload {
       ports: [{ name: 'http', port: PORTS.model }],
       env: plainEnv({ PORT: PORTS.model }),
       livenessProbe: modelLivenessProbe(config),
-      readinessProbe: httpProbe('/readyz', PORTS.model, { period: 5, failures: 2 }),
+      readinessProbe: modelReadinessProbe(),
       preStopSeconds: config.shutdown.preStopSeconds,
       terminationGracePeriodSeconds: httpGracePeriodSeconds(config, false),
     });
