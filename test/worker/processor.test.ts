@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { imageKey } from '../../services/shared/src/keys';
 import { ModelHttpError } from '../../services/shared/src/model-client';
 import { createWorkerMetrics } from '../../services/worker/src/metrics';
-import { MIN_POSTPONE_MS, RenderJobLike, createRenderProcessor } from '../../services/worker/src/processor';
+import { MIN_POSTPONE_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
 import { ProgressMonitor } from '../../services/worker/src/progress';
 
 /** A stand-in for a BullMQ job: records what the processor asked of it. */
@@ -138,6 +138,27 @@ describe('render processor (no Redis)', () => {
       imageTtlSeconds: 1,
     });
     await expect(processor(fakeJob(request))).rejects.toThrow('redis gone');
+  });
+
+  it('GIVEN a full image store (Redis OOM) THEN the job is postponed, not failed, and no attempt is burned', async () => {
+    const registry = new Registry();
+    const metrics = createWorkerMetrics(registry);
+    const processor = createRenderProcessor({
+      render: async () => PNG_BYTES,
+      store: { put: () => Promise.reject(new Error("OOM command not allowed when used memory > 'maxmemory'.")) },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+      clock: () => 1_000_000,
+      random: () => 0,
+      metrics,
+    });
+    const job = fakeJob(request, 0);
+    await expect(processor(job, 'tok')).rejects.toBeInstanceOf(DelayedError);
+    expect(job.delayedUntil).toBe(1_000_000 + STORE_FULL_POSTPONE_MS);
+    expect(job.token).toBe('tok');
+    const jobs = (await registry.getSingleMetric('levee_jobs_total')!.get()).values;
+    expect(jobs.find((v) => v.labels.result === 'postponed')?.value).toBe(1);
+    expect(jobs.find((v) => v.labels.result === 'retried')?.value ?? 0).toBe(0);
   });
 
   it('tracks the model call in the progress monitor (liveness) until it settles', async () => {

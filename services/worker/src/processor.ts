@@ -22,7 +22,8 @@ import type { ProgressMonitor } from './progress';
  * - model 4xx (except 408/429), or invalid job data: UnrecoverableError → failed at once,
  *   since a retry cannot succeed;
  * - anything else (5xx, timeout, connection refused): thrown, BullMQ retries with the job's
- *   exponential backoff until its attempts are used up.
+ *   exponential backoff until its attempts are used up;
+ * - the image store full (Redis OOM): postponed like an open breaker, the attempt not burned.
  */
 
 /** The subset of a BullMQ Job the processor uses (a real Job satisfies it). */
@@ -61,6 +62,13 @@ export interface RenderResult {
 export const MIN_POSTPONE_MS = 250;
 /** Jitter added to a postponement: up to 10% of it, at most this. */
 export const MAX_POSTPONE_JITTER_MS = 2000;
+/** Wait when the image store is full (queue Redis at maxmemory, noeviction): images expire and free room. */
+export const STORE_FULL_POSTPONE_MS = 30_000;
+
+/** Redis refused a write because it is at maxmemory under noeviction. */
+function isOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /^OOM\b/.test(err.message);
+}
 
 const jobDataSchema = z.strictObject({
   prompt: z.string().min(1).max(RENDER_LIMITS.promptMaxLength),
@@ -127,6 +135,14 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
     try {
       await deps.store.put(job.id, png, deps.imageTtlSeconds);
     } catch (err) {
+      if (isOutOfMemory(err)) {
+        // A full store is a capacity problem, not a bad job: wait, without burning an attempt.
+        const until = clock() + STORE_FULL_POSTPONE_MS + Math.floor(random() * MAX_POSTPONE_JITTER_MS);
+        await job.moveToDelayed(until, token);
+        count('postponed');
+        log?.warn({ until: new Date(until).toISOString() }, 'image store full (Redis OOM): job postponed');
+        throw new DelayedError();
+      }
       throw failedAttempt(err);
     }
     count('completed');
