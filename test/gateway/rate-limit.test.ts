@@ -39,6 +39,8 @@ describe('per-IP rate limiting shared through Redis', () => {
     expect((await inject(replicas[1], '/api/styles')).statusCode).toBe(200);
     const metrics = (await inject(replicas[0], '/metrics')).body;
     expect(metrics).toMatch(/levee_rate_limited_total\{service="gateway"\} [1-9]\d*/);
+    // the 429s, written straight to the socket, still reach the HTTP metrics
+    expect(metrics).toMatch(/levee_http_requests_total\{route="\/api\/styles",method="GET",status="429"[^}]*\} [1-9]\d*/);
   });
 
   it('ignores a forged X-Forwarded-For from an untrusted peer and honours it from a trusted proxy', async () => {
