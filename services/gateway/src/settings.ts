@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { Env, httpUrlSetting, intSetting, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+import { Env, httpUrlSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -32,11 +32,6 @@ function isIpOrCidr(entry: string): boolean {
 }
 
 /** A redis:// URL with no default of its own (it falls back to REDIS_URL). */
-const optionalRedisUrl = z
-  .string()
-  .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), { error: 'must be a redis:// or rediss:// URL' })
-  .optional();
-
 /**
  * The gateway's environment: the interface fixed with the infra manifests (see
  * services/gateway/README.md). Queue and cache Redis default to REDIS_URL; the *_PASSWORD
@@ -46,8 +41,8 @@ export const gatewaySettingsSchema = z.object({
   PORT: intSetting(1, 65535, 8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
-  QUEUE_REDIS_URL: optionalRedisUrl,
-  CACHE_REDIS_URL: optionalRedisUrl,
+  QUEUE_REDIS_URL: optionalRedisUrlSetting(),
+  CACHE_REDIS_URL: optionalRedisUrlSetting(),
   QUEUE_REDIS_PASSWORD: z.string().optional(),
   CACHE_REDIS_PASSWORD: z.string().optional(),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),

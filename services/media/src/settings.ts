@@ -1,15 +1,12 @@
 import { z } from 'zod';
-import { Env, intSetting, logLevelSetting, parseSettings, redisUrlSetting } from '../../shared/src/settings';
+import { Env, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, redisUrlSetting } from '../../shared/src/settings';
 
 /** The media backend's environment (see services/gateway/README.md, "media"). */
 export const mediaSettingsSchema = z.object({
   PORT: intSetting(1, 65535, 8082),
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: redisUrlSetting('redis://127.0.0.1:6379'),
-  QUEUE_REDIS_URL: z
-    .string()
-    .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), { error: 'must be a redis:// or rediss:// URL' })
-    .optional(),
+  QUEUE_REDIS_URL: optionalRedisUrlSetting(),
   QUEUE_REDIS_PASSWORD: z.string().optional(),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
   LOG_LEVEL: logLevelSetting,

@@ -54,12 +54,17 @@ export function intSetting(min: number, max: number, fallback: number) {
     .default(fallback);
 }
 
+const redisUrl = () =>
+  z.string().refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), { error: 'must be a redis:// or rediss:// URL' });
+
 /** A redis:// or rediss:// URL. */
 export function redisUrlSetting(fallback: string) {
-  return z
-    .string()
-    .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), { error: 'must be a redis:// or rediss:// URL' })
-    .default(fallback);
+  return redisUrl().default(fallback);
+}
+
+/** A redis:// or rediss:// URL that falls back to another setting when unset (e.g. QUEUE_REDIS_URL → REDIS_URL). */
+export function optionalRedisUrlSetting() {
+  return redisUrl().optional();
 }
 
 /** An http(s) URL. */

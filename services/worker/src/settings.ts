@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { Env, httpUrlSetting, intSetting, loadSettingsOrExit, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+import { Env, httpUrlSetting, intSetting, loadSettingsOrExit, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** The worker's environment; every variable is documented in services/worker/README.md. */
 export const workerEnvSchema = z.object({
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
-  QUEUE_REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL).unwrap().optional(),
+  QUEUE_REDIS_URL: optionalRedisUrlSetting(),
   QUEUE_REDIS_PASSWORD: z.string().min(1).optional(),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
   QUEUE_NAME: queueNameSetting,
