@@ -92,7 +92,7 @@ describe('model API', () => {
   it('answers /healthz, and /readyz until draining', async () => {
     expect((await get('/healthz')).statusCode).toBe(200);
     expect((await get('/readyz')).statusCode).toBe(200);
-    app.draining = true;
+    app.lifecycle.draining = true;
     const res = await get('/readyz');
     expect(res.statusCode).toBe(503);
     expect((await get('/healthz')).statusCode).toBe(200);

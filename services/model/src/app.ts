@@ -2,7 +2,8 @@ import Fastify, { FastifyInstance, FastifyServerOptions, LogController } from 'f
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RenderRequest, renderRequestSchema } from '../../shared/src/job';
 import { problemFrameworkErrors } from '../../shared/src/framework-errors';
-import { registerProblemHandlers, sendProblem } from '../../shared/src/problem';
+import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
+import { registerProblemHandlers } from '../../shared/src/problem';
 import { renderPng } from './renderer';
 import { catalog } from './styles';
 
@@ -15,9 +16,9 @@ export interface ModelAppOptions {
   readonly logger?: FastifyServerOptions['loggerInstance'];
 }
 
-/** Lets server.ts flip readiness to 503 while the process drains. */
+/** `lifecycle` lets server.ts flip readiness to 503 while the process drains. */
 export interface ModelApp extends FastifyInstance {
-  draining: boolean;
+  lifecycle: Lifecycle;
 }
 
 /** Largest body worth parsing: the longest prompt plus the other fields fits well within it. */
@@ -41,7 +42,8 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
     // Reject, never repair: no silent removal of unknown fields, no "512" → 512.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   }) as unknown as ModelApp;
-  app.decorate('draining', false);
+  const lifecycle: Lifecycle = { draining: false };
+  app.decorate('lifecycle', lifecycle);
   // JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   registerProblemHandlers(app);
@@ -75,11 +77,7 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
     return reply.header('cache-control', 'no-cache').send(catalog());
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) =>
-    app.draining ? sendProblem(reply, 503, 'The model API is shutting down.') : reply.send({ status: 'ready' }),
-  );
-  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  registerHealthRoutes(app, { lifecycle, registry });
   return app;
 }
 

@@ -1,3 +1,4 @@
+import { drainAndClose } from '../../shared/src/http-lifecycle';
 import { serve } from '../../shared/src/http-server';
 import { createLogger } from '../../shared/src/logger';
 import { loadSettingsOrExit } from '../../shared/src/settings';
@@ -14,12 +15,5 @@ serve({
   port: settings.PORT,
   host: settings.HOST,
   logger,
-  drain: async () => {
-    app.draining = true;
-    logger.info('draining: readiness fails, in-flight requests complete');
-    // Give endpoint controllers time to take this pod out of rotation before closing.
-    await new Promise((r) => setTimeout(r, settings.SHUTDOWN_DELAY_SECONDS * 1000));
-    await app.close();
-    logger.info('closed');
-  },
+  drain: () => drainAndClose(app, app.lifecycle, settings.SHUTDOWN_DELAY_SECONDS * 1000, logger),
 });
