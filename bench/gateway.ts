@@ -9,15 +9,12 @@
  * redis-server on a free port holds the queue, cache and rate-limit keys and is removed at
  * the end, and a stub model API answers /v1/styles — nothing outside this run is touched.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { freePort } from '../test/helpers/ports';
+import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 import { RedisServer } from '../test/helpers/redis-server';
 
-const ROOT = path.resolve(__dirname, '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 /** Rounds of every scenario, interleaved with the ceiling: on a shared 2-core VM the ceiling
  * itself drifts by ±15% from minute to minute, so each share is taken against the ceiling of
@@ -39,25 +36,6 @@ export interface GatewayBenchRow {
   shares?: number[];
   /** Server process CPU time per request, µs (median of the rounds). */
   cpuUsPerRequest?: number;
-}
-
-function startProcess(args: string[], env: Record<string, string>): ChildProcess {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return proc;
-}
-
-async function waitHttp(port: number, urlPath: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}${urlPath}`);
-      if (res.ok) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`nothing answered on :${port}${urlPath}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function distinctClients(n: number) {
@@ -93,17 +71,6 @@ function cannon(s: Scenario, duration: number) {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** User + system CPU of a process so far, in µs (Linux /proc; undefined elsewhere). */
-function cpuUs(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return undefined;
-  }
-}
-
 /** Warms every scenario up, then runs ROUNDS rounds of all of them, ceiling first in each. */
 async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
   for (const s of scenarios) await cannon(s, WARMUP_SECONDS); // JIT, connection pools, caches
@@ -111,11 +78,11 @@ async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
   const cpu: number[][] = scenarios.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, s] of scenarios.entries()) {
-      const before = cpuUs(s.pid);
+      const before = cpuSecondsOf(s.pid);
       const result = await cannon(s, SECONDS);
-      const after = cpuUs(s.pid);
+      const after = cpuSecondsOf(s.pid);
       results[i].push(result);
-      if (before !== undefined && after !== undefined && result.requests.total > 0) cpu[i].push((after - before) / result.requests.total);
+      if (before !== undefined && after !== undefined && result.requests.total > 0) cpu[i].push(((after - before) * 1e6) / result.requests.total);
     }
   }
   return scenarios.map((s, i) => {
@@ -144,7 +111,7 @@ async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
 /** Runs every scenario (servers started and stopped here) and returns the rows, ceiling first. */
 export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   const redis = await RedisServer.start();
-  const procs: ChildProcess[] = [];
+  const procs: ServiceProcess[] = [];
   const model = Fastify({ logger: false });
   model.get('/v1/styles', async () => {
     await new Promise((r) => setTimeout(r, 200));
@@ -153,13 +120,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
     const [ceilingPort, gatewayPort, limitedPort, proxiedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    // The ceiling: Fastify with nothing but one route answering a small JSON object.
-    procs.push(
-      startProcess(
-        ['-e', `const f=require('fastify')({logger:false});f.get('/',async()=>({hello:'world'}));f.listen({port:${ceilingPort},host:'127.0.0.1'})`],
-        {},
-      ),
-    );
+    procs.push(new ServiceProcess('ceiling', { PORT: String(ceilingPort) }, 'bench/ceiling-server.ts'));
     const gatewayEnv = {
       REDIS_URL: redis.url,
       MODEL_URL: modelUrl,
@@ -169,15 +130,14 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
       CACHE_TTL_SECONDS: '3600',
       HOST: '127.0.0.1',
     };
-    const server = ['--import', 'tsx', 'services/gateway/src/server.ts'];
     // Rate limiter in the path but not binding: every request makes its Redis round trip.
-    procs.push(startProcess(server, { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' }));
+    procs.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' }));
     // The default limit of 10/s: a flood from one client is almost all 429s.
-    procs.push(startProcess(server, { ...gatewayEnv, PORT: String(limitedPort), RATE_LIMIT_PER_SECOND: '10' }));
+    procs.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(limitedPort), RATE_LIMIT_PER_SECOND: '10' }));
     // Behind a trusted proxy, the default limit, many clients each under it: the limiter's
     // honest cost (no coalescing of one client's requests).
-    procs.push(startProcess(server, { ...gatewayEnv, PORT: String(proxiedPort), RATE_LIMIT_PER_SECOND: '10', TRUST_PROXY: '127.0.0.1/32' }));
-    await Promise.all([waitHttp(ceilingPort, '/'), waitHttp(gatewayPort, '/readyz'), waitHttp(limitedPort, '/readyz'), waitHttp(proxiedPort, '/readyz')]);
+    procs.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(proxiedPort), RATE_LIMIT_PER_SECOND: '10', TRUST_PROXY: '127.0.0.1/32' }));
+    await Promise.all(procs.map((p) => p.waitHttp(Number(p.env.PORT), p.name === 'ceiling' ? '/' : '/readyz')));
     await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // load the catalog once
 
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
@@ -201,7 +161,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     ]);
     return rows;
   } finally {
-    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.kill()));
     await model.close();
     await redis.stop();
   }

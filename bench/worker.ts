@@ -14,11 +14,7 @@
  * each is kept, so a burst of load from elsewhere on the machine skews neither side.
  * Bounded: the whole run takes well under a minute.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import pino from 'pino';
@@ -26,12 +22,13 @@ import { Registry } from 'prom-client';
 import { renderPng } from '../services/model/src/renderer';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../services/shared/src/job';
 import { createRenderWorker } from '../services/worker/src/worker';
+import { freePort } from '../test/helpers/ports';
+import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
-const ROOT = path.resolve(__dirname, '..');
 
 export interface WorkerBenchRow {
   size: string;
@@ -54,38 +51,12 @@ function directRate(size: number): number {
   return n / ((performance.now() - started) / 1000);
 }
 
-/** utime + stime of a process in seconds, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function startModel(): Promise<{ proc: ChildProcess; url: string }> {
+/** The model API as its own process, as `npm run start:model` runs it. */
+export async function startModel(): Promise<{ proc: ServiceProcess; url: string }> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services/model/src/server.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      if (i > 200) throw new Error('model API did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return { proc, url };
+  const proc = new ServiceProcess('model', { PORT: String(port), HOST: '127.0.0.1' });
+  await proc.waitHttp(port, '/healthz');
+  return { proc, url: `http://127.0.0.1:${port}` };
 }
 
 export async function endToEnd(size: number, modelUrl: string, modelPid: number, jobs: number): Promise<Pick<WorkerBenchRow, 'e2ePerSec' | 'jobsPerCpuSecond' | 'workerCpuMsPerJob' | 'jobs'>> {
@@ -124,14 +95,14 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
   const failed = new Promise<never>((_, reject) => render.worker.on('failed', (_job, err) => reject(err)));
 
   const cpu0 = process.cpuUsage();
-  const model0 = cpuSecondsOf(modelPid);
+  const model0 = cpuSecondsOf(modelPid) ?? 0;
   const started = performance.now();
   await queue.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: RENDER_JOB, data: request(size, i), opts: { ...RENDER_JOB_OPTIONS, jobId: randomUUID() } })));
   await Promise.race([finished, failed]);
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const workerCpu = (cpu.user + cpu.system) / 1e6;
-  const modelCpu = cpuSecondsOf(modelPid) - model0;
+  const modelCpu = (cpuSecondsOf(modelPid) ?? 0) - model0;
 
   await render.close();
   await queue.obliterate({ force: true });
@@ -151,13 +122,13 @@ export async function runWorkerBench(): Promise<WorkerBenchRow[]> {
       for (let round = 0; round < ROUNDS; round++) {
         const direct = directRate(size);
         directPerSec = Math.max(directPerSec, direct);
-        const e2e = await endToEnd(size, model.url, model.proc.pid!, Math.max(16, Math.round(direct * SECONDS)));
+        const e2e = await endToEnd(size, model.url, model.proc.pid, Math.max(16, Math.round(direct * SECONDS)));
         if (!best || e2e.e2ePerSec > best.e2ePerSec) best = e2e;
       }
       rows.push({ size: `${size}x${size}`, directPerSec, efficiency: best!.e2ePerSec / directPerSec, ...best!, rounds: ROUNDS });
     }
   } finally {
-    model.proc.kill('SIGTERM');
+    await model.proc.stop();
   }
   return rows;
 }

@@ -1,0 +1,6 @@
+/** The benchmark's ceiling: Fastify with nothing but one route answering a small JSON object. */
+import Fastify from 'fastify';
+
+const app = Fastify({ logger: false });
+app.get('/', async () => ({ hello: 'world' }));
+void app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
