@@ -4,22 +4,27 @@
  *
  *   npx tsx bench/gateway.ts            # ~40 s
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=100 npx tsx bench/gateway.ts
+ *   BENCH_ONLY=429 npx tsx bench/gateway.ts    # the ceiling and the scenarios matching /429/i
  *
  * Every server runs in its own process (as in production); autocannon runs here. A private
  * redis-server on a free port holds the queue, cache and rate-limit keys and is removed at
  * the end, and a stub model API answers /v1/styles — nothing outside this run is touched.
  */
+import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
 import Fastify from 'fastify';
+import Redis from 'ioredis';
+import { RENDER_JOB, RENDER_JOB_OPTIONS } from '../services/shared/src/job';
 import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 import { RedisServer } from '../test/helpers/redis-server';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-/** Rounds of every scenario, interleaved with the ceiling: on a shared 2-core VM the ceiling
- * itself drifts by ±15% from minute to minute, so each share is taken against the ceiling of
- * its own round and the median of the rounds is reported. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+/** Rounds of every scenario. On a shared 2-core VM the ceiling itself drifts by ±30% from
+ * minute to minute, so every scenario run is bracketed by two ceiling runs and its share is
+ * taken against their mean; the median share over the rounds is reported. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const WARMUP_SECONDS = 2;
 
@@ -36,6 +41,18 @@ export interface GatewayBenchRow {
   shares?: number[];
   /** Server process CPU time per request, µs (median of the rounds). */
   cpuUsPerRequest?: number;
+  /** CPU time of the load generator (autocannon, in this process) per request, µs (median). */
+  clientCpuUsPerRequest?: number;
+}
+
+/** What one BullMQ add costs by itself, outside any HTTP server (see bullmqAddCost). */
+export interface BullmqAddCost {
+  jobs: number;
+  batch: number;
+  /** CPU of this process (BullMQ + ioredis building and sending the adds) per job, µs. */
+  clientCpuUsPerJob: number;
+  /** CPU of the Redis server (the add script) per job, µs. */
+  redisCpuUsPerJob: number;
 }
 
 function distinctClients(n: number) {
@@ -71,23 +88,52 @@ function cannon(s: Scenario, duration: number) {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Warms every scenario up, then runs ROUNDS rounds of all of them, ceiling first in each. */
-async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
+/** One autocannon run and the server CPU it cost. */
+async function run(s: Scenario): Promise<{ result: autocannon.Result; cpuUs?: number; clientUs: number }> {
+  const before = cpuSecondsOf(s.pid);
+  const client = process.cpuUsage();
+  const result = await cannon(s, SECONDS);
+  const clientCpu = process.cpuUsage(client);
+  const after = cpuSecondsOf(s.pid);
+  const n = Math.max(1, result.requests.total);
+  const cpuUs = before !== undefined && after !== undefined && result.requests.total > 0 ? ((after - before) * 1e6) / n : undefined;
+  return { result, cpuUs, clientUs: (clientCpu.user + clientCpu.system) / n };
+}
+
+/**
+ * Warms every scenario up, then runs ROUNDS rounds. A round is ceiling, scenario 1, ceiling,
+ * scenario 2, …, ceiling: each scenario's share is its throughput over the mean of the two
+ * ceiling runs around it, so a drift of the machine between runs cancels out.
+ */
+async function measure(all: Scenario[]): Promise<GatewayBenchRow[]> {
+  // BENCH_ONLY=<regex>: only the scenarios whose name matches (the ceiling always runs)
+  const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
+  const scenarios = all.filter((s, i) => i === 0 || !only || only.test(s.name));
+  const [ceiling, ...rest] = scenarios;
   for (const s of scenarios) await cannon(s, WARMUP_SECONDS); // JIT, connection pools, caches
   const results: autocannon.Result[][] = scenarios.map(() => []);
   const cpu: number[][] = scenarios.map(() => []);
+  const clientCpu: number[][] = scenarios.map(() => []);
+  const shares: number[][] = scenarios.map(() => []);
+  const record = (i: number, r: Awaited<ReturnType<typeof run>>) => {
+    results[i].push(r.result);
+    clientCpu[i].push(r.clientUs);
+    if (r.cpuUs !== undefined) cpu[i].push(r.cpuUs);
+  };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, s] of scenarios.entries()) {
-      const before = cpuSecondsOf(s.pid);
-      const result = await cannon(s, SECONDS);
-      const after = cpuSecondsOf(s.pid);
-      results[i].push(result);
-      if (before !== undefined && after !== undefined && result.requests.total > 0) cpu[i].push(((after - before) * 1e6) / result.requests.total);
+    let before = await run(ceiling);
+    record(0, before);
+    for (const [j, s] of rest.entries()) {
+      const r = await run(s);
+      const after = await run(ceiling);
+      record(j + 1, r);
+      record(0, after);
+      shares[j + 1].push(r.result.requests.average / ((before.result.requests.average + after.result.requests.average) / 2));
+      before = after;
     }
   }
   return scenarios.map((s, i) => {
     const rs = results[i];
-    const shares = rs.map((r, round) => r.requests.average / results[0][round].requests.average);
     const statuses = new Map<string, number>();
     let errors = 0;
     for (const r of rs) {
@@ -100,12 +146,58 @@ async function measure(scenarios: Scenario[]): Promise<GatewayBenchRow[]> {
       p50: median(rs.map((r) => r.latency.p50)),
       p99: median(rs.map((r) => r.latency.p99)),
       statuses: [...statuses].map(([code, n]) => `${code}×${n}`).join(' ') + (errors ? ` errors×${errors}` : ''),
-      ...(i > 0 ? { ceilingShare: `${(100 * median(shares)).toFixed(0)}%` } : {}),
+      ...(i > 0 ? { ceilingShare: `${(100 * median(shares[i])).toFixed(0)}%`, shares: shares[i].map((x) => Math.round(100 * x)) } : {}),
       ...(s.target ? { target: s.target } : {}),
-      shares: shares.map((x) => Math.round(100 * x)),
       ...(cpu[i].length ? { cpuUsPerRequest: median(cpu[i]) } : {}),
+      clientCpuUsPerRequest: median(clientCpu[i]),
     };
   });
+}
+
+/** User + system CPU seconds the Redis server has used (INFO cpu). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+/**
+ * The floor under POST /api/images: what one BullMQ add of a render job costs by itself, with
+ * no HTTP at all — in this process (BullMQ and ioredis preparing and sending it) and in Redis
+ * (BullMQ's add script). Jobs go out as the gateway sends them: `addBulk` batches with the
+ * production job options and a UUID job id each.
+ */
+export async function bullmqAddCost(redisUrl: string, jobs = 20_000, batch = 50): Promise<BullmqAddCost> {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(`bench-add-${randomUUID()}`, { connection, defaultJobOptions: RENDER_JOB_OPTIONS });
+  const data = { prompt: 'a lighthouse in a storm', width: 512, height: 512, style: 'sunset' };
+  const addAll = async (n: number) => {
+    // `concurrency` batches in flight at once, like a gateway under load
+    const concurrency = 4;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) {
+          const size = Math.min(batch, n - next);
+          next += size;
+          await queue.addBulk(Array.from({ length: size }, () => ({ name: RENDER_JOB, data, opts: { jobId: randomUUID() } })));
+        }
+      }),
+    );
+  };
+  try {
+    await addAll(2_000); // warm-up: JIT, script loading
+    const redisBefore = await redisCpuSeconds(connection);
+    const before = process.cpuUsage();
+    await addAll(jobs);
+    const used = process.cpuUsage(before);
+    const redisUsed = (await redisCpuSeconds(connection)) - redisBefore;
+    await queue.obliterate({ force: true });
+    return { jobs, batch, clientCpuUsPerJob: (used.user + used.system) / jobs, redisCpuUsPerJob: (redisUsed * 1e6) / jobs };
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
 }
 
 /** Runs every scenario (servers started and stopped here) and returns the rows, ceiling first. */
@@ -169,8 +261,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
 
 function print(rows: GatewayBenchRow[]): void {
   process.stdout.write(`\nGateway benchmark: ${CONNECTIONS} connections, ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), medians, node ${process.version}\n\n`);
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'target', 'server CPU µs/req', 'statuses'];
-  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.statuses]);
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'rounds %', 'target', 'server CPU µs/req', 'client CPU µs/req', 'statuses'];
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.statuses]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);

@@ -18,7 +18,7 @@ import { freePort } from '../test/helpers/ports';
 import { RedisServer } from '../test/helpers/redis-server';
 import { request } from '../test/helpers/http';
 import { ServiceProcess } from '../test/helpers/processes';
-import { GatewayBenchRow, runGatewayBench } from './gateway';
+import { bullmqAddCost, GatewayBenchRow, runGatewayBench } from './gateway';
 import { runWorkerBench } from './worker';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -205,8 +205,26 @@ async function main(): Promise<void> {
     const gateway: GatewayBenchRow[] = await runGatewayBench();
     raw.gateway = gateway;
     for (const g of gateway) {
-      rows.push({ scenario: g.scenario, figure: `${g.rps.toFixed(0)} req/s${g.shares && g.scenario !== gateway[0].scenario ? ` (rounds: ${g.shares.join('/')}%)` : ''}${g.cpuUsPerRequest !== undefined ? `; server ${g.cpuUsPerRequest.toFixed(0)} µs CPU/req` : ''}`, rps: g.rps, p50: g.p50, p99: g.p99, ofCeiling: g.ceilingShare ?? '100%', target: g.target });
+      const cpu = g.cpuUsPerRequest !== undefined ? `; server ${g.cpuUsPerRequest.toFixed(0)} µs CPU/req, client ${g.clientCpuUsPerRequest?.toFixed(0)}` : '';
+      rows.push({ scenario: g.scenario, figure: `${g.rps.toFixed(0)} req/s${g.shares ? ` (rounds: ${g.shares.join('/')}%)` : ''}${cpu}`, rps: g.rps, p50: g.p50, p99: g.p99, ofCeiling: g.ceilingShare ?? '100%', target: g.target });
     }
+    process.stderr.write('bench: one BullMQ add by itself…\n');
+    const add = await bullmqAddCost(redis.url);
+    raw.bullmqAdd = add;
+    // On a CPU-bound 2-core box, throughput goes as 1 / (all CPU spent per request). A POST
+    // does at least what the ceiling's request does (server and client) plus one BullMQ add.
+    const [ceil, , post] = gateway;
+    const ceilUs = (ceil.cpuUsPerRequest ?? 0) + (ceil.clientCpuUsPerRequest ?? 0);
+    const postFloorUs = (ceil.cpuUsPerRequest ?? 0) + (post.clientCpuUsPerRequest ?? 0) + add.clientCpuUsPerJob + add.redisCpuUsPerJob;
+    rows.push({
+      scenario: `one BullMQ add by itself (no HTTP; addBulk of ${add.batch}, ${add.jobs.toLocaleString('en')} jobs)`,
+      figure: `${add.clientCpuUsPerJob.toFixed(0)} µs CPU in the producer + ${add.redisCpuUsPerJob.toFixed(0)} µs in Redis per job`,
+    });
+    rows.push({
+      scenario: 'POST bound: ceiling request + one BullMQ add, nothing else',
+      figure: `${ceilUs.toFixed(0)} µs vs ${postFloorUs.toFixed(0)} µs CPU per request (server + client + Redis)`,
+      ofCeiling: `≤ ${((100 * ceilUs) / postFloorUs).toFixed(0)}%`,
+    });
     process.stderr.write('bench: cache breakdown, naive vs Levee…\n');
     const cache = await cacheBreakdown(redis);
     raw.cache = cache;
@@ -236,7 +254,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(
     path.join(ROOT, 'BENCHMARKS.md'),
     `# Benchmarks\n\nThe latest \`npm run bench\` (written by \`bench/run.ts\`; figures are from the machine it ran on — rerun on yours).\n\n` +
-      `- date: ${started.toISOString()}\n- machine: ${machine}\n- load: autocannon, 100 connections; gateway throughput: 3 rounds × 4 s per scenario, interleaved with the ceiling, median share of each round's ceiling (the per-round shares in parentheses); 127.0.0.1 only\n` +
+      `- date: ${started.toISOString()}\n- machine: ${machine}\n- load: autocannon, 100 connections; gateway throughput: 5 rounds × 3 s per scenario, each run between two ceiling runs, median share of the mean of those two ceilings (the per-round shares in parentheses); CPU per request of the server process and of the load generator (client); 127.0.0.1 only\n` +
       `- ceiling: a bare Fastify route answering a small JSON object, in its own process\n\n${text}\n`,
   );
 }
