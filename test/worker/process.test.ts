@@ -114,6 +114,32 @@ describe('worker process', () => {
     expect(model.requests).toHaveLength(2);
   });
 
+  it('GIVEN the queue Redis is down and a job active WHEN the worker gets SIGTERM THEN it exits 1 at WORKER_SHUTDOWN_TIMEOUT_MS instead of hanging', async () => {
+    const server = await RedisServer.start();
+    cleanup.push(() => server.stop());
+    const { queue } = queueOn(server.url);
+    model.mode = 'hold';
+    const { proc } = await spawnWorker(server.url, { WORKER_SHUTDOWN_TIMEOUT_MS: '1500', LOG_LEVEL: 'info' });
+    await enqueue(queue, SMALL);
+    await model.waitForRequests(1);
+
+    await server.kill();
+    const signalledAt = Date.now();
+    proc.signal('SIGTERM');
+    model.release(); // the render finishes, but its PNG cannot be stored: the job stays active
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([proc.exited, new Promise((r) => (timer = setTimeout(() => r('still running after 10 s'), 10_000)))]);
+    clearTimeout(timer);
+    const elapsed = Date.now() - signalledAt;
+
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    const log = proc.output.join('');
+    expect(log).toContain('shutdown deadline passed');
+    expect(log).toMatch(/"activeJobs":1/);
+    await server.restart(); // for the cleanup (an empty Redis: nothing was persisted)
+  });
+
   it('GIVEN Redis restarts under a running worker THEN it reconnects and keeps processing', async () => {
     const server = await RedisServer.start();
     cleanup.push(() => server.stop());

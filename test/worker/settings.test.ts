@@ -24,6 +24,13 @@ describe('worker settings', () => {
     expect(parseWorkerSettings({ QUEUE_REDIS_PASSWORD: 's3cret' }).QUEUE_REDIS_PASSWORD).toBe('s3cret');
   });
 
+  it('bounds the SIGTERM wait: 2 × MODEL_TIMEOUT_MS + 10 s unless WORKER_SHUTDOWN_TIMEOUT_MS is set', () => {
+    expect(parseWorkerSettings({}).WORKER_SHUTDOWN_TIMEOUT_MS).toBe(70_000);
+    expect(parseWorkerSettings({ MODEL_TIMEOUT_MS: '1000' }).WORKER_SHUTDOWN_TIMEOUT_MS).toBe(12_000);
+    expect(parseWorkerSettings({ MODEL_TIMEOUT_MS: '1000', WORKER_SHUTDOWN_TIMEOUT_MS: '2500' }).WORKER_SHUTDOWN_TIMEOUT_MS).toBe(2500);
+    expect(() => parseWorkerSettings({ WORKER_SHUTDOWN_TIMEOUT_MS: '50' })).toThrow(/WORKER_SHUTDOWN_TIMEOUT_MS.*must be an integer from 100 to 3600000/s);
+  });
+
   it('names every bad variable, its value and what is allowed', () => {
     try {
       parseWorkerSettings({ WORKER_CONCURRENCY: '0', MODEL_URL: 'ftp://x', QUEUE_NAME: 'a b' });

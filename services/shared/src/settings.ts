@@ -46,12 +46,17 @@ export function loadSettingsOrExit<S extends z.ZodObject>(schema: S, service: st
 
 /** An integer variable in [min, max] with a default. */
 export function intSetting(min: number, max: number, fallback: number) {
-  return z.coerce
-    .number({ error: `must be an integer from ${min} to ${max}` })
-    .int({ error: `must be an integer from ${min} to ${max}` })
-    .min(min, { error: `must be an integer from ${min} to ${max}` })
-    .max(max, { error: `must be an integer from ${min} to ${max}` })
-    .default(fallback);
+  return boundedInt(min, max).default(fallback);
+}
+
+/** An integer setting whose default is derived from other settings (undefined when unset). */
+export function optionalIntSetting(min: number, max: number) {
+  return boundedInt(min, max).optional();
+}
+
+function boundedInt(min: number, max: number) {
+  const error = `must be an integer from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
 const redisUrl = () =>

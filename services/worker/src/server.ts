@@ -24,7 +24,15 @@ async function main(): Promise<void> {
   const shutdown = async (signal: NodeJS.Signals) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    logger.info({ signal }, 'shutting down: no new jobs, finishing active ones');
+    logger.info({ signal, deadlineMs: settings.WORKER_SHUTDOWN_TIMEOUT_MS }, 'shutting down: no new jobs, finishing active ones');
+    // Bounded: with the queue Redis down an active job cannot store its PNG and BullMQ's
+    // close cannot finish, so past the deadline the process exits 1 without them. Nothing
+    // is lost: their locks expire and the stalled check of any worker re-queues them.
+    setTimeout(() => {
+      logger.error({ activeJobs: render.activeJobs() }, 'shutdown deadline passed; exiting, the active jobs will be recovered as stalled');
+      connection.disconnect();
+      process.exit(1);
+    }, settings.WORKER_SHUTDOWN_TIMEOUT_MS);
     try {
       await render.close();
       health.close();

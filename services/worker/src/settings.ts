@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Env, httpUrlSetting, intSetting, loadSettingsOrExit, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+import { Env, httpUrlSetting, intSetting, optionalIntSetting, loadSettingsOrExit, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -21,14 +21,32 @@ export const workerEnvSchema = z.object({
   WORKER_STALLED_INTERVAL_MS: intSetting(100, 600_000, 5_000),
   WORKER_MAX_STALLED_COUNT: intSetting(0, 100, 2),
   WORKER_STUCK_GRACE_MS: intSetting(0, 600_000, 15_000),
+  /** Longest a SIGTERM waits for the active jobs; unset: 2 × MODEL_TIMEOUT_MS + 10 s. */
+  WORKER_SHUTDOWN_TIMEOUT_MS: optionalIntSetting(100, 3_600_000),
   LOG_LEVEL: logLevelSetting,
 });
 
-export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_URL'> & { QUEUE_REDIS_URL: string };
+export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_URL' | 'WORKER_SHUTDOWN_TIMEOUT_MS'> & {
+  QUEUE_REDIS_URL: string;
+  WORKER_SHUTDOWN_TIMEOUT_MS: number;
+};
 
-/** QUEUE_REDIS_URL defaults to REDIS_URL. */
+/**
+ * The SIGTERM deadline when none is set: a job is bounded by one model call plus its store,
+ * so twice the model timeout plus 10 s. The pod's grace period (infra/constructs/termination.ts,
+ * 2 × timeout + 15 s) leaves 5 s over it for the exit itself.
+ */
+export function defaultShutdownTimeoutMs(modelTimeoutMs: number): number {
+  return 2 * modelTimeoutMs + 10_000;
+}
+
+/** QUEUE_REDIS_URL defaults to REDIS_URL; WORKER_SHUTDOWN_TIMEOUT_MS to defaultShutdownTimeoutMs. */
 function derive(env: z.infer<typeof workerEnvSchema>): WorkerSettings {
-  return { ...env, QUEUE_REDIS_URL: env.QUEUE_REDIS_URL ?? env.REDIS_URL };
+  return {
+    ...env,
+    QUEUE_REDIS_URL: env.QUEUE_REDIS_URL ?? env.REDIS_URL,
+    WORKER_SHUTDOWN_TIMEOUT_MS: env.WORKER_SHUTDOWN_TIMEOUT_MS ?? defaultShutdownTimeoutMs(env.MODEL_TIMEOUT_MS),
+  };
 }
 
 export function parseWorkerSettings(env: Env = process.env): WorkerSettings {

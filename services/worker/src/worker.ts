@@ -39,6 +39,8 @@ export interface RenderWorker {
   readonly progress: ProgressMonitor;
   /** True while the worker takes jobs and its Redis connection is up. */
   ready(): boolean;
+  /** Jobs this worker is processing now. */
+  activeJobs(): number;
   /** Takes no new jobs, waits for the active ones, then closes BullMQ's connections. */
   close(): Promise<void>;
 }
@@ -64,14 +66,22 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     logger,
   });
 
-  const worker = new Worker<RenderRequest, RenderResult>(settings.QUEUE_NAME, (job, token) => processor(job, token), {
-    connection,
-    concurrency: settings.WORKER_CONCURRENCY,
-    // See README "Locks, stalled jobs and shutdown" for how these relate to each other.
-    lockDuration: settings.WORKER_LOCK_DURATION_MS,
-    stalledInterval: settings.WORKER_STALLED_INTERVAL_MS,
-    maxStalledCount: settings.WORKER_MAX_STALLED_COUNT,
-  });
+  let active = 0;
+  const worker = new Worker<RenderRequest, RenderResult>(
+    settings.QUEUE_NAME,
+    (job, token) => {
+      active++;
+      return processor(job, token).finally(() => active--);
+    },
+    {
+      connection,
+      concurrency: settings.WORKER_CONCURRENCY,
+      // See README "Locks, stalled jobs and shutdown" for how these relate to each other.
+      lockDuration: settings.WORKER_LOCK_DURATION_MS,
+      stalledInterval: settings.WORKER_STALLED_INTERVAL_MS,
+      maxStalledCount: settings.WORKER_MAX_STALLED_COUNT,
+    },
+  );
   // Without an 'error' listener an emitted error would crash the process; BullMQ keeps going.
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job recovered and requeued'));
@@ -85,6 +95,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     model,
     progress,
     ready: () => !closing && worker.isRunning() && connection.status === 'ready',
+    activeJobs: () => active,
     close: async () => {
       closing = true;
       await worker.close();
