@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Job, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { buildGateway, Gateway } from '../../services/gateway/src/app';
@@ -6,7 +7,7 @@ import { imageKey } from '../../services/shared/src/keys';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
-import { FakeOrigin, inject, Stack, sleep, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, portOf, Stack, sleep, testSettings, waitReady } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const json = { 'content-type': 'application/json' };
@@ -291,7 +292,8 @@ afterAll(() => stack.close());
     ['DELETE /api/images/{id}', { method: 'DELETE', url: `/api/images/${randomUUID()}`, headers: {} }, 404],
     ['malformed percent-encoding', { method: 'GET', url: '/api/images/%zz', headers: {} }, 400],
     ['POST /api/styles', { url: '/api/styles', payload: '{}' }, 404],
-    ['overlong id', { method: 'GET', url: `/api/images/${'a'.repeat(500)}`, headers: {} }, 414],
+    ['long id', { method: 'GET', url: `/api/images/${'a'.repeat(500)}`, headers: {} }, 404],
+    ['path segment over 2048 characters', { method: 'GET', url: `/api/images/${'a'.repeat(2100)}`, headers: {} }, 414],
     ['unknown route', { method: 'GET', url: '/api/../../etc/passwd' }, 404],
     ['bad image name', { method: 'GET', url: '/images/../../etc/passwd.png' }, 404],
     ['image id not a uuid', { method: 'GET', url: '/images/abc.png' }, 404],
@@ -311,4 +313,36 @@ afterAll(() => stack.close());
     expect((await inject(app, { url: '/healthz' })).statusCode).toBe(200);
     expect(await app.levee.producer.queue.getJobCountByTypes('waiting')).toBe(0);
   });
+
+  // What Node rejects before Fastify sees a request: answered on the raw socket, then closed.
+  it.each([
+    ['a malformed header line', 'GET /api/styles HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n', 400],
+    ['headers over the size limit', `GET /api/styles HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`, 431],
+    ['a request line that is not HTTP', 'HELLO\r\n\r\n', 400],
+  ])('%s: a problem detail, and the process stays up', async (_name, raw, status) => {
+    const port = portOf(app.server.listening ? app : await listen(app));
+    const answer = await rawExchange(port, raw);
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head.split('\r\n')[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json; charset=utf-8');
+    expect(JSON.parse(body)).toEqual({ type: 'about:blank', title: expect.any(String), status, detail: expect.any(String) });
+    expect((await inject(app, { url: '/healthz' })).statusCode).toBe(200);
+  });
 });
+
+async function listen(app: Gateway): Promise<Gateway> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return app;
+}
+
+/** Writes raw bytes to a fresh connection and reads until the server closes it. */
+function rawExchange(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(raw));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+  });
+}

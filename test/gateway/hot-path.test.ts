@@ -30,6 +30,23 @@ describe('gateway hot-path mechanisms', () => {
     expect((await inject(app, { url: '/nope' })).headers['ratelimit-policy']).toBeUndefined();
   });
 
+  it('limits a URL the router rejects under /api too: it counts, carries the headers, and gets its 429', async () => {
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '2' }));
+    const first = await inject(app, { url: '/api/images/%zz' });
+    expect(first.statusCode).toBe(400);
+    expect(first.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(first.headers['ratelimit-policy']).toBe('"default";q=2;w=1');
+    expect(first.headers.ratelimit).toBe('"default";r=1;t=1');
+    expect((await inject(app, { url: '/api/%zz' })).statusCode).toBe(400);
+    const third = await inject(app, { url: '/api/images/%zz' });
+    expect(third.statusCode).toBe(429);
+    expect(third.headers['retry-after']).toBe('1');
+    // outside /api a malformed URL is a plain 400, never limited
+    const outside = await inject(app, { url: '/images/%zz.png' });
+    expect(outside.statusCode).toBe(400);
+    expect(outside.headers['ratelimit-policy']).toBeUndefined();
+  });
+
   it('enqueues submissions of one event-loop turn as one addBulk, each job with its own id, data and options', async () => {
     const app = await gateway();
     const { producer } = app.levee;

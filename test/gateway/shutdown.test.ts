@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { drainAndClose } from '../../services/shared/src/http-lifecycle';
 import { request } from '../helpers/http';
@@ -33,6 +34,27 @@ describe('graceful shutdown', () => {
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     await closed;
     await expect(request(port, '/healthz', { timeoutMs: 500 })).rejects.toThrow();
+  });
+
+  it('serves a request that arrives on a busy keep-alive connection after close() began, with Connection: close', async () => {
+    const origin = await stack.origin(1200);
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000' }));
+    const socket = net.connect(portOf(app), '127.0.0.1');
+    let received = '';
+    socket.on('data', (c: Buffer) => (received += c.toString()));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /api/styles HTTP/1.1\r\nHost: t\r\n\r\n'); // in flight for ~1.2 s (cold cache)
+    await sleep(50);
+    const closed = drainAndClose(app, app.lifecycle, 100);
+    await sleep(300); // past the delay: close() has begun, the first request is still in flight
+    socket.write('GET /api/styles HTTP/1.1\r\nHost: t\r\n\r\n');
+    await closed;
+    await ended;
+    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([200, 200]); // not Fastify's JSON 503
+    const second = received.slice(received.lastIndexOf('HTTP/1.1 '));
+    expect(second.toLowerCase()).toContain('connection: close');
+    expect(second).toContain('"styles"');
   });
 
   it('as a process: SIGTERM → /readyz 503 at once, in-flight requests complete, exit code 0', async () => {

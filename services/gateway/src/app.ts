@@ -1,4 +1,4 @@
-import Fastify, { FastifyInstance, LogController } from 'fastify';
+import Fastify, { FastifyInstance, LogController, onRequestHookHandler } from 'fastify';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -6,13 +6,13 @@ import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle
 import { registerHttpMetrics } from '../../shared/src/http-metrics';
 import { createRegistry } from '../../shared/src/metrics';
 import { ModelClient } from '../../shared/src/model-client';
-import { problemFrameworkErrors } from '../../shared/src/framework-errors';
+import { PROBLEM_SERVER_OPTIONS, problemFrameworkErrors } from '../../shared/src/framework-errors';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { createRedis } from '../../shared/src/redis';
 import { mediaRoutes } from '../../media/src/plugin';
 import { FloodCache } from './cache';
 import { Producer } from './producer';
-import { registerRateLimit } from './rate-limit';
+import { isApiPath, registerRateLimit } from './rate-limit';
 import { imageRoutes } from './routes/images';
 import { styleRoutes } from './routes/styles';
 import { GatewaySettings, redisTargets } from './settings';
@@ -48,11 +48,19 @@ export interface Gateway extends FastifyInstance {
  * in-process (several at once against one Redis to act as replicas); server.ts runs it.
  */
 export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}): Gateway {
+  let limit: onRequestHookHandler | undefined; // the rate limiter's hook, registered below
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // No per-request log lines: at flood rates they would cost more than the requests.
     logController: new LogController({ disableRequestLogging: true }),
-    frameworkErrors: problemFrameworkErrors,
+    // Router errors, malformed HTTP and requests during the drain: problem details too.
+    ...PROBLEM_SERVER_OPTIONS,
+    // A URL the router rejects (/api/%zz) runs no hooks; under /api it still counts against
+    // the client's budget and carries the RateLimit headers, like every /api answer.
+    frameworkErrors: (err, request, reply) => {
+      if (limit && isApiPath(request.url)) limit.call(app, request, reply, () => problemFrameworkErrors(err, request, reply));
+      else problemFrameworkErrors(err, request, reply);
+    },
     // No per-request child logger (pino serializes its bindings on every request): the
     // few request-scoped lines (errors) go to the app logger.
     childLoggerFactory: (logger) => logger,
@@ -101,7 +109,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
 
   registerProblemHandlers(app);
   registerHttpMetrics(app, registry);
-  registerRateLimit(app, { redis: cacheRedis, perSecond: settings.RATE_LIMIT_PER_SECOND, keyPrefix: `${keyPrefix}:rl`, registry });
+  limit = registerRateLimit(app, { redis: cacheRedis, perSecond: settings.RATE_LIMIT_PER_SECOND, keyPrefix: `${keyPrefix}:rl`, registry }).hook;
   registerHealthRoutes(app, { lifecycle, registry });
   app.register(imageRoutes, { producer });
   app.register(styleRoutes, { cache, modelClient });

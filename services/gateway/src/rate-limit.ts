@@ -30,7 +30,7 @@ export function isApiPath(path: string): boolean {
  *   `Retry-After` on 429.
  * `request.ip` is the socket peer unless the peer is a trusted proxy (Fastify `trustProxy`).
  */
-export function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): RateLimiterRedis {
+export function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): { limiter: RateLimiterRedis; hook: onRequestHookHandler } {
   const points = options.perSecond;
   const limiter = new RateLimiterRedis({
     storeClient: options.redis,
@@ -129,5 +129,5 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     if (request.is404 && isApiPath(request.url)) return hook.call(app, request, reply, done);
     done();
   });
-  return limiter;
+  return { limiter, hook };
 }

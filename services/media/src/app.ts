@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
 import { registerHttpMetrics } from '../../shared/src/http-metrics';
 import { createRegistry } from '../../shared/src/metrics';
-import { problemFrameworkErrors } from '../../shared/src/framework-errors';
+import { PROBLEM_SERVER_OPTIONS } from '../../shared/src/framework-errors';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { createRedis } from '../../shared/src/redis';
 import { MediaSettings } from './settings';
@@ -32,7 +32,8 @@ export function buildMedia(settings: MediaSettings, deps: MediaDeps = {}): Media
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // No per-request log lines: at flood rates they would cost more than the requests.
     logController: new LogController({ disableRequestLogging: true }),
-    frameworkErrors: problemFrameworkErrors,
+    // Router errors, malformed HTTP and requests during the drain: problem details too.
+    ...PROBLEM_SERVER_OPTIONS,
   }) as unknown as MediaApp;
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);

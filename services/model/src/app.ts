@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance, FastifyServerOptions, LogController } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RenderRequest, renderRequestSchema } from '../../shared/src/job';
-import { problemFrameworkErrors } from '../../shared/src/framework-errors';
+import { PROBLEM_SERVER_OPTIONS } from '../../shared/src/framework-errors';
 import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { renderPng } from './renderer';
@@ -36,8 +36,8 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
     // No per-request log lines (a flood would cost more in logging than in serving);
     // errors are still logged by the problem handlers.
     logController: new LogController({ disableRequestLogging: true }),
-    // Router errors (a malformed URL) are problem details too, like every other error.
-    frameworkErrors: problemFrameworkErrors,
+    // Router errors, malformed HTTP and requests during the drain: problem details too.
+    ...PROBLEM_SERVER_OPTIONS,
     bodyLimit: BODY_LIMIT,
     // Reject, never repair: no silent removal of unknown fields, no "512" → 512.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },

@@ -1,9 +1,14 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { sendProblem } from './problem';
+import { problemBody, sendProblem } from './problem';
+
+/** Longest path parameter the router accepts; longer is a 414 (every id we issue is far shorter). */
+export const MAX_PARAM_LENGTH = 2048;
 
 /**
  * Fastify's `frameworkErrors` option: errors raised by the router before any route or error
- * handler runs (a malformed URL, a path parameter over `maxParamLength`) become problem
+ * handler runs (a malformed URL, a path parameter over `MAX_PARAM_LENGTH`) become problem
  * details too, instead of Fastify's own JSON shape.
  */
 export function problemFrameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
@@ -13,3 +18,43 @@ export function problemFrameworkErrors(err: FastifyError, _request: FastifyReque
   }
   sendProblem(reply, err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, 'The URL is malformed.');
 }
+
+/**
+ * Node's `clientError` (what Fastify's `clientErrorHandler` option receives): a request that
+ * is not HTTP enough to reach Fastify — a malformed request line or header, headers over the
+ * size limit, a request that timed out — still gets a problem-details answer, then the
+ * connection is closed (its framing can no longer be trusted).
+ */
+export function problemClientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const [status, detail] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'The request headers are too large.']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'The request was not received in time.']
+          : [400, 'The request is not well-formed HTTP.'];
+    const body = JSON.stringify(problemBody(status, detail, { title: STATUS_CODES[status] }));
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
+/**
+ * The error-shape options every Levee HTTP app passes to Fastify, so that no error, whatever
+ * layer raises it, leaves in another shape than RFC 9457 problem details:
+ * - router errors and malformed HTTP as above;
+ * - `return503OnClosing: false`: once the server is closing, a request that still arrives on
+ *   an open keep-alive connection is served (with `Connection: close`) instead of getting
+ *   Fastify's fixed JSON 503; the load balancer already sends new work elsewhere, and the
+ *   drain waits for it like for any request in flight.
+ */
+export const PROBLEM_SERVER_OPTIONS = {
+  frameworkErrors: problemFrameworkErrors,
+  clientErrorHandler: problemClientErrorHandler,
+  return503OnClosing: false,
+  routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+} as const;
