@@ -250,6 +250,50 @@ describe('gateway HTTP API', () => {
     expect(ids.has(other.json().id)).toBe(false);
     await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, `levee:idem:10.9.8.7:${key}`);
   });
+
+  it('treats the same body with its fields in another order as the same request', async () => {
+    const app = await gateway();
+    const key = `order-${randomUUID()}`;
+    const post = (payload: string) => inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload });
+    const first = await post('{"prompt":"a","width":256,"style":"sunset"}');
+    const again = await post('{"style":"sunset","width":256,"prompt":"a"}');
+    // defaults count as sent: omitting height is the same as sending its default
+    const withDefault = await post('{"height":512,"style":"sunset","width":256,"prompt":"a"}');
+    expect([first.statusCode, again.statusCode, withDefault.statusCode]).toEqual([202, 202, 202]);
+    expect(again.json().id).toBe(first.json().id);
+    expect(withDefault.json().id).toBe(first.json().id);
+    expect((await post('{"prompt":"a","width":257,"style":"sunset"}')).statusCode).toBe(422);
+    await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`);
+  });
+
+  it('answers a replay with its job even when the queue is full, and does not claim a key it refused', async () => {
+    const app = await gateway({ QUEUE_MAX_WAITING: '1' });
+    const post = (key: string, prompt: string) =>
+      inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt } });
+    const [accepted, refusedKey] = [`acc-${randomUUID()}`, `ref-${randomUUID()}`];
+    const first = await post(accepted, 'one');
+    expect(first.statusCode).toBe(202);
+    // the queue is now at its bound: a new request is refused...
+    const refused = await post(refusedKey, 'two');
+    expect(refused.statusCode).toBe(503);
+    expect(await app.levee.queueRedis.exists(`levee:idem:127.0.0.1:${refusedKey}`)).toBe(0);
+    // ...but the replay of the accepted one still names its job
+    const replay = await post(accepted, 'one');
+    expect(replay.statusCode).toBe(202);
+    expect(replay.json().id).toBe(first.json().id);
+    expect(await app.levee.producer.queue.getWaitingCount()).toBe(1);
+    // once there is room, the refused key is a new request, not a replay of nothing
+    await app.levee.producer.queue.drain();
+    // (the producer re-reads the depth in the background, at most every 100 ms)
+    let retried = await post(refusedKey, 'two');
+    for (let i = 0; retried.statusCode === 503 && i < 40; i++) {
+      await sleep(50);
+      retried = await post(refusedKey, 'two');
+    }
+    expect(retried.statusCode).toBe(202);
+    expect(retried.json().id).not.toBe(first.json().id);
+    await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${accepted}`, `levee:idem:127.0.0.1:${refusedKey}`);
+  });
 });
 
 describe('gateway bad input: each is a 4xx problem detail, never a 5xx, and the process stays up', () => {

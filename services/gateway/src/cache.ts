@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { Counter, Registry } from 'prom-client';
+import { releaseIfHeld } from '../../shared/src/redis';
 
 /** What a loader returns for a key the origin does not know: cached negatively. */
 export const NOT_FOUND: unique symbol = Symbol('levee.cache.notFound');
@@ -68,9 +69,6 @@ interface Flight {
   loading: boolean;
 }
 
-// Deletes the lock only if it still holds our token: a slow loader whose lock expired
-// must not release the lock that another replica has taken since.
-const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 /** Lookups counted since the last scrape, per (cache, result). */
 interface PendingCount {
@@ -153,7 +151,6 @@ export class FloodCache {
       };
       this.pending = { hit: slot('hit'), miss: slot('miss'), stale: slot('stale'), coalesced: slot('coalesced') };
     }
-    options.redis.defineCommand('leveeCacheRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   }
 
   /** Returns the value of `key`, loading it with `loader` when needed (see class doc). */
@@ -304,7 +301,8 @@ export class FloodCache {
 
   private async release(key: string, token: string): Promise<void> {
     try {
-      await (this.options.redis as unknown as { leveeCacheRelease(k: string, t: string): Promise<number> }).leveeCacheRelease(this.lockKey(key), token);
+      // token-checked: a slow loader whose lock expired must not release another replica's lock
+      await releaseIfHeld(this.options.redis, this.lockKey(key), token);
     } catch {
       // the lock expires by itself (PX)
     }

@@ -4,6 +4,7 @@ import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey } from '../../shared/src/keys';
+import { releaseIfHeld } from '../../shared/src/redis';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
 export class QueueFullError extends Error {
@@ -115,27 +116,35 @@ export class Producer {
    */
   async submit(request: RenderRequest, idempotency?: { clientIp: string; key: string }): Promise<{ id: string; created: boolean }> {
     this.ensureConnected();
-    await this.checkBound();
     const id = randomUUID();
     if (!idempotency) {
+      await this.checkBound();
       await this.add(id, request);
       return { id, created: true };
     }
-    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('base64url').slice(0, 22);
+    // The same request whatever the order of its fields (the body is one flat object).
+    const fingerprint = createHash('sha256').update(JSON.stringify(request, Object.keys(request).sort())).digest('base64url').slice(0, 22);
     const key = idempotencyKey(idempotency.clientIp, idempotency.key);
+    const claim = `${id} ${fingerprint}`;
     // SET NX GET: one round trip claims the key or returns the job that holds it.
-    const previous = await this.withTimeout(
-      this.options.redis.set(key, `${id} ${fingerprint}`, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>,
-    );
+    const previous = await this.withTimeout(this.options.redis.set(key, claim, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>);
     if (previous) {
       const [existing, existingPrint] = previous.split(' ');
       if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
-      // The first request may still be adding that job, or may have failed to: add it under
-      // the same id (a no-op in BullMQ when it exists), so a 202 always names a job in Redis.
+      // A replay gets its job even when the queue is full now. The first request may still be
+      // adding that job, or may have failed to: add it under the same id (a no-op in BullMQ
+      // when it exists), so a 202 always names a job in Redis.
       await this.add(existing, request);
       return { id: existing, created: false };
     }
-    // On failure the claim stays: a retry with the same key adds the job under the same id.
+    try {
+      await this.checkBound();
+    } catch (err) {
+      // Refused (queue full): give the key back, so a retry is a new request, not a replay.
+      await this.withTimeout(releaseIfHeld(this.options.redis, key, claim)).catch(() => undefined);
+      throw err;
+    }
+    // On a failed add the claim stays: a retry with the same key adds the job under the same id.
     await this.add(id, request);
     return { id, created: true };
   }

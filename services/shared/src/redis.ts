@@ -41,3 +41,14 @@ export function createRedis(role: RedisRole, target: RedisTarget, extra: RedisOp
   client.on('error', () => undefined);
   return client;
 }
+
+// Deletes a key only if it still holds the caller's token: a holder whose claim expired must
+// not delete the claim that another holder has taken since.
+const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+/** `DEL key` if, and only if, its value is still `token` (one atomic script). Resolves to 1 if deleted. */
+export function releaseIfHeld(redis: Redis, key: string, token: string): Promise<number> {
+  const client = redis as Redis & { leveeRelease?(key: string, token: string): Promise<number> };
+  if (!client.leveeRelease) client.defineCommand('leveeRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+  return client.leveeRelease!(key, token);
+}
