@@ -36,6 +36,8 @@ describe('circuit breaker around the model API, seen through GET /api/styles', (
     }
     expect(Date.now() - started).toBeLessThan(500);
     expect(origin.calls).toBe(5);
+    // the refused calls never reached the origin, so they are not origin loads
+    expect(metricValue((await inject(app, '/metrics')).body, 'levee_cache_origin_loads_total', { cache: 'styles' })).toBe(5);
 
     // WHEN the open period has passed THEN exactly one trial call reaches the model
     await sleep(1100);

@@ -2,6 +2,7 @@ import Fastify, { FastifyInstance, LogController, onRequestHookHandler } from 'f
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { isBreakerOpen } from '../../shared/src/breaker';
 import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
 import { registerHttpMetrics } from '../../shared/src/http-metrics';
 import { createRegistry } from '../../shared/src/metrics';
@@ -102,6 +103,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     ttlMs: settings.CACHE_TTL_SECONDS * 1000,
     lockMs: settings.MODEL_TIMEOUT_MS + 1000,
     registry,
+    notAttempted: isBreakerOpen,
   });
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);

@@ -56,6 +56,11 @@ export interface FloodCacheOptions {
   /** Most keys kept in process (a flood of unknown keys must not grow memory). @default 1000 */
   readonly maxLocalKeys?: number;
   readonly registry?: Registry;
+  /**
+   * Errors meaning the loader never reached the origin (an open circuit breaker): not counted
+   * in `levee_cache_origin_loads_total`. @default none
+   */
+  readonly notAttempted?: (err: unknown) => boolean;
 }
 
 interface LocalCopy {
@@ -267,11 +272,12 @@ export class FloodCache {
   /** Loads from the origin (holding the lock when `token` is set) and stores the result. */
   private async load(key: string, loader: () => Promise<Loaded>, stale: CacheEntry | undefined, token: string | undefined): Promise<CacheResult> {
     try {
-      this.metrics?.loads.inc({ cache: this.options.name });
       let value: Loaded;
       try {
         value = await loader();
+        this.metrics?.loads.inc({ cache: this.options.name });
       } catch (err) {
+        if (!this.options.notAttempted?.(err)) this.metrics?.loads.inc({ cache: this.options.name });
         if (stale) return { entry: stale, source: 'stale' };
         throw err;
       }
