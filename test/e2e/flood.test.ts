@@ -104,6 +104,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A gateway that crashed (scenario 6 stops one on purpose, with exit code 0) says why here.
+  for (const g of gateways) {
+    const exit = g.running ? undefined : await g.exited;
+    if (exit && exit.code !== 0) process.stderr.write(`gateway on :${g.env.PORT} exited ${JSON.stringify(exit)}:\n${g.output.join('').slice(-3000)}\n`);
+  }
   await Promise.all([...gateways, worker, model].filter(Boolean).map((p) => p.stop(5000)));
   await redis?.stop();
 });

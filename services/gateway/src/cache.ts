@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { Counter, Registry } from 'prom-client';
-import { releaseIfHeld } from '../../shared/src/redis';
+import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
 /** What a loader returns for a key the origin does not know: cached negatively. */
 export const NOT_FOUND: unique symbol = Symbol('levee.cache.notFound');
@@ -156,6 +156,7 @@ export class FloodCache {
       };
       this.pending = { hit: slot('hit'), miss: slot('miss'), stale: slot('stale'), coalesced: slot('coalesced') };
     }
+    defineReleaseCommand(options.redis);
   }
 
   /** Returns the value of `key`, loading it with `loader` when needed (see class doc). */

@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey } from '../../shared/src/keys';
-import { releaseIfHeld } from '../../shared/src/redis';
+import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
 export class QueueFullError extends Error {
@@ -107,6 +107,7 @@ export class Producer {
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS });
     this.queue.on('error', () => undefined); // connection errors surface per call as 503s
+    defineReleaseCommand(options.redis);
     if (options.registry) this.registerGauge(options.registry);
   }
 

@@ -46,9 +46,20 @@ export function createRedis(role: RedisRole, target: RedisTarget, extra: RedisOp
 // not delete the claim that another holder has taken since.
 const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
+type WithRelease = Redis & { leveeRelease?(key: string, token: string): Promise<number> };
+
+/**
+ * Defines the release script on a client. Call it where the client is set up, never on the
+ * request path: an auto-pipelined client copies its commands into each tick's pipeline, and a
+ * command defined while a pipeline is open is missing from it (ioredis then crashes).
+ */
+export function defineReleaseCommand(redis: Redis): void {
+  if (!(redis as WithRelease).leveeRelease) redis.defineCommand('leveeRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+}
+
 /** `DEL key` if, and only if, its value is still `token` (one atomic script). Resolves to 1 if deleted. */
 export function releaseIfHeld(redis: Redis, key: string, token: string): Promise<number> {
-  const client = redis as Redis & { leveeRelease?(key: string, token: string): Promise<number> };
-  if (!client.leveeRelease) client.defineCommand('leveeRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
-  return client.leveeRelease!(key, token);
+  const release = (redis as WithRelease).leveeRelease;
+  if (!release) return Promise.reject(new Error('releaseIfHeld: call defineReleaseCommand(redis) when the client is set up'));
+  return release.call(redis, key, token);
 }
