@@ -200,6 +200,21 @@ export async function bullmqAddCost(redisUrl: string, jobs = 20_000, batch = 50)
   }
 }
 
+/** A gateway's answer as the ceiling server can replay it: status, headers (less the per-connection ones) and body. */
+async function record(url: string, status: number): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(url);
+    const body = await res.text();
+    if (res.status !== status) continue; // e.g. the 200s before the limit is reached
+    const headers: Record<string, string> = {};
+    res.headers.forEach((value, name) => {
+      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)) headers[name] = value;
+    });
+    return { status, headers, body };
+  }
+  throw new Error(`${url} never answered ${status}`);
+}
+
 /** Runs every scenario (servers started and stopped here) and returns the rows, ceiling first. */
 export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   const redis = await RedisServer.start();
@@ -212,7 +227,6 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
     const [ceilingPort, gatewayPort, limitedPort, proxiedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    procs.push(new ServiceProcess('ceiling', { PORT: String(ceilingPort) }, 'bench/ceiling-server.ts'));
     const gatewayEnv = {
       REDIS_URL: redis.url,
       MODEL_URL: modelUrl,
@@ -223,23 +237,30 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
       HOST: '127.0.0.1',
     };
     // Rate limiter in the path but not binding: every request makes its Redis round trip.
-    procs.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' }));
+    const gateway = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' });
     // The default limit of 10/s: a flood from one client is almost all 429s.
-    procs.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(limitedPort), RATE_LIMIT_PER_SECOND: '10' }));
+    const limited = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(limitedPort), RATE_LIMIT_PER_SECOND: '10' });
     // Behind a trusted proxy, the default limit, many clients each under it: the limiter's
     // honest cost (no coalescing of one client's requests).
-    procs.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(proxiedPort), RATE_LIMIT_PER_SECOND: '10', TRUST_PROXY: '127.0.0.1/32' }));
-    await Promise.all(procs.map((p) => p.waitHttp(Number(p.env.PORT), p.name === 'ceiling' ? '/' : '/readyz')));
-    await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // load the catalog once
-
+    const proxied = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(proxiedPort), RATE_LIMIT_PER_SECOND: '10', TRUST_PROXY: '127.0.0.1/32' });
+    procs.push(gateway, limited, proxied);
+    await Promise.all(procs.map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
+    const hit = await record(`http://127.0.0.1:${gatewayPort}/api/styles`, 200); // loads the catalog, then a hit
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
+    const rejected = await record(`http://127.0.0.1:${limitedPort}/api/styles`, 429);
+    // The ceiling, and the same bare Fastify answering exactly the gateway's bytes.
+    const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort), REPLAY: JSON.stringify({ '/as-cache-hit': hit, '/as-429': rejected }) }, 'bench/ceiling-server.ts');
+    procs.push(ceiling);
+    await ceiling.waitHttp(ceilingPort, '/');
+
     const rows = await measure([
-      { name: 'bare Fastify route (ceiling)', pid: procs[0].pid, opts: { port: ceilingPort, path: '/' } },
-      { name: 'GET /api/styles, cache hit', target: '≥ 75%', pid: procs[1].pid, opts: { port: gatewayPort, path: '/api/styles' } },
+      { name: 'bare Fastify route (ceiling)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/' } },
+      { name: 'GET /api/styles, cache hit', target: '≥ 75%', pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
+      { name: 'reference: bare Fastify answering the cache hit\'s exact bytes', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-cache-hit' } },
       {
         name: 'POST /api/images (enqueue)',
         target: '≥ 40%',
-        pid: procs[1].pid,
+        pid: gateway.pid,
         opts: {
           port: gatewayPort,
           path: '/api/images',
@@ -248,8 +269,9 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
           body: JSON.stringify({ prompt: 'a lighthouse in a storm', width: 512, height: 512, style: 'sunset' }),
         },
       },
-      { name: '429 flood (one IP, limit 10/s)', target: '≥ 90%', pid: procs[2].pid, opts: { port: limitedPort, path: '/api/styles' } },
-      { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: procs[3].pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
+      { name: '429 flood (one IP, limit 10/s)', target: '≥ 90%', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
+      { name: 'reference: bare Fastify answering the 429\'s exact bytes', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-429' } },
+      { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
     ]);
     return rows;
   } finally {
