@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyInstance } from 'fastify';
-import Redis from 'ioredis';
+import Redis, { RedisOptions } from 'ioredis';
 import { createRedis } from '../../services/shared/src/redis';
 import { Env } from '../../services/shared/src/settings';
-import { buildGateway, Gateway, GatewayDeps } from '../../services/gateway/src/app';
+import { buildGateway, CACHE_REDIS_OPTIONS, Gateway, GatewayDeps } from '../../services/gateway/src/app';
 import { GatewaySettings, parseGatewaySettings } from '../../services/gateway/src/settings';
 import { request } from '../helpers/http';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
@@ -60,8 +60,8 @@ export class Stack {
   readonly clients: Redis[] = [];
   readonly origins: FakeOrigin[] = [];
 
-  redis(url = TEST_REDIS_URL): Redis {
-    const client = createRedis('request', { url });
+  redis(url = TEST_REDIS_URL, extra: RedisOptions = {}): Redis {
+    const client = createRedis('request', { url }, extra);
     this.clients.push(client);
     return client;
   }
@@ -73,7 +73,7 @@ export class Stack {
   }
 
   async gateway(settings: GatewaySettings, deps: GatewayDeps = {}): Promise<Gateway> {
-    const app = buildGateway(settings, { keyPrefix: this.prefix, queueRedis: this.redis(), cacheRedis: this.redis(), registry: undefined, ...deps });
+    const app = buildGateway(settings, { keyPrefix: this.prefix, queueRedis: this.redis(), cacheRedis: this.redis(TEST_REDIS_URL, CACHE_REDIS_OPTIONS), registry: undefined, ...deps });
     this.gateways.push(app);
     await app.listen({ port: 0, host: '127.0.0.1' });
     await Promise.all([waitReady(app.levee.queueRedis), waitReady(app.levee.cacheRedis)]);

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Job } from 'bullmq';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { registerHttpMetrics } from '../../services/shared/src/http-metrics';
 import { Producer, QueueUnavailableError } from '../../services/gateway/src/producer';
-import { FakeOrigin, inject, metricValue, Stack, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, metricValue, portOf, Stack, testSettings, waitReady } from './helpers';
 
 describe('gateway hot-path mechanisms', () => {
   let stack: Stack;
@@ -45,6 +46,45 @@ describe('gateway hot-path mechanisms', () => {
     const outside = await inject(app, { url: '/images/%zz.png' });
     expect(outside.statusCode).toBe(400);
     expect(outside.headers['ratelimit-policy']).toBeUndefined();
+  });
+
+  it('sends the limiter commands of one event-loop turn (one per client) in one socket write', async () => {
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000', TRUST_PROXY: '127.0.0.1/32' }));
+    await inject(app, '/api/styles'); // the catalog is loaded and cached in process
+    const stream = app.levee.cacheRedis.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const writes: number[] = []; // chunks per write to the cache Redis socket
+    const [write, writev] = [stream._write, stream._writev];
+    stream._write = function (...a) {
+      writes.push(1);
+      return write.apply(this, a);
+    };
+    stream._writev = function (...a) {
+      writes.push((a[0] as unknown[]).length);
+      return writev.apply(this, a);
+    };
+    try {
+      // 120 requests from 40 clients, pipelined on 4 connections: Node hands the gateway one
+      // request per connection per turn, so each turn has ~4 clients, i.e. ~4 commands.
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, (_, c) =>
+          pipelined(
+            portOf(app),
+            Array.from({ length: 30 }, (_, j) => `GET /api/styles HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.77.0.${(c * 30 + j) % 40}\r\n\r\n`),
+          ),
+        ),
+      );
+      const statuses = answers.flat();
+      expect(statuses).toHaveLength(120);
+      expect(statuses.every((st) => st === 200)).toBe(true);
+    } finally {
+      stream._write = write;
+      stream._writev = writev;
+    }
+    // Each turn's commands left together: far fewer writes than commands (uncorked: one each).
+    const chunks = writes.reduce((a, b) => a + b, 0);
+    expect(chunks).toBeGreaterThanOrEqual(40); // at least one command per client
+    expect(chunks).toBeLessThanOrEqual(120);
+    expect(writes.length).toBeLessThanOrEqual(chunks / 4);
   });
 
   it('enqueues submissions of one event-loop turn as one addBulk, each job with its own id, data and options', async () => {
@@ -148,3 +188,21 @@ describe('HTTP metrics', () => {
     await app.close();
   });
 });
+
+/** Writes `requests` on one connection in a single write; resolves to the statuses of the answers. */
+function pipelined(port: number, requests: string[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(requests.join('')));
+    let received = '';
+    socket.on('data', (c: Buffer) => {
+      received += c.toString();
+      const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+      if (statuses.length === requests.length) {
+        socket.destroy();
+        resolve(statuses);
+      }
+    });
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error('pipelined answers incomplete after 10 s')));
+  });
+}

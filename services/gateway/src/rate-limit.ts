@@ -21,7 +21,8 @@ export function isApiPath(path: string): boolean {
 
 /**
  * Per-client-IP rate limiting on every /api route, shared by all replicas through Redis
- * (rate-limiter-flexible: one atomic Lua INCR+PEXPIRE per request, auto-pipelined).
+ * (rate-limiter-flexible: one atomic Lua INCRBY+PEXPIRE per client per event-loop turn; the
+ * commands of one turn leave in one socket write).
  * - A client that has used up its window is rejected from process memory until the window
  *   ends (`inMemoryBlockOnConsumed`), so a flood of rejected requests costs no Redis trip.
  * - Redis not ready or failing: a per-process in-memory limiter takes over (insurance), so
@@ -77,9 +78,21 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
   // one Redis round trip instead of n.
   type Waiter = { request: FastifyRequest; reply: FastifyReply; done: (err?: Error) => void };
   let pending = new Map<string, Waiter[]>();
+  // One flush sends one command per client IP. The socket is corked around them, so they
+  // leave in one write (as a pipeline would) without a pipeline object per event-loop turn:
+  // the cache client has no auto-pipelining (see app.ts).
   const flush = () => {
     const batches = pending;
     pending = new Map();
+    const stream = options.redis.stream as Redis['stream'] | undefined; // undefined before the first connect
+    stream?.cork();
+    try {
+      send(batches);
+    } finally {
+      stream?.uncork();
+    }
+  };
+  const send = (batches: Map<string, Waiter[]>) => {
     for (const [ip, waiters] of batches) {
       const n = waiters.length;
       const settle = (res: RateLimiterRes) => {
