@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { Job, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { buildGateway, Gateway } from '../../services/gateway/src/app';
 import { imageKey } from '../../services/shared/src/keys';
+import { rawHttp } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
@@ -365,7 +365,7 @@ afterAll(() => stack.close());
     ['a request line that is not HTTP', 'HELLO\r\n\r\n', 400],
   ])('%s: a problem detail, and the process stays up', async (_name, raw, status) => {
     const port = portOf(app.server.listening ? app : await listen(app));
-    const answer = await rawExchange(port, raw);
+    const answer = await rawHttp(port, raw);
     const [head, body] = answer.split('\r\n\r\n');
     expect(head.split('\r\n')[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(head.toLowerCase()).toContain('content-type: application/problem+json; charset=utf-8');
@@ -377,16 +377,4 @@ afterAll(() => stack.close());
 async function listen(app: Gateway): Promise<Gateway> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   return app;
-}
-
-/** Writes raw bytes to a fresh connection and reads until the server closes it. */
-function rawExchange(port: number, raw: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(raw));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
-  });
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { Job } from 'bullmq';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { registerHttpMetrics } from '../../services/shared/src/http-metrics';
+import { rawHttp, statusesOf } from '../helpers/http';
 import { Producer, QueueUnavailableError } from '../../services/gateway/src/producer';
 import { FakeOrigin, inject, metricValue, portOf, Stack, testSettings, waitReady } from './helpers';
 
@@ -66,12 +66,10 @@ describe('gateway hot-path mechanisms', () => {
       // 120 requests from 40 clients, pipelined on 4 connections: Node hands the gateway one
       // request per connection per turn, so each turn has ~4 clients, i.e. ~4 commands.
       const answers = await Promise.all(
-        Array.from({ length: 4 }, (_, c) =>
-          pipelined(
-            portOf(app),
-            Array.from({ length: 30 }, (_, j) => `GET /api/styles HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.77.0.${(c * 30 + j) % 40}\r\n\r\n`),
-          ),
-        ),
+        Array.from({ length: 4 }, async (_, c) => {
+          const requests = Array.from({ length: 30 }, (_, j) => `GET /api/styles HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.77.0.${(c * 30 + j) % 40}\r\n\r\n`);
+          return statusesOf(await rawHttp(portOf(app), requests.join(''), { answers: 30 }));
+        }),
       );
       const statuses = answers.flat();
       expect(statuses).toHaveLength(120);
@@ -188,21 +186,3 @@ describe('HTTP metrics', () => {
     await app.close();
   });
 });
-
-/** Writes `requests` on one connection in a single write; resolves to the statuses of the answers. */
-function pipelined(port: number, requests: string[]): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(requests.join('')));
-    let received = '';
-    socket.on('data', (c: Buffer) => {
-      received += c.toString();
-      const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
-      if (statuses.length === requests.length) {
-        socket.destroy();
-        resolve(statuses);
-      }
-    });
-    socket.on('error', reject);
-    socket.setTimeout(10_000, () => socket.destroy(new Error('pipelined answers incomplete after 10 s')));
-  });
-}

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { drainAndClose } from '../../services/shared/src/http-lifecycle';
-import { request } from '../helpers/http';
+import { request, statusesOf } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
 import { RedisServer } from '../helpers/redis-server';
@@ -50,7 +50,7 @@ describe('graceful shutdown', () => {
     socket.write('GET /api/styles HTTP/1.1\r\nHost: t\r\n\r\n');
     await closed;
     await ended;
-    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    const statuses = statusesOf(received);
     expect(statuses).toEqual([200, 200]); // not Fastify's JSON 503
     const second = received.slice(received.lastIndexOf('HTTP/1.1 '));
     expect(second.toLowerCase()).toContain('connection: close');

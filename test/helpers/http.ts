@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 
 export interface HttpResponse {
   status: number;
@@ -68,4 +69,32 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     }
   }
   return found ? total : 0;
+}
+
+/**
+ * Writes `raw` bytes on a fresh connection to 127.0.0.1 in one write, for what a client
+ * library would never send (malformed HTTP, pipelined requests). Resolves to the bytes read
+ * once the server closes the connection or, with `answers`, once that many status lines have
+ * arrived (the last body may still be in flight).
+ */
+export function rawHttp(port: number, raw: string, opts: { answers?: number; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(raw));
+    let received = '';
+    socket.on('data', (c: Buffer) => {
+      received += c.toString();
+      if (opts.answers !== undefined && statusesOf(received).length >= opts.answers) {
+        socket.destroy();
+        resolve(received);
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    socket.setTimeout(opts.timeoutMs ?? 10_000, () => socket.destroy(new Error('no complete answer in time')));
+  });
+}
+
+/** The status codes of the HTTP/1.1 responses in a raw byte stream, in order. */
+export function statusesOf(raw: string): number[] {
+  return [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }

@@ -74,7 +74,6 @@ interface Flight {
   loading: boolean;
 }
 
-
 /** Lookups counted since the last scrape, per (cache, result). */
 interface PendingCount {
   readonly labels: { cache: string; result: CacheSource };

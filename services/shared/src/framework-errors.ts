@@ -13,7 +13,7 @@ export const MAX_PARAM_LENGTH = 2048;
  */
 export function problemFrameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    sendProblem(reply, 414, 'A path segment of the URL is too long.', { title: 'URI Too Long' });
+    sendProblem(reply, 414, 'A path segment of the URL is too long.');
     return;
   }
   sendProblem(reply, err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, 'The URL is malformed.');
@@ -34,7 +34,7 @@ export function problemClientErrorHandler(err: NodeJS.ErrnoException, socket: So
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'The request was not received in time.']
           : [400, 'The request is not well-formed HTTP.'];
-    const body = JSON.stringify(problemBody(status, detail, { title: STATUS_CODES[status] }));
+    const body = JSON.stringify(problemBody(status, detail));
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
