@@ -1,4 +1,5 @@
-import Fastify, { FastifyInstance, LogController, onRequestHookHandler } from 'fastify';
+import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import Fastify, { FastifyInstance, FastifyServerFactory, LogController, onRequestHookHandler } from 'fastify';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -58,7 +59,10 @@ export interface Gateway extends FastifyInstance {
  */
 export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}): Gateway {
   let limit: onRequestHookHandler | undefined; // the rate limiter's hook, registered below
+  let guard: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined; // and its guard
   const app = Fastify({
+    // A request of a client the limiter has blocked is answered before Fastify sees it.
+    serverFactory: guardedServer((request, response) => guard?.(request, response) ?? false),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // No per-request log lines: at flood rates they would cost more than the requests.
     logController: new LogController({ disableRequestLogging: true }),
@@ -118,8 +122,16 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry });
 
   registerProblemHandlers(app);
-  registerHttpMetrics(app, registry);
-  limit = registerRateLimit(app, { redis: cacheRedis, perSecond: settings.RATE_LIMIT_PER_SECOND, keyPrefix: `${keyPrefix}:rl`, registry }).hook;
+  const { recordRaw } = registerHttpMetrics(app, registry);
+  ({ hook: limit, guard } = registerRateLimit(app, {
+    redis: cacheRedis,
+    perSecond: settings.RATE_LIMIT_PER_SECOND,
+    keyPrefix: `${keyPrefix}:rl`,
+    registry,
+    trustProxy: settings.TRUST_PROXY,
+    draining: () => lifecycle.draining,
+    recordRaw,
+  }));
   registerHealthRoutes(app, { lifecycle, registry });
   app.register(imageRoutes, { producer });
   app.register(styleRoutes, { cache, modelClient });
@@ -136,4 +148,24 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     }
   });
   return app;
+}
+
+/**
+ * Fastify's `serverFactory`: the HTTP server Fastify would create (same timeouts), whose
+ * requests pass `answered` first; those it answers never reach Fastify.
+ */
+export function guardedServer(answered: (request: IncomingMessage, response: ServerResponse) => boolean): FastifyServerFactory {
+  return (handler, fastifyOptions) => {
+    // Fastify passes its options with the defaults filled in.
+    const options = fastifyOptions as { http?: ServerOptions; keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number; maxRequestsPerSocket: number };
+    const server = createServer(options.http ?? {}, (request, response) => {
+      if (!answered(request, response)) handler(request, response);
+    });
+    // What Fastify sets on the server it creates itself (lib/server.js).
+    server.keepAliveTimeout = options.keepAliveTimeout;
+    server.requestTimeout = options.requestTimeout;
+    server.setTimeout(options.connectionTimeout);
+    if (options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
+    return server;
+  };
 }

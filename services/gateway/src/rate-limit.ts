@@ -1,7 +1,10 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type Redis from 'ioredis';
 import { Counter, Registry } from 'prom-client';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RawResponseRecorder } from '../../shared/src/http-metrics';
 import { problemBody } from '../../shared/src/problem';
 
 export interface RateLimitOptions {
@@ -12,6 +15,24 @@ export interface RateLimitOptions {
   /** Prefix of the counter keys. */
   readonly keyPrefix: string;
   readonly registry?: Registry;
+  /** Trusted proxies (CIDRs), as given to Fastify's `trustProxy`: the guard finds the client IP as `request.ip` does. */
+  readonly trustProxy?: readonly string[];
+  /** True while the gateway drains: the guard then leaves every request to Fastify. */
+  readonly draining?: () => boolean;
+  /** Puts the guard's 429s into the HTTP metrics (from `registerHttpMetrics`). */
+  readonly recordRaw?: RawResponseRecorder;
+}
+
+/** What `registerRateLimit` gives back. */
+export interface RateLimit {
+  readonly limiter: RateLimiterRedis;
+  /** The onRequest hook of every /api route (also usable where no route ran, e.g. router errors). */
+  readonly hook: onRequestHookHandler;
+  /**
+   * Answers a request of a client that is blocked in this process with its 429 before Fastify
+   * parses or routes it, and returns true; returns false (leave it to Fastify) otherwise.
+   */
+  readonly guard: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 /** True for the routes the limiter guards: everything under /api. */
@@ -30,8 +51,13 @@ export function isApiPath(path: string): boolean {
  * - Headers: draft-ietf-httpapi-ratelimit-headers-11 `RateLimit-Policy` / `RateLimit`, and
  *   `Retry-After` on 429.
  * `request.ip` is the socket peer unless the peer is a trusted proxy (Fastify `trustProxy`).
+ *
+ * A flood of rejected requests should cost almost nothing, so `guard` answers a blocked client
+ * on the raw request, before Fastify builds its request and reply objects, routes and runs
+ * hooks: the same 429 bytes, counted in the same metrics. Whatever it is unsure of (an encoded
+ * URL, a client not blocked, the drain) goes through Fastify and the hook as before.
  */
-export function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): { limiter: RateLimiterRedis; hook: onRequestHookHandler } {
+export function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): RateLimit {
   const points = options.perSecond;
   const limiter = new RateLimiterRedis({
     storeClient: options.redis,
@@ -62,11 +88,14 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     return h;
   };
 
-  const reject = (reply: FastifyReply, msBeforeNext: number) => {
+  const writeReject = (response: ServerResponse, msBeforeNext: number) => {
     limited?.inc();
+    response.writeHead(429, rejectHeaders(Math.max(1, Math.ceil(msBeforeNext / 1000))));
+    response.end(tooMany);
+  };
+  const reject = (reply: FastifyReply, msBeforeNext: number) => {
     reply.hijack();
-    reply.raw.writeHead(429, rejectHeaders(Math.max(1, Math.ceil(msBeforeNext / 1000))));
-    reply.raw.end(tooMany);
+    writeReject(reply.raw, msBeforeNext);
   };
 
   // Untyped public method of the store limiters: ms left on a key blocked in this process.
@@ -142,5 +171,25 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     if (request.is404 && isApiPath(request.url)) return hook.call(app, request, reply, done);
     done();
   });
-  return { limiter, hook };
+
+  // The client IP exactly as Fastify's `request.ip` finds it (same library, same trust list).
+  const trust = options.trustProxy?.length ? proxyAddr.compile([...options.trustProxy]) : undefined;
+  const clientIp = (request: IncomingMessage): string | undefined => {
+    if (!trust) return request.socket.remoteAddress;
+    const addresses = proxyAddr.all(request, trust);
+    return addresses[addresses.length - 1];
+  };
+  const guard = (request: IncomingMessage, response: ServerResponse): boolean => {
+    const url = request.url ?? '';
+    // '%': the router decodes it (/%61pi is /api, /api/%zz is a 400); leave that to Fastify.
+    if (!isApiPath(url) || url.includes('%') || options.draining?.()) return false;
+    const ip = clientIp(request);
+    const ms = ip === undefined ? 0 : blockedMs(ip);
+    if (ms <= 0) return false;
+    const started = performance.now();
+    writeReject(response, ms);
+    options.recordRaw?.(request, 429, (performance.now() - started) / 1000);
+    return true;
+  };
+  return { limiter, hook, guard };
 }

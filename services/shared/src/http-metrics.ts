@@ -1,5 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, onResponseHookHandler } from 'fastify';
+import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
+import { MAX_PARAM_LENGTH } from './framework-errors';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -28,6 +31,11 @@ class RouteStats {
   }
 }
 
+/** Records one response that was written before Fastify saw its request (see `recordRaw`). */
+export type RawResponseRecorder = (request: IncomingMessage, status: number, seconds: number) => void;
+
+type RecordFn = (method: string, status: number, seconds: number) => void;
+
 /**
  * `levee_http_requests_total{route,method,status}` and `levee_http_request_duration_seconds`
  * for every response. `route` is the matched route pattern (bounded cardinality), or
@@ -37,8 +45,12 @@ class RouteStats {
  * and validates the label object on every call, a measurable share of a cheap request at
  * flood rates. Each route gets its own hook (added in `onRoute`, so no per-request route
  * lookup) that bumps plain numbers; they become prom-client values when scraped.
+ *
+ * Returns `recordRaw` for responses written on the raw request before Fastify routed it (the
+ * gateway's answer to a client the rate limiter has blocked): their route pattern comes from
+ * a find-my-way router (Fastify's own router library, same options) holding the same routes.
  */
-export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
+export function registerHttpMetrics(app: FastifyInstance, registry: Registry): { recordRaw: RawResponseRecorder } {
   const all: RouteStats[] = [];
   new Counter({
     name: 'levee_http_requests_total',
@@ -54,23 +66,25 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
   });
   registry.registerMetric(durationMetric(all) as unknown as Metric);
 
-  const recorder = (route: string) => {
+  const recorder = (route: string): RecordFn => {
     const byMethod = new Map<string, RouteStats>();
-    return (request: FastifyRequest, reply: FastifyReply) => {
-      let stats = byMethod.get(request.method);
+    return (method, status, seconds) => {
+      let stats = byMethod.get(method);
       if (!stats) {
-        stats = new RouteStats(route, request.method);
-        byMethod.set(request.method, stats);
+        stats = new RouteStats(route, method);
+        byMethod.set(method, stats);
         all.push(stats);
       }
-      stats.record(reply.statusCode, reply.elapsedTime / 1000);
+      stats.record(status, seconds);
     };
   };
 
+  const routes = FindMyWay<FindMyWay.HTTPVersion.V1>({ maxParamLength: MAX_PARAM_LENGTH });
   app.addHook('onRoute', (routeOptions) => {
     const record = recorder(routeOptions.url ?? 'unmatched');
+    routes.on(routeOptions.method as FindMyWay.HTTPMethod | FindMyWay.HTTPMethod[], routeOptions.url ?? '/', () => undefined, record);
     const hook: onResponseHookHandler = (request, reply, done) => {
-      record(request, reply);
+      record(request.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     };
     const existing = routeOptions.onResponse;
@@ -79,9 +93,15 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
   // Responses of no route (404s, malformed URLs) pass only the global hooks.
   const unmatched = recorder('unmatched');
   app.addHook('onResponse', (request, reply, done) => {
-    if (request.is404) unmatched(request, reply);
+    if (request.is404) unmatched(request.method, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
+  const recordRaw: RawResponseRecorder = (request, status, seconds) => {
+    const method = request.method ?? 'GET';
+    const route = routes.find(method as FindMyWay.HTTPMethod, request.url ?? '/');
+    ((route?.store as RecordFn | undefined) ?? unmatched)(method, status, seconds);
+  };
+  return { recordRaw };
 }
 
 /** The duration histogram in prom-client's metric shape (the registry formats it). */
