@@ -82,6 +82,30 @@ describe('rate limiter guard (429s answered before Fastify)', () => {
     expect(metricValue(metrics, 'levee_http_request_duration_seconds_count', { route: '/api/styles', method: 'GET' })).toBe(13);
   });
 
+  it('sends each 429 as one piece (head and body together), not a head and a body', async () => {
+    const { app } = await countingGateway({ RATE_LIMIT_PER_SECOND: '2' });
+    await sequential(app, 3); // the client is blocked now
+    type Chunk = { chunk: { length: number } };
+    const pieces: number[] = []; // non-empty chunks handed to the socket per write
+    app.server.on('connection', (socket: { _write: (c: Chunk['chunk'], ...a: unknown[]) => void; _writev: (c: Chunk[], ...a: unknown[]) => void }) => {
+      const [write, writev] = [socket._write, socket._writev];
+      socket._write = function (chunk, ...a) {
+        pieces.push(chunk.length > 0 ? 1 : 0);
+        return write.call(this, chunk, ...a);
+      };
+      socket._writev = function (chunks, ...a) {
+        pieces.push(chunks.filter((c) => c.chunk.length > 0).length);
+        return writev.call(this, chunks, ...a);
+      };
+    });
+    const statuses = await Promise.all(Array.from({ length: 5 }, () => inject(app, '/api/styles').then((r) => r.statusCode)));
+    expect(statuses).toEqual([429, 429, 429, 429, 429]);
+    // One piece per answer on each new connection (a keep-alive one may be reused unwatched).
+    // A Buffer body would go as a head string plus the body: two pieces each.
+    expect(pieces.length).toBeGreaterThanOrEqual(3);
+    expect(pieces.every((n) => n === 1)).toBe(true);
+  });
+
   it('finds the client IP as Fastify does: X-Forwarded-For only from a trusted proxy', async () => {
     const proxied = await countingGateway({ RATE_LIMIT_PER_SECOND: '2', TRUST_PROXY: '127.0.0.1/32' });
     const a = { 'x-forwarded-for': '198.51.100.1' };
