@@ -67,6 +67,7 @@ describe('rate limiter guard (429s answered before Fastify)', () => {
     // Other /api routes: by route pattern, with a query string, and unmatched paths.
     const id = randomUUID();
     for (const url of [`/api/images/${id}`, '/api/styles?page=2', '/api/nope']) expect((await inject(app, url)).statusCode).toBe(429);
+    expect((await inject(app, { method: 'HEAD', url: '/api/styles' })).statusCode).toBe(429);
     expect((await inject(app, { method: 'POST', url: '/api/images', headers: { 'content-type': 'application/json' }, payload: { prompt: 'x', width: 64, height: 64 } })).statusCode).toBe(429);
     expect(reachedFastify()).toBeLessThanOrEqual(3);
     // Outside /api nothing is limited.
@@ -78,7 +79,8 @@ describe('rate limiter guard (429s answered before Fastify)', () => {
     expect(requests({ route: '/api/images/:id', method: 'GET', status: '429' })).toBe(1);
     expect(requests({ route: '/api/images', method: 'POST', status: '429' })).toBe(1);
     expect(requests({ route: 'unmatched', method: 'GET', status: '429' })).toBe(1);
-    expect(metricValue(metrics, 'levee_rate_limited_total')).toBe(14);
+    expect(requests({ route: '/api/styles', method: 'HEAD', status: '429' })).toBe(1);
+    expect(metricValue(metrics, 'levee_rate_limited_total')).toBe(15);
     expect(metricValue(metrics, 'levee_http_request_duration_seconds_count', { route: '/api/styles', method: 'GET' })).toBe(13);
   });
 
