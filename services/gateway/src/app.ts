@@ -119,6 +119,12 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   });
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);
+  // However the app is closed (drainAndClose sets this earlier), it is draining from then on:
+  // readiness fails, and the guard leaves requests to Fastify, which adds Connection: close.
+  app.addHook('preClose', (done) => {
+    lifecycle.draining = true;
+    done();
+  });
   app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry });
 
   registerProblemHandlers(app);
@@ -152,12 +158,23 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
 
 /**
  * Fastify's `serverFactory`: the HTTP server Fastify would create (same timeouts), whose
- * requests pass `answered` first; those it answers never reach Fastify.
+ * requests pass `answered` first; those it answers never reach Fastify. With a factory,
+ * Fastify listens on one address only: `HOST=localhost` binds the first address it resolves
+ * to, not both 127.0.0.1 and ::1 (the defaults, 0.0.0.0 and 127.0.0.1, are single addresses).
  */
 export function guardedServer(answered: (request: IncomingMessage, response: ServerResponse) => boolean): FastifyServerFactory {
   return (handler, fastifyOptions) => {
     // Fastify passes its options with the defaults filled in.
-    const options = fastifyOptions as { http?: ServerOptions; keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number; maxRequestsPerSocket: number };
+    const options = fastifyOptions as {
+      http?: ServerOptions;
+      https?: unknown;
+      http2?: boolean;
+      keepAliveTimeout: number;
+      requestTimeout: number;
+      connectionTimeout: number;
+      maxRequestsPerSocket: number;
+    };
+    if (options.https || options.http2) throw new Error('guardedServer makes plain HTTP/1.1 servers (TLS ends at the ingress); https and http2 are not supported');
     const server = createServer(options.http ?? {}, (request, response) => {
       if (!answered(request, response)) handler(request, response);
     });

@@ -184,8 +184,14 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
   };
   const guard = (request: IncomingMessage, response: ServerResponse): boolean => {
     const url = request.url ?? '';
-    // '%': the router decodes it (/%61pi is /api, /api/%zz is a 400); leave that to Fastify.
-    if (!isApiPath(url) || url.includes('%') || options.draining?.()) return false;
+    // A '%' in the path: the router decodes it (/%61pi is /api, /api/%zz is a 400); leave
+    // that to Fastify. The query string is never decoded for routing, so it does not count.
+    const percent = url.indexOf('%');
+    if (percent !== -1) {
+      const query = url.indexOf('?');
+      if (query === -1 || percent < query) return false;
+    }
+    if (!isApiPath(url) || options.draining?.()) return false;
     const ip = clientIp(request);
     const ms = ip === undefined ? 0 : blockedMs(ip);
     if (ms <= 0) return false;

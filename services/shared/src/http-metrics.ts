@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
-import { MAX_PARAM_LENGTH } from './framework-errors';
+import { PROBLEM_SERVER_OPTIONS } from './framework-errors';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -49,6 +49,7 @@ type RecordFn = (method: string, status: number, seconds: number) => void;
  * Returns `recordRaw` for responses written on the raw request before Fastify routed it (the
  * gateway's answer to a client the rate limiter has blocked): their route pattern comes from
  * a find-my-way router (Fastify's own router library, same options) holding the same routes.
+ * Their duration is the time to write the answer (Fastify's runs until the response finished).
  */
 export function registerHttpMetrics(app: FastifyInstance, registry: Registry): { recordRaw: RawResponseRecorder } {
   const all: RouteStats[] = [];
@@ -79,7 +80,8 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
     };
   };
 
-  const routes = FindMyWay<FindMyWay.HTTPVersion.V1>({ maxParamLength: MAX_PARAM_LENGTH });
+  // The router options every Levee app gives Fastify (the other options are both libraries' defaults).
+  const routes = FindMyWay<FindMyWay.HTTPVersion.V1>({ ...PROBLEM_SERVER_OPTIONS.routerOptions });
   app.addHook('onRoute', (routeOptions) => {
     const record = recorder(routeOptions.url ?? 'unmatched');
     routes.on(routeOptions.method as FindMyWay.HTTPMethod | FindMyWay.HTTPMethod[], routeOptions.url ?? '/', () => undefined, record);
