@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import Fastify from 'fastify';
-import { buildGateway, CACHE_REDIS_OPTIONS, Gateway, guardedServer } from '../../services/gateway/src/app';
+import { Gateway, guardedServer } from '../../services/gateway/src/app';
 import { request } from '../helpers/http';
-import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { FakeOrigin, inject, InjectResponse, metricValue, portOf, Stack, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, InjectResponse, metricValue, portOf, Stack, testSettings } from './helpers';
 
 /**
  * The rate limiter's guard: a client blocked in this process is answered before Fastify sees
@@ -20,21 +19,15 @@ describe('rate limiter guard (429s answered before Fastify)', () => {
   });
   afterEach(() => stack.close());
 
-  /** A listening gateway (like Stack.gateway) that counts the requests Fastify handled. */
+  /** A listening gateway that counts the requests Fastify handled. */
   async function countingGateway(env: Record<string, string>): Promise<{ app: Gateway; reachedFastify: () => number }> {
-    const app = buildGateway(testSettings({ MODEL_URL: origin.url, ...env }), {
-      keyPrefix: `${stack.prefix}:${randomUUID().slice(0, 8)}`,
-      queueRedis: stack.redis(),
-      cacheRedis: stack.redis(TEST_REDIS_URL, CACHE_REDIS_OPTIONS),
-    });
     let n = 0;
-    app.addHook('onRequest', (_request, _reply, done) => {
-      n++;
-      done();
-    });
-    stack.gateways.push(app);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    await Promise.all([waitReady(app.levee.queueRedis), waitReady(app.levee.cacheRedis)]);
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, ...env }), { keyPrefix: `${stack.prefix}:${randomUUID().slice(0, 8)}` }, (g) =>
+      g.addHook('onRequest', (_request, _reply, done) => {
+        n++;
+        done();
+      }),
+    );
     return { app, reachedFastify: () => n };
   }
 

@@ -72,9 +72,11 @@ export class Stack {
     return o;
   }
 
-  async gateway(settings: GatewaySettings, deps: GatewayDeps = {}): Promise<Gateway> {
+  /** A listening gateway; `beforeListen` may add hooks (Fastify takes none once it listens). */
+  async gateway(settings: GatewaySettings, deps: GatewayDeps = {}, beforeListen?: (app: Gateway) => void): Promise<Gateway> {
     const app = buildGateway(settings, { keyPrefix: this.prefix, queueRedis: this.redis(), cacheRedis: this.redis(TEST_REDIS_URL, CACHE_REDIS_OPTIONS), registry: undefined, ...deps });
     this.gateways.push(app);
+    beforeListen?.(app);
     await app.listen({ port: 0, host: '127.0.0.1' });
     await Promise.all([waitReady(app.levee.queueRedis), waitReady(app.levee.cacheRedis)]);
     return app;
