@@ -46,6 +46,13 @@ describe('gateway hot-path mechanisms', () => {
     const outside = await inject(app, { url: '/images/%zz.png' });
     expect(outside.statusCode).toBe(400);
     expect(outside.headers['ratelimit-policy']).toBeUndefined();
+    expect((await inject(app, { url: `/images/${'x'.repeat(3000)}.png` })).statusCode).toBe(414);
+    // Fastify runs no route hooks for these: they are still counted, as route "unmatched"
+    const metrics = (await inject(app, '/metrics')).body;
+    const unmatched = (status: string) => metricValue(metrics, 'levee_http_requests_total', { route: 'unmatched', method: 'GET', status });
+    expect(unmatched('400')).toBe(3);
+    expect(unmatched('429')).toBe(1);
+    expect(unmatched('414')).toBe(1);
   });
 
   it('sends the limiter commands of one event-loop turn (one per client) in one socket write', async () => {

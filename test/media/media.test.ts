@@ -93,8 +93,10 @@ describe('media backend: GET /images/{id}.png', () => {
     expect((await request(port, '/healthz')).json).toEqual({ status: 'ok' });
     expect((await request(port, '/readyz')).status).toBe(200);
     await request(port, `/images/${randomUUID()}.png`);
+    expect((await request(port, '/images/%zz.png')).status).toBe(400); // a router error: no route hooks run
     const metrics = (await request(port, '/metrics')).body.toString();
     expect(metrics).toContain('levee_http_requests_total{route="/images/:file",method="GET",status="404",service="media"} 1');
+    expect(metrics).toContain('levee_http_requests_total{route="unmatched",method="GET",status="400",service="media"} 1');
     app.lifecycle.draining = true;
     expect((await request(port, '/readyz')).status).toBe(503);
   });

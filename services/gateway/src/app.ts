@@ -8,7 +8,7 @@ import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle
 import { registerHttpMetrics } from '../../shared/src/http-metrics';
 import { createRegistry } from '../../shared/src/metrics';
 import { ModelClient } from '../../shared/src/model-client';
-import { PROBLEM_SERVER_OPTIONS, problemFrameworkErrors } from '../../shared/src/framework-errors';
+import { countedFrameworkErrors, PROBLEM_SERVER_OPTIONS, problemFrameworkErrors } from '../../shared/src/framework-errors';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { createRedis } from '../../shared/src/redis';
 import { mediaRoutes } from '../../media/src/plugin';
@@ -70,10 +70,10 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     ...PROBLEM_SERVER_OPTIONS,
     // A URL the router rejects (/api/%zz) runs no hooks; under /api it still counts against
     // the client's budget and carries the RateLimit headers, like every /api answer.
-    frameworkErrors: (err, request, reply) => {
+    frameworkErrors: countedFrameworkErrors((err, request, reply) => {
       if (limit && isApiPath(request.url)) limit.call(app, request, reply, () => problemFrameworkErrors(err, request, reply));
       else problemFrameworkErrors(err, request, reply);
-    },
+    }),
     // No per-request child logger (pino serializes its bindings on every request): the
     // few request-scoped lines (errors) go to the app logger.
     childLoggerFactory: (logger) => logger,

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { problemBody, sendProblem } from './problem';
@@ -17,6 +17,27 @@ export function problemFrameworkErrors(err: FastifyError, _request: FastifyReque
     return;
   }
   sendProblem(reply, err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, 'The URL is malformed.');
+}
+
+/** Where `registerHttpMetrics` puts each app's recorder, so router errors are counted too. */
+export const frameworkErrorRecorders = new WeakMap<object, (request: IncomingMessage, status: number, seconds: number) => void>();
+
+type FrameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+
+/**
+ * Wraps a `frameworkErrors` handler so that its answers reach the HTTP metrics (as route
+ * "unmatched"): Fastify runs no route hooks for them, so a flood of malformed URLs would
+ * otherwise leave no trace in `levee_http_requests_total`.
+ */
+export function countedFrameworkErrors(handler: FrameworkErrorHandler): FrameworkErrorHandler {
+  return (err, request, reply) => {
+    const record = frameworkErrorRecorders.get(request.server);
+    if (record) {
+      const started = performance.now();
+      reply.raw.once('finish', () => record(request.raw, reply.raw.statusCode, (performance.now() - started) / 1000));
+    }
+    handler(err, request, reply);
+  };
 }
 
 /**
@@ -46,14 +67,14 @@ export function problemClientErrorHandler(err: NodeJS.ErrnoException, socket: So
 /**
  * The error-shape options every Levee HTTP app passes to Fastify, so that no error, whatever
  * layer raises it, leaves in another shape than RFC 9457 problem details:
- * - router errors and malformed HTTP as above;
+ * - router errors (counted in the HTTP metrics) and malformed HTTP as above;
  * - `return503OnClosing: false`: once the server is closing, a request that still arrives on
  *   an open keep-alive connection is served (with `Connection: close`) instead of getting
  *   Fastify's fixed JSON 503; the load balancer already sends new work elsewhere, and the
  *   drain waits for it like for any request in flight.
  */
 export const PROBLEM_SERVER_OPTIONS = {
-  frameworkErrors: problemFrameworkErrors,
+  frameworkErrors: countedFrameworkErrors(problemFrameworkErrors),
   clientErrorHandler: problemClientErrorHandler,
   return503OnClosing: false,
   routerOptions: { maxParamLength: MAX_PARAM_LENGTH },

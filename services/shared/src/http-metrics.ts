@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
-import { PROBLEM_SERVER_OPTIONS } from './framework-errors';
+import { frameworkErrorRecorders, PROBLEM_SERVER_OPTIONS } from './framework-errors';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -103,6 +103,9 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
     const route = routes.find(method as FindMyWay.HTTPMethod, request.url ?? '/');
     ((route?.store as RecordFn | undefined) ?? unmatched)(method, status, seconds);
   };
+  // Router errors (a malformed URL, an over-long parameter) run no route hooks: counted as
+  // "unmatched" by `countedFrameworkErrors`.
+  frameworkErrorRecorders.set(app, (request, status, seconds) => unmatched(request.method ?? 'GET', status, seconds));
   return { recordRaw };
 }
 
