@@ -84,7 +84,11 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
   const routes = FindMyWay<FindMyWay.HTTPVersion.V1>({ ...PROBLEM_SERVER_OPTIONS.routerOptions });
   app.addHook('onRoute', (routeOptions) => {
     const record = recorder(routeOptions.url ?? 'unmatched');
-    routes.on(routeOptions.method as FindMyWay.HTTPMethod | FindMyWay.HTTPMethod[], routeOptions.url ?? '/', () => undefined, record);
+    try {
+      routes.on(routeOptions.method as FindMyWay.HTTPMethod | FindMyWay.HTTPMethod[], routeOptions.url ?? '/', () => undefined, record);
+    } catch {
+      // a route only Fastify can tell apart (by constraints): raw answers to it count as "unmatched"
+    }
     const hook: onResponseHookHandler = (request, reply, done) => {
       record(request.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
