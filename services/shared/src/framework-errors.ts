@@ -1,6 +1,7 @@
-import { IncomingMessage, STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { RawResponseRecorder } from './http-metrics';
 import { problemBody, sendProblem } from './problem';
 
 /** Longest path parameter the router accepts; longer is a 414 (every id we issue is far shorter). */
@@ -20,7 +21,7 @@ export function problemFrameworkErrors(err: FastifyError, _request: FastifyReque
 }
 
 /** Where `registerHttpMetrics` puts each app's recorder, so router errors are counted too. */
-export const frameworkErrorRecorders = new WeakMap<object, (request: IncomingMessage, status: number, seconds: number) => void>();
+export const frameworkErrorRecorders = new WeakMap<object, RawResponseRecorder>();
 
 type FrameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 

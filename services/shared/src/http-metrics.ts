@@ -107,9 +107,9 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
     const route = routes.find(method as FindMyWay.HTTPMethod, request.url ?? '/');
     ((route?.store as RecordFn | undefined) ?? unmatched)(method, status, seconds);
   };
-  // Router errors (a malformed URL, an over-long parameter) run no route hooks: counted as
-  // "unmatched" by `countedFrameworkErrors`.
-  frameworkErrorRecorders.set(app, (request, status, seconds) => unmatched(request.method ?? 'GET', status, seconds));
+  // Router errors (a malformed URL, an over-long parameter) run no route hooks: recorded by
+  // `countedFrameworkErrors` through the same recorder (no route matches them: "unmatched").
+  frameworkErrorRecorders.set(app, recordRaw);
   return { recordRaw };
 }
 
