@@ -35,6 +35,10 @@ export interface RateLimit {
   readonly guard: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
+/** Set by the guard on a request it let through: the client IP, found not blocked. */
+const CHECKED_IP = Symbol('levee.rateLimit.checkedIp');
+type Checked = { [CHECKED_IP]?: string };
+
 /** True for the routes the limiter guards: everything under /api. */
 export function isApiPath(path: string): boolean {
   return path === '/api' || path.startsWith('/api/') || path.startsWith('/api?');
@@ -152,10 +156,15 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
   };
 
   const hook: onRequestHookHandler = (request, reply, done) => {
-    const ip = request.ip;
-    // A client over its budget is answered from memory: no Redis, no promise.
-    const ms = blockedMs(ip);
-    if (ms > 0) return reject(reply, ms);
+    // The guard already found this request's client IP and saw it not blocked (in the same
+    // synchronous dispatch): use that instead of computing both again.
+    const checked = (request.raw as Checked)[CHECKED_IP];
+    const ip = checked ?? request.ip;
+    if (checked === undefined) {
+      // A client over its budget is answered from memory: no Redis, no promise.
+      const ms = blockedMs(ip);
+      if (ms > 0) return reject(reply, ms);
+    }
     const batch = pending.get(ip);
     if (batch) batch.push({ request, reply, done });
     else {
@@ -193,8 +202,12 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     }
     if (!isApiPath(url) || options.draining?.()) return false;
     const ip = clientIp(request);
-    const ms = ip === undefined ? 0 : blockedMs(ip);
-    if (ms <= 0) return false;
+    if (ip === undefined) return false;
+    const ms = blockedMs(ip);
+    if (ms <= 0) {
+      (request as Checked)[CHECKED_IP] = ip; // for the hook, which Fastify runs next
+      return false;
+    }
     const started = performance.now();
     writeReject(response, ms);
     options.recordRaw?.(request, 429, (performance.now() - started) / 1000);
