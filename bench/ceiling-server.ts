@@ -2,9 +2,13 @@
  * The benchmark's ceiling: Fastify with nothing but one route answering a small JSON object.
  * REPLAY (JSON: path → { status, headers, body }) adds routes that answer exactly the bytes a
  * gateway answered (same status, headers and body) and do nothing else: what the contract's
- * responses cost by themselves, apart from the gateway's machinery.
+ * responses cost by themselves, apart from the gateway's machinery. POST /as-post is the HTTP
+ * half of the gateway's POST /api/images: the same body schema and Ajv options, a 202 of the
+ * same shape, and nothing else (no rate limiter, no queue).
  */
+import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
+import { AJV_OPTIONS, renderRequestSchema } from '../services/shared/src/job';
 
 interface Recorded {
   status: number;
@@ -12,8 +16,14 @@ interface Recorded {
   body: string;
 }
 
-const app = Fastify({ logger: false });
+// The gateway's Ajv options (the ceiling route has no schema, so they do not touch it).
+const app = Fastify({ logger: false, ajv: { customOptions: AJV_OPTIONS } });
 app.get('/', async () => ({ hello: 'world' }));
+app.post('/as-post', { schema: { body: renderRequestSchema } }, (_request, reply) => {
+  const id = randomUUID();
+  const statusUrl = `/api/images/${id}`;
+  void reply.code(202).header('location', statusUrl).send({ id, status: 'queued', statusUrl, imageUrl: `/images/${id}.png` });
+});
 const replay: Record<string, Recorded> = JSON.parse(process.env.REPLAY ?? '{}');
 for (const [path, r] of Object.entries(replay)) app.get(path, (_request, reply) => void reply.code(r.status).headers(r.headers).send(r.body));
 void app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });

@@ -4,6 +4,7 @@ import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { isBreakerOpen } from '../../shared/src/breaker';
+import { AJV_OPTIONS } from '../../shared/src/job';
 import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
 import { registerHttpMetrics } from '../../shared/src/http-metrics';
 import { createRegistry } from '../../shared/src/metrics';
@@ -80,9 +81,8 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     bodyLimit: BODY_LIMIT,
     // The socket peer is the client unless it is a trusted proxy (CIDRs, never a hop count).
     trustProxy: settings.TRUST_PROXY.length > 0 ? settings.TRUST_PROXY : false,
-    // Reject, never repair: unknown fields are a 400 (Fastify strips them by default), and
-    // "512" is not an integer.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    // Reject, never repair: unknown fields are a 400, and "512" is not an integer.
+    ajv: { customOptions: AJV_OPTIONS },
   }) as unknown as Gateway;
   // JSON only: a text/plain body is a 415, not a string that then fails validation.
   app.removeContentTypeParser('text/plain');

@@ -1,6 +1,6 @@
 import Fastify, { FastifyInstance, FastifyServerOptions, LogController } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { RenderRequest, renderRequestSchema } from '../../shared/src/job';
+import { AJV_OPTIONS, RenderRequest, renderRequestSchema } from '../../shared/src/job';
 import { PROBLEM_SERVER_OPTIONS } from '../../shared/src/framework-errors';
 import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
 import { registerProblemHandlers } from '../../shared/src/problem';
@@ -40,7 +40,7 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
     ...PROBLEM_SERVER_OPTIONS,
     bodyLimit: BODY_LIMIT,
     // Reject, never repair: no silent removal of unknown fields, no "512" → 512.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    ajv: { customOptions: AJV_OPTIONS },
   }) as unknown as ModelApp;
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);

@@ -28,7 +28,13 @@ export const RENDER_LIMITS = {
   maxSeed: 2147483647,
 } as const;
 
-/** JSON schema of a render request body (Fastify/Ajv): unknown fields are rejected. */
+/**
+ * How Fastify's Ajv must check request bodies (Fastify's `ajv.customOptions`): reject, never
+ * repair. Unknown fields are a 400 (Fastify's default strips them), and "512" is not an integer.
+ */
+export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } as const;
+
+/** JSON schema of a render request body (Fastify/Ajv with AJV_OPTIONS): unknown fields are rejected. */
 export const renderRequestSchema = {
   type: 'object',
   additionalProperties: false,
