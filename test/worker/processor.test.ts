@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { BrokenCircuitError } from 'cockatiel';
 import { Registry } from 'prom-client';
+import type { CompletedRecord } from '../../services/shared/src/job';
 import { imageKey } from '../../services/shared/src/keys';
 import { ModelHttpError } from '../../services/shared/src/model-client';
 import { createWorkerMetrics } from '../../services/worker/src/metrics';
@@ -13,6 +14,7 @@ function fakeJob(data: unknown, attemptsMade = 0, attempts = 5): RenderJobLike &
     id: '6f1c1f2e-8a44-4b8e-9d55-0f2b7b1e2c3d',
     data,
     attemptsMade,
+    timestamp: 900_000,
     opts: { attempts },
     delayedUntil: undefined as number | undefined,
     token: undefined as string | undefined,
@@ -25,7 +27,7 @@ function fakeJob(data: unknown, attemptsMade = 0, attempts = 5): RenderJobLike &
 }
 
 function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
-  const stored = new Map<string, { png: Buffer; ttl: number }>();
+  const stored = new Map<string, { png: Buffer; ttl: number; record: CompletedRecord }>();
   const order: string[] = [];
   const registry = new Registry();
   const metrics = createWorkerMetrics(registry);
@@ -35,9 +37,9 @@ function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
       return render();
     },
     store: {
-      async put(id, png, ttl) {
+      async put(id, png, ttl, record) {
         order.push('store');
-        stored.set(id, { png, ttl });
+        stored.set(id, { png, ttl, record });
       },
     },
     retryAfterMs: () => retryAfterMs,
@@ -59,7 +61,8 @@ describe('render processor (no Redis)', () => {
     const { processor, stored, order, count } = setup(async () => PNG_BYTES);
     const job = fakeJob(request);
     await expect(processor(job, 'tok')).resolves.toEqual({ imageKey: imageKey(job.id!), bytes: PNG_BYTES.length, width: 256, height: 128 });
-    expect(stored.get(job.id!)).toEqual({ png: PNG_BYTES, ttl: 3600 });
+    // with the completion record: created when BullMQ says, finished now, attempts counting this one
+    expect(stored.get(job.id!)).toEqual({ png: PNG_BYTES, ttl: 3600, record: { createdAt: 900_000, finishedAt: 1_000_000, attempts: 1 } });
     expect(order).toEqual(['render', 'store']);
     expect(await count('completed')).toBe(1);
   });

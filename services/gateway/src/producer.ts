@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
-import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
-import { idempotencyKey } from '../../shared/src/keys';
+import { CompletedRecord, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
+import { completedKey, idempotencyKey } from '../../shared/src/keys';
 import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
@@ -134,8 +134,9 @@ export class Producer {
       if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
       // A replay gets its job even when the queue is full now. The first request may still be
       // adding that job, or may have failed to: add it under the same id (a no-op in BullMQ
-      // when it exists), so a 202 always names a job in Redis.
-      await this.add(existing, request);
+      // when it exists), so a 202 always names a job in Redis. Unless it has completed: BullMQ
+      // may have dropped it from its history already, and adding it again would render it again.
+      if (!(await this.withTimeout(this.options.redis.exists(completedKey(existing))))) await this.add(existing, request);
       return { id: existing, created: false };
     }
     try {
@@ -150,13 +151,17 @@ export class Producer {
     return { id, created: true };
   }
 
-  /** The public status of a job, or undefined when no such job exists (any more). */
+  /**
+   * The public status of a job, or undefined when no such job exists (any more). A completed
+   * job that BullMQ's bounded history has dropped is still `completed` while its image lasts
+   * (the worker's completion record).
+   */
   async status(id: string): Promise<JobStatus | undefined> {
     this.ensureConnected();
     const job = await this.withTimeout(Job.fromId<RenderRequest>(this.queue, id));
-    if (!job) return undefined;
+    if (!job) return this.completedStatus(id);
     const state = await this.withTimeout(job.getState());
-    if (state === 'unknown') return undefined;
+    if (state === 'unknown') return this.completedStatus(id);
     const status: PublicJobStatus = state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
     const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
     if ((status === 'completed' || status === 'failed') && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
@@ -166,6 +171,13 @@ export class Producer {
 
   async close(): Promise<void> {
     await this.queue.close();
+  }
+
+  private async completedStatus(id: string): Promise<JobStatus | undefined> {
+    const json = await this.withTimeout(this.options.redis.get(completedKey(id)));
+    if (!json) return undefined;
+    const record = JSON.parse(json) as CompletedRecord;
+    return { id, status: 'completed', attempts: record.attempts, createdAt: new Date(record.createdAt).toISOString(), finishedAt: new Date(record.finishedAt).toISOString() };
   }
 
   /** A disconnected client fails at once: no BullMQ call that would wait for a reconnect. */

@@ -18,6 +18,20 @@ export const RENDER_JOB_OPTIONS = {
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
 
+/**
+ * What the worker keeps of a completed job next to its image (under `completedKey(id)`, same
+ * TTL). BullMQ keeps only the last 10,000 completed jobs (`removeOnComplete`), fewer than a
+ * flood completes in a day: the status route and idempotent replays fall back to this record.
+ */
+export interface CompletedRecord {
+  /** When the job was created (BullMQ `timestamp`), ms since the epoch. */
+  createdAt: number;
+  /** When the image was stored, ms since the epoch. */
+  finishedAt: number;
+  /** Attempts made, the successful one included (BullMQ `attemptsMade` once completed). */
+  attempts: number;
+}
+
 /** The limits of a render request, shared by the gateway's and the model's validation. */
 export const RENDER_LIMITS = {
   promptMaxLength: 1000,

@@ -10,6 +10,14 @@ export function imageKey(id: string): string {
   return `${KEY_PREFIX}:image:${id}`;
 }
 
+/**
+ * The outcome of a completed job (`CompletedRecord` JSON), written with its image and expiring
+ * with it: the job's status outlives BullMQ's bounded history of completed jobs.
+ */
+export function completedKey(id: string): string {
+  return `${KEY_PREFIX}:done:${id}`;
+}
+
 /** The idempotency record of a client's key: it maps to the job id it created. */
 export function idempotencyKey(clientIp: string, key: string): string {
   return `${KEY_PREFIX}:idem:${clientIp}:${key}`;

@@ -1,16 +1,32 @@
 import type Redis from 'ioredis';
-import { imageKey } from '../../shared/src/keys';
+import type { CompletedRecord } from '../../shared/src/job';
+import { completedKey, imageKey } from '../../shared/src/keys';
 
 /** Where rendered PNGs go: the media backend reads them back by job id. */
 export interface ImageStore {
-  put(jobId: string, png: Buffer, ttlSeconds: number): Promise<void>;
+  /** Stores the PNG and the job's completion record, both for `ttlSeconds`. */
+  put(jobId: string, png: Buffer, ttlSeconds: number, record: CompletedRecord): Promise<void>;
 }
 
-/** PNG bytes under `imageKey(id)` in the queue Redis, with a TTL (the key layout lives in shared/keys). */
+/**
+ * PNG bytes under `imageKey(id)` and the completion record under `completedKey(id)` in the
+ * queue Redis, in one MULTI (both or neither), with one TTL (the key layout lives in
+ * shared/keys).
+ */
 export class RedisImageStore implements ImageStore {
   constructor(private readonly redis: Redis) {}
 
-  async put(jobId: string, png: Buffer, ttlSeconds: number): Promise<void> {
-    await this.redis.set(imageKey(jobId), png, 'EX', ttlSeconds);
+  async put(jobId: string, png: Buffer, ttlSeconds: number, record: CompletedRecord): Promise<void> {
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await this.redis.multi().set(imageKey(jobId), png, 'EX', ttlSeconds).set(completedKey(jobId), JSON.stringify(record), 'EX', ttlSeconds).exec();
+    } catch (err) {
+      // A command refused while queued (OOM at maxmemory) aborts the transaction: surface that
+      // error, not the EXECABORT, so the caller can tell a full store from a failing one.
+      const previous = (err as { previousErrors?: unknown[] }).previousErrors?.[0];
+      throw previous ?? err;
+    }
+    const failed = results?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
   }
 }

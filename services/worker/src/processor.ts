@@ -31,6 +31,8 @@ export interface RenderJobLike {
   readonly id?: string;
   readonly data: unknown;
   readonly attemptsMade: number;
+  /** Creation time, ms since the epoch. */
+  readonly timestamp: number;
   readonly opts: { readonly attempts?: number };
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
 }
@@ -133,7 +135,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
     // Stored before we return: BullMQ marks the job completed only after this resolves.
     const key = imageKey(job.id);
     try {
-      await deps.store.put(job.id, png, deps.imageTtlSeconds);
+      await deps.store.put(job.id, png, deps.imageTtlSeconds, { createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 });
     } catch (err) {
       if (isOutOfMemory(err)) {
         // A full store is a capacity problem, not a bad job: wait, without burning an attempt.
