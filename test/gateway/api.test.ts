@@ -303,38 +303,48 @@ describe('gateway HTTP API', () => {
     const key = `done-${randomUUID()}`;
     const post = () => inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'kept' } });
     const { id } = (await post()).json();
-    // the worker's own processor and image store complete it
-    workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const processor = createRenderProcessor({ render: async () => Buffer.from('png'), store: new RedisImageStore(workerConnection), retryAfterMs: () => 0, imageTtlSeconds: 60 });
-    worker = new Worker(queue.name, (job) => processor(job), { connection: workerConnection });
-    const status = () => inject(app, { url: `/api/images/${id}` });
-    await waitFor(async () => (await status()).json().status === 'completed');
-    const fromBullmq = (await status()).json();
+    try {
+      // the worker's own processor and image store complete it
+      workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+      const processor = createRenderProcessor({ render: async () => Buffer.from('png'), store: new RedisImageStore(workerConnection), retryAfterMs: () => 0, imageTtlSeconds: 60 });
+      worker = new Worker(queue.name, (job) => processor(job), { connection: workerConnection });
+      const status = () => inject(app, { url: `/api/images/${id}` });
+      await waitFor(async () => (await status()).json().status === 'completed');
+      const fromBullmq = (await status()).json();
 
-    // WHEN removeOnComplete drops it (here: removed at once)
-    await (await Job.fromId(queue, id))!.remove();
-    expect(await Job.fromId(queue, id)).toBeUndefined();
-    // THEN its status is unchanged, from the worker's completion record
-    const fromRecord = await status();
-    expect(fromRecord.statusCode).toBe(200);
-    expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
-    expect(Math.abs(Date.parse(fromRecord.json().finishedAt) - Date.parse(fromBullmq.finishedAt))).toBeLessThan(1000);
-    // AND a replay names it without adding it again (which would render it again)
-    const replay = await post();
-    expect(replay.statusCode).toBe(202);
-    expect(replay.json().id).toBe(id);
-    expect(await Job.fromId(queue, id)).toBeUndefined();
-    expect(await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active', 'completed')).toBe(0);
+      // WHEN removeOnComplete drops it (here: removed at once)
+      await (await Job.fromId(queue, id))!.remove();
+      expect(await Job.fromId(queue, id)).toBeUndefined();
+      // THEN its status is unchanged, from the worker's completion record
+      const fromRecord = await status();
+      expect(fromRecord.statusCode).toBe(200);
+      expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
+      expect(Math.abs(Date.parse(fromRecord.json().finishedAt) - Date.parse(fromBullmq.finishedAt))).toBeLessThan(1000);
+      // AND a replay names it without adding it again (which would render it again)
+      const replay = await post();
+      expect(replay.statusCode).toBe(202);
+      expect(replay.json().id).toBe(id);
+      expect(await Job.fromId(queue, id)).toBeUndefined();
+      expect(await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active', 'completed')).toBe(0);
 
-    // Without the record (its image expired with it): unknown, and a replay adds the job again
-    await worker.close();
-    workerConnection.disconnect();
-    [worker, workerConnection] = [undefined, undefined];
-    await app.levee.queueRedis.del(completedKey(id));
-    expect((await status()).statusCode).toBe(404);
-    expect((await post()).json().id).toBe(id);
-    expect(await Job.fromId(queue, id)).toBeDefined();
-    await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id));
+      // An unreadable record is no record (a 404, not a 500)
+      const ttl = await app.levee.queueRedis.ttl(completedKey(id));
+      for (const bad of ['{"createdAt":1,"finishedAt":2', '{"createdAt":"yesterday","finishedAt":2,"attempts":1}']) {
+        await app.levee.queueRedis.set(completedKey(id), bad, 'EX', ttl);
+        expect((await status()).statusCode).toBe(404);
+      }
+      // Without the record: unknown, and a replay adds the job again
+      await worker.close();
+      workerConnection.disconnect();
+      [worker, workerConnection] = [undefined, undefined];
+      await app.levee.queueRedis.del(completedKey(id));
+      expect((await status()).statusCode).toBe(404);
+      expect((await post()).json().id).toBe(id);
+      expect(await Job.fromId(queue, id)).toBeDefined();
+    } finally {
+      // fixed `levee:` keys, outside the stack's prefix: removed here even when an assertion fails
+      await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id), completedKey(id));
+    }
   });
 });
 

@@ -17,17 +17,23 @@ describe('RedisImageStore', () => {
     await server.stop();
   });
 
-  it('stores the PNG and the completion record together, both with the TTL', async () => {
+  it('stores the PNG with its TTL and the completion record with the same TTL, or 24 h if that is longer', async () => {
     const id = randomUUID();
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255]);
     await new RedisImageStore(redis).put(id, png, 600, { createdAt: 1000, finishedAt: 2000, attempts: 2 });
     expect(await redis.getBuffer(imageKey(id))).toEqual(png);
     expect(JSON.parse((await redis.get(completedKey(id)))!)).toEqual({ createdAt: 1000, finishedAt: 2000, attempts: 2 });
-    for (const key of [imageKey(id), completedKey(id)]) {
-      const ttl = await redis.ttl(key);
-      expect(ttl).toBeGreaterThan(590);
-      expect(ttl).toBeLessThanOrEqual(600);
-    }
+    const ttl = async (key: string) => redis.ttl(key);
+    expect(await ttl(imageKey(id))).toBeGreaterThan(590);
+    expect(await ttl(imageKey(id))).toBeLessThanOrEqual(600);
+    // a 10-minute image: the record still covers the 24 h idempotency window
+    expect(await ttl(completedKey(id))).toBeGreaterThan(86_390);
+    expect(await ttl(completedKey(id))).toBeLessThanOrEqual(86_400);
+
+    const longer = randomUUID();
+    await new RedisImageStore(redis).put(longer, png, 3 * 86_400, { createdAt: 1, finishedAt: 2, attempts: 1 });
+    expect(await ttl(completedKey(longer))).toBeGreaterThan(3 * 86_400 - 10);
+    expect(await ttl(imageKey(longer))).toBeGreaterThan(3 * 86_400 - 10);
   });
 
   it('GIVEN Redis at maxmemory (noeviction) THEN put rejects with the OOM error and stores neither key', async () => {

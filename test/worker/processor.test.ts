@@ -67,6 +67,13 @@ describe('render processor (no Redis)', () => {
     expect(await count('completed')).toBe(1);
   });
 
+  it('counts the attempts made before this successful one in the completion record', async () => {
+    const { processor, stored } = setup(async () => PNG_BYTES);
+    const job = fakeJob(request, 2);
+    await processor(job, 'tok');
+    expect(stored.get(job.id!)?.record).toEqual({ createdAt: 900_000, finishedAt: 1_000_000, attempts: 3 });
+  });
+
   it('fills the default size like the gateway does', async () => {
     let seen: unknown;
     const processor = createRenderProcessor({

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
-import { CompletedRecord, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
+import { CompletedRecord, IDEMPOTENCY_SECONDS, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { completedKey, idempotencyKey } from '../../shared/src/keys';
 import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
@@ -102,7 +102,7 @@ export class Producer {
   private readonly timeoutMs: number;
 
   constructor(private readonly options: ProducerOptions) {
-    this.idempotencySeconds = options.idempotencySeconds ?? 24 * 3600;
+    this.idempotencySeconds = options.idempotencySeconds ?? IDEMPOTENCY_SECONDS;
     this.depthRefreshMs = options.depthRefreshMs ?? 100;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS });
@@ -173,10 +173,18 @@ export class Producer {
     await this.queue.close();
   }
 
+  /** A completed job from the worker's completion record; undefined when there is none (or it is unreadable). */
   private async completedStatus(id: string): Promise<JobStatus | undefined> {
     const json = await this.withTimeout(this.options.redis.get(completedKey(id)));
     if (!json) return undefined;
-    const record = JSON.parse(json) as CompletedRecord;
+    let record: Partial<CompletedRecord> | undefined;
+    try {
+      record = JSON.parse(json) as Partial<CompletedRecord>;
+    } catch {
+      record = undefined;
+    }
+    const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (!record || !valid(record.createdAt) || !valid(record.finishedAt) || !valid(record.attempts)) return undefined;
     return { id, status: 'completed', attempts: record.attempts, createdAt: new Date(record.createdAt).toISOString(), finishedAt: new Date(record.finishedAt).toISOString() };
   }
 

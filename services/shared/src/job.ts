@@ -18,15 +18,19 @@ export const RENDER_JOB_OPTIONS = {
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
 
+/** How long an Idempotency-Key maps to its job (CONTRACT section 3: 24 h). */
+export const IDEMPOTENCY_SECONDS = 24 * 3600;
+
 /**
- * What the worker keeps of a completed job next to its image (under `completedKey(id)`, same
- * TTL). BullMQ keeps only the last 10,000 completed jobs (`removeOnComplete`), fewer than a
- * flood completes in a day: the status route and idempotent replays fall back to this record.
+ * What the worker keeps of a completed job next to its image (under `completedKey(id)`), for
+ * as long as the image or the idempotency window lasts, whichever is longer. BullMQ keeps only
+ * the last 10,000 completed jobs (`removeOnComplete`), fewer than a flood completes in a day:
+ * the status route and idempotent replays fall back to this record.
  */
 export interface CompletedRecord {
   /** When the job was created (BullMQ `timestamp`), ms since the epoch. */
   createdAt: number;
-  /** When the image was stored, ms since the epoch. */
+  /** When the image was stored (just before BullMQ marked the job completed), ms since the epoch. */
   finishedAt: number;
   /** Attempts made, the successful one included (BullMQ `attemptsMade` once completed). */
   attempts: number;
