@@ -2,7 +2,7 @@
  * Gateway benchmark: throughput and p50/p99 latency of the gateway's hot paths against a bare
  * Fastify route (the ceiling), side by side in one run on this machine, 127.0.0.1 only.
  *
- *   npx tsx bench/gateway.ts            # ~3.5 min
+ *   npx tsx bench/gateway.ts            # ~4 min
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=100 npx tsx bench/gateway.ts
  *   BENCH_ONLY=429 npx tsx bench/gateway.ts    # the ceiling and the scenarios matching /429/i
  *
