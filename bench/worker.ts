@@ -21,6 +21,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { renderPng } from '../services/model/src/renderer';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../services/shared/src/job';
+import { completedKey, imageKey } from '../services/shared/src/keys';
 import { createRenderWorker } from '../services/worker/src/worker';
 import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
@@ -72,7 +73,7 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
       MODEL_TIMEOUT_MS: 30_000,
       BREAKER_OPEN_SECONDS: 60,
       BREAKER_FAILURES: 5,
-      IMAGE_TTL_SECONDS: 60, // bench images expire by themselves
+      IMAGE_TTL_SECONDS: 60, // deleted after the run, and they would expire anyway
       WORKER_LOCK_DURATION_MS: 10_000,
       WORKER_STALLED_INTERVAL_MS: 5_000,
       WORKER_MAX_STALLED_COUNT: 2,
@@ -97,7 +98,8 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
   const cpu0 = process.cpuUsage();
   const model0 = cpuSecondsOf(modelPid) ?? 0;
   const started = performance.now();
-  await queue.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: RENDER_JOB, data: request(size, i), opts: { ...RENDER_JOB_OPTIONS, jobId: randomUUID() } })));
+  const ids = Array.from({ length: jobs }, () => randomUUID());
+  await queue.addBulk(ids.map((jobId, i) => ({ name: RENDER_JOB, data: request(size, i), opts: { ...RENDER_JOB_OPTIONS, jobId } })));
   await Promise.race([finished, failed]);
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
@@ -105,6 +107,8 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
   const modelCpu = (cpuSecondsOf(modelPid) ?? 0) - model0;
 
   await render.close();
+  // the images and completion records live outside the queue's keys (obliterate leaves them)
+  for (let i = 0; i < ids.length; i += 500) await producer.del(...ids.slice(i, i + 500).flatMap((id) => [imageKey(id), completedKey(id)]));
   await queue.obliterate({ force: true });
   await queue.close();
   connection.disconnect();
