@@ -21,7 +21,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { renderPng } from '../services/model/src/renderer';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../services/shared/src/job';
-import { completedKey, imageKey } from '../services/shared/src/keys';
+import { imageKey, outcomeKey } from '../services/shared/src/keys';
 import { createRenderWorker } from '../services/worker/src/worker';
 import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
@@ -107,8 +107,8 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
   const modelCpu = (cpuSecondsOf(modelPid) ?? 0) - model0;
 
   await render.close();
-  // the images and completion records live outside the queue's keys (obliterate leaves them)
-  for (let i = 0; i < ids.length; i += 500) await producer.del(...ids.slice(i, i + 500).flatMap((id) => [imageKey(id), completedKey(id)]));
+  // the images and outcome records live outside the queue's keys (obliterate leaves them)
+  for (let i = 0; i < ids.length; i += 500) await producer.del(...ids.slice(i, i + 500).flatMap((id) => [imageKey(id), outcomeKey(id)]));
   await queue.obliterate({ force: true });
   await queue.close();
   connection.disconnect();

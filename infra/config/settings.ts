@@ -191,7 +191,7 @@ export const SETTINGS = {
   breakerOpenSeconds: { env: 'LEVEE_BREAKER_OPEN_SECONDS', description: 'gateway and worker BREAKER_OPEN_SECONDS', default: same('60'), parse: integer(1, 3600) },
   workerConcurrency: { env: 'LEVEE_WORKER_CONCURRENCY', description: 'worker WORKER_CONCURRENCY (jobs per pod)', default: same('2'), parse: integer(1, 256) },
   modelTimeoutMs: { env: 'LEVEE_MODEL_TIMEOUT_MS', description: 'worker MODEL_TIMEOUT_MS; also sets the worker terminationGracePeriodSeconds', default: same('30000'), parse: integer(100, 600000) },
-  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept; the completion record of a job: at least 24 h)', default: same('86400'), parse: integer(60, 31536000) },
+  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept; the outcome record of a job: at least 24 h)', default: same('86400'), parse: integer(60, 31536000) },
   logLevel: { env: 'LEVEE_LOG_LEVEL', description: 'gateway LOG_LEVEL', default: byEnv({ production: 'info', preview: 'info', dev: 'debug' }), parse: oneOf(LOG_LEVELS) },
 
   preStopSeconds: { env: 'LEVEE_PRESTOP_SECONDS', description: 'preStop sleep of the HTTP apps (lets endpoints and proxies forget the pod)', default: same('5'), parse: integer(0, 120) },

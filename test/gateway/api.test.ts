@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Job, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { buildGateway, Gateway } from '../../services/gateway/src/app';
-import { completedKey, imageKey } from '../../services/shared/src/keys';
+import { imageKey, outcomeKey } from '../../services/shared/src/keys';
+import { ModelHttpError } from '../../services/shared/src/model-client';
 import { RedisImageStore } from '../../services/worker/src/image-store';
 import { createRenderProcessor } from '../../services/worker/src/processor';
 import { rawHttp } from '../helpers/http';
@@ -315,7 +316,7 @@ describe('gateway HTTP API', () => {
       // WHEN removeOnComplete drops it (here: removed at once)
       await (await Job.fromId(queue, id))!.remove();
       expect(await Job.fromId(queue, id)).toBeUndefined();
-      // THEN its status is unchanged, from the worker's completion record
+      // THEN its status is unchanged, from the worker's outcome record
       const fromRecord = await status();
       expect(fromRecord.statusCode).toBe(200);
       expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
@@ -328,22 +329,59 @@ describe('gateway HTTP API', () => {
       expect(await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active', 'completed')).toBe(0);
 
       // An unreadable record is no record (a 404, not a 500)
-      const ttl = await app.levee.queueRedis.ttl(completedKey(id));
+      const ttl = await app.levee.queueRedis.ttl(outcomeKey(id));
       for (const bad of ['{"createdAt":1,"finishedAt":2', '{"createdAt":"yesterday","finishedAt":2,"attempts":1}']) {
-        await app.levee.queueRedis.set(completedKey(id), bad, 'EX', ttl);
+        await app.levee.queueRedis.set(outcomeKey(id), bad, 'EX', ttl);
         expect((await status()).statusCode).toBe(404);
       }
       // Without the record: unknown, and a replay adds the job again
       await worker.close();
       workerConnection.disconnect();
       [worker, workerConnection] = [undefined, undefined];
-      await app.levee.queueRedis.del(completedKey(id));
+      await app.levee.queueRedis.del(outcomeKey(id));
       expect((await status()).statusCode).toBe(404);
       expect((await post()).json().id).toBe(id);
       expect(await Job.fromId(queue, id)).toBeDefined();
     } finally {
       // fixed `levee:` keys, outside the stack's prefix: removed here even when an assertion fails
-      await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id), completedKey(id));
+      await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id), outcomeKey(id));
+    }
+  });
+
+  it('keeps a failed job\'s status, and its replay, after BullMQ has dropped the job from its bounded history', async () => {
+    const app = await gateway();
+    const queue = app.levee.producer.queue;
+    const key = `failed-${randomUUID()}`;
+    const post = () => inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'refused' } });
+    const { id } = (await post()).json();
+    try {
+      // the worker's own processor: the model refuses the request (4xx), so the job fails for good
+      workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+      const processor = createRenderProcessor({
+        render: () => Promise.reject(new ModelHttpError(422, '{"detail":"no"}')),
+        store: new RedisImageStore(workerConnection),
+        retryAfterMs: () => 0,
+        imageTtlSeconds: 60,
+      });
+      worker = new Worker(queue.name, (job) => processor(job), { connection: workerConnection });
+      const status = () => inject(app, { url: `/api/images/${id}` });
+      await waitFor(async () => (await status()).json().status === 'failed');
+      const fromBullmq = (await status()).json();
+      expect(fromBullmq).toMatchObject({ status: 'failed', attempts: 1, error: expect.stringContaining('422') });
+
+      // WHEN removeOnFail drops it THEN its status is unchanged, from the stored outcome
+      await (await Job.fromId(queue, id))!.remove();
+      const fromRecord = await status();
+      expect(fromRecord.statusCode).toBe(200);
+      expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
+      expect(Math.abs(Date.parse(fromRecord.json().finishedAt) - Date.parse(fromBullmq.finishedAt))).toBeLessThan(1000);
+      // AND a replay names it without adding it again
+      const replay = await post();
+      expect(replay.statusCode).toBe(202);
+      expect(replay.json().id).toBe(id);
+      expect(await Job.fromId(queue, id)).toBeUndefined();
+    } finally {
+      await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, outcomeKey(id));
     }
   });
 });

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { renderPng } from '../../services/model/src/renderer';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../services/shared/src/job';
-import { completedKey, imageKey } from '../../services/shared/src/keys';
+import { imageKey, outcomeKey } from '../../services/shared/src/keys';
 import { RenderWorker, RenderWorkerSettings, createRenderWorker } from '../../services/worker/src/worker';
 
 export type ModelMode = 'ok' | 'fail' | 'reject' | 'hold';
@@ -143,13 +143,13 @@ export async function metric(registry: Registry, name: string, labels: Record<st
 }
 
 /**
- * Deletes the PNGs and completion records that the queue's jobs stored under the shared
+ * Deletes the PNGs and outcome records that the queue's jobs stored under the shared
  * `levee:` prefix, then the queue itself, so tests leave nothing in the shared Redis
  * (obliterate clears only `bull:*`).
  */
 export async function obliterateWithImages(queue: Queue, redis: Redis): Promise<void> {
   const jobs = await queue.getJobs(['completed', 'failed', 'active', 'wait', 'delayed', 'prioritized', 'waiting-children']);
-  const keys = jobs.filter((j) => j?.id).flatMap((j) => [imageKey(j.id!), completedKey(j.id!)]);
+  const keys = jobs.filter((j) => j?.id).flatMap((j) => [imageKey(j.id!), outcomeKey(j.id!)]);
   if (keys.length) await redis.del(...keys);
   await queue.obliterate({ force: true });
 }

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { renderPng } from '../../services/model/src/renderer';
-import { completedKey, imageKey } from '../../services/shared/src/keys';
+import { imageKey, outcomeKey } from '../../services/shared/src/keys';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { FakeModel, SMALL, enqueue, metric, obliterateWithImages, startWorker, uniqueQueueName, until } from './support';
 
@@ -61,12 +61,12 @@ describe('render worker against real Redis', () => {
     const ttl = await redis.ttl(imageKey(id));
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
-    // the completion record: what the status route answers once BullMQ has dropped the job
-    const record = JSON.parse((await redis.get(completedKey(id)))!);
-    expect(record).toEqual({ createdAt: job.timestamp, finishedAt: expect.any(Number), attempts: job.attemptsMade });
+    // the outcome record: what the status route answers once BullMQ has dropped the job
+    const record = JSON.parse((await redis.get(outcomeKey(id)))!);
+    expect(record).toEqual({ status: 'completed', createdAt: job.timestamp, finishedAt: expect.any(Number), attempts: job.attemptsMade });
     expect(record.finishedAt).toBeGreaterThanOrEqual(job.processedOn!);
     expect(record.finishedAt).toBeLessThanOrEqual(job.finishedOn!);
-    expect(await redis.ttl(completedKey(id))).toBeGreaterThan(86_390); // the 24 h idempotency window, longer than the image's 600 s
+    expect(await redis.ttl(outcomeKey(id))).toBeGreaterThan(86_390); // the 24 h idempotency window, longer than the image's 600 s
     expect(await metric(registry, 'levee_jobs_total', { result: 'completed' })).toBe(1);
     expect(await metric(registry, 'levee_circuit_state', { target: 'model' })).toBe(0);
   });
@@ -85,6 +85,10 @@ describe('render worker against real Redis', () => {
     expect(gaps[0]).toBeGreaterThanOrEqual(190); // 200 ms
     expect(gaps[1]).toBeGreaterThanOrEqual(390); // 400 ms: exponential
     expect(await redis.exists(imageKey(id))).toBe(0);
+    // the outcome the gateway answers once BullMQ has dropped the failed job: what BullMQ says
+    const outcome = JSON.parse((await redis.get(outcomeKey(id)))!);
+    expect(outcome).toEqual({ status: 'failed', createdAt: job.timestamp, finishedAt: expect.any(Number), attempts: job.attemptsMade, error: job.failedReason });
+    expect(outcome.finishedAt).toBeLessThanOrEqual(job.finishedOn!);
     expect(await metric(registry, 'levee_jobs_total', { result: 'retried' })).toBe(2);
     expect(await metric(registry, 'levee_jobs_total', { result: 'failed' })).toBe(1);
   });

@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
-import { CompletedRecord, IDEMPOTENCY_SECONDS, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
-import { completedKey, idempotencyKey } from '../../shared/src/keys';
+import { JobOutcome, IDEMPOTENCY_SECONDS, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
+import { outcomeKey, idempotencyKey } from '../../shared/src/keys';
 import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
@@ -134,9 +134,10 @@ export class Producer {
       if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
       // A replay gets its job even when the queue is full now. The first request may still be
       // adding that job, or may have failed to: add it under the same id (a no-op in BullMQ
-      // when it exists), so a 202 always names a job in Redis. Unless it has completed: BullMQ
-      // may have dropped it from its history already, and adding it again would render it again.
-      if (!(await this.withTimeout(this.options.redis.exists(completedKey(existing))))) await this.add(existing, request);
+      // when it exists), so a 202 always names a job in Redis. Unless it has finished (an outcome
+      // is stored): BullMQ may have dropped it from its history already, and adding it again
+      // would render it again.
+      if (!(await this.withTimeout(this.options.redis.exists(outcomeKey(existing))))) await this.add(existing, request);
       return { id: existing, created: false };
     }
     try {
@@ -152,16 +153,16 @@ export class Producer {
   }
 
   /**
-   * The public status of a job, or undefined when no such job exists (any more). A completed
-   * job that BullMQ's bounded history has dropped is still `completed` while its image lasts
-   * (the worker's completion record).
+   * The public status of a job, or undefined when no such job exists (any more). A finished
+   * job that BullMQ's bounded history has dropped keeps its status from the outcome the worker
+   * stored (`completed` while its image lasts, and at least 24 h; `failed` for 24 h).
    */
   async status(id: string): Promise<JobStatus | undefined> {
     this.ensureConnected();
     const job = await this.withTimeout(Job.fromId<RenderRequest>(this.queue, id));
-    if (!job) return this.completedStatus(id);
+    if (!job) return this.finishedStatus(id);
     const state = await this.withTimeout(job.getState());
-    if (state === 'unknown') return this.completedStatus(id);
+    if (state === 'unknown') return this.finishedStatus(id);
     const status: PublicJobStatus = state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
     const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
     if ((status === 'completed' || status === 'failed') && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
@@ -173,19 +174,21 @@ export class Producer {
     await this.queue.close();
   }
 
-  /** A completed job from the worker's completion record; undefined when there is none (or it is unreadable). */
-  private async completedStatus(id: string): Promise<JobStatus | undefined> {
-    const json = await this.withTimeout(this.options.redis.get(completedKey(id)));
+  /** A finished job from the outcome the worker stored; undefined when there is none (or it is unreadable). */
+  private async finishedStatus(id: string): Promise<JobStatus | undefined> {
+    const json = await this.withTimeout(this.options.redis.get(outcomeKey(id)));
     if (!json) return undefined;
-    let record: Partial<CompletedRecord> | undefined;
+    let record: Partial<JobOutcome> | undefined;
     try {
-      record = JSON.parse(json) as Partial<CompletedRecord>;
+      record = JSON.parse(json) as Partial<JobOutcome>;
     } catch {
       record = undefined;
     }
     const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (!record || !valid(record.createdAt) || !valid(record.finishedAt) || !valid(record.attempts)) return undefined;
-    return { id, status: 'completed', attempts: record.attempts, createdAt: new Date(record.createdAt).toISOString(), finishedAt: new Date(record.finishedAt).toISOString() };
+    if (!record || (record.status !== 'completed' && record.status !== 'failed') || !valid(record.createdAt) || !valid(record.finishedAt) || !valid(record.attempts)) return undefined;
+    const status: JobStatus = { id, status: record.status, attempts: record.attempts, createdAt: new Date(record.createdAt).toISOString(), finishedAt: new Date(record.finishedAt).toISOString() };
+    if (record.status === 'failed') status.error = typeof record.error === 'string' && record.error ? record.error : 'rendering failed';
+    return status;
   }
 
   /** A disconnected client fails at once: no BullMQ call that would wait for a reconnect. */

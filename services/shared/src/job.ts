@@ -22,18 +22,23 @@ export const RENDER_JOB_OPTIONS = {
 export const IDEMPOTENCY_SECONDS = 24 * 3600;
 
 /**
- * What the worker keeps of a completed job next to its image (under `completedKey(id)`), for
- * as long as the image or the idempotency window lasts, whichever is longer. BullMQ keeps only
- * the last 10,000 completed jobs (`removeOnComplete`), fewer than a flood completes in a day:
- * the status route and idempotent replays fall back to this record.
+ * What the worker keeps of a finished job (under `outcomeKey(id)`): a completed job's next to
+ * its image, for as long as the image or the idempotency window lasts, whichever is longer; a
+ * job that failed for good, for the idempotency window. BullMQ keeps only the last 10,000
+ * completed and 10,000 failed jobs (`removeOnComplete`/`removeOnFail`), fewer than a flood
+ * finishes in a day: the status route and idempotent replays fall back to this record.
  */
-export interface CompletedRecord {
+export interface JobOutcome {
+  /** How the job finished. */
+  status: 'completed' | 'failed';
   /** When the job was created (BullMQ `timestamp`), ms since the epoch. */
   createdAt: number;
-  /** When the image was stored (just before BullMQ marked the job completed), ms since the epoch. */
+  /** When it finished: the image stored, or the last attempt failed (just before BullMQ moved the job), ms since the epoch. */
   finishedAt: number;
-  /** Attempts made, the successful one included (BullMQ `attemptsMade` once completed). */
+  /** Attempts made, the last one included (BullMQ `attemptsMade` once the job is finished). */
   attempts: number;
+  /** Why it failed (BullMQ `failedReason`); failed jobs only. */
+  error?: string;
 }
 
 /** The limits of a render request, shared by the gateway's and the model's validation. */

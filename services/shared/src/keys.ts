@@ -11,10 +11,10 @@ export function imageKey(id: string): string {
 }
 
 /**
- * The outcome of a completed job (`CompletedRecord` JSON), written with its image and expiring
- * with it: the job's status outlives BullMQ's bounded history of completed jobs.
+ * The outcome of a finished job (`JobOutcome` JSON; a completed one's is written with its
+ * image): the job's status outlives BullMQ's bounded history of finished jobs.
  */
-export function completedKey(id: string): string {
+export function outcomeKey(id: string): string {
   return `${KEY_PREFIX}:done:${id}`;
 }
 

@@ -98,18 +98,30 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       count('failed');
       throw new UnrecoverableError('job has no id');
     }
+    const jobId = job.id;
+    // A job that fails for good leaves its outcome where the gateway finds it once BullMQ's
+    // bounded history has dropped the job. Best effort: the failure itself must go through.
+    const failedForGood = async <E extends Error>(err: E): Promise<E> => {
+      count('failed');
+      const outcome = { status: 'failed' as const, createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1, error: err.message };
+      await deps.store.putFailure(jobId, outcome).catch((storeErr: unknown) => log?.warn({ err: storeErr }, 'could not store the failed outcome'));
+      return err;
+    };
+
     const parsed = jobDataSchema.safeParse(job.data);
     if (!parsed.success) {
-      count('failed');
-      throw new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
+      throw await failedForGood(new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`));
     }
     const request: RenderRequest = parsed.data;
 
-    const failedAttempt = (err: unknown): unknown => {
+    const failedAttempt = async (err: unknown): Promise<unknown> => {
       const willRetry = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-      count(willRetry ? 'retried' : 'failed');
       log?.warn({ err, willRetry }, 'render attempt failed');
-      return err;
+      if (willRetry) {
+        count('retried');
+        return err;
+      }
+      return failedForGood(err instanceof Error ? err : new Error(String(err)));
     };
 
     let png: Buffer;
@@ -125,17 +137,16 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         throw new DelayedError();
       }
       if (err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
-        count('failed');
         log?.warn({ status: err.status }, 'model API rejected the request: job failed');
-        throw new UnrecoverableError(err.message);
+        throw await failedForGood(new UnrecoverableError(err.message));
       }
-      throw failedAttempt(err);
+      throw await failedAttempt(err);
     }
 
     // Stored before we return: BullMQ marks the job completed only after this resolves.
-    const key = imageKey(job.id);
+    const key = imageKey(jobId);
     try {
-      await deps.store.put(job.id, png, deps.imageTtlSeconds, { createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 });
+      await deps.store.put(jobId, png, deps.imageTtlSeconds, { status: 'completed', createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 });
     } catch (err) {
       if (isOutOfMemory(err)) {
         // A full store is a capacity problem, not a bad job: wait, without burning an attempt.
@@ -145,7 +156,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         log?.warn({ until: new Date(until).toISOString() }, 'image store full (Redis OOM): job postponed');
         throw new DelayedError();
       }
-      throw failedAttempt(err);
+      throw await failedAttempt(err);
     }
     count('completed');
     log?.debug({ bytes: png.length }, 'rendered');
