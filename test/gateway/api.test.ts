@@ -28,12 +28,15 @@ describe('gateway HTTP API', () => {
   let origin: FakeOrigin;
   let worker: Worker | undefined;
   let workerConnection: Redis | undefined;
+  let cleanups: (() => Promise<unknown>)[] = [];
 
   beforeEach(async () => {
     stack = new Stack();
     origin = await stack.origin(5);
   });
   afterEach(async () => {
+    for (const cleanup of cleanups) await cleanup();
+    cleanups = [];
     if (worker) {
       await worker.close();
       workerConnection?.disconnect();
@@ -298,91 +301,66 @@ describe('gateway HTTP API', () => {
     await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${accepted}`, `levee:idem:127.0.0.1:${refusedKey}`);
   });
 
-  it('keeps a completed job\'s status, and its replay, after BullMQ has dropped the job from its bounded history', async () => {
-    const app = await gateway();
-    const queue = app.levee.producer.queue;
-    const key = `done-${randomUUID()}`;
+  /**
+   * POSTs with a new Idempotency-Key and lets the worker's own processor and image store
+   * finish the job, rendering with `render`; the job's `levee:` keys are removed after the test.
+   */
+  const finishWithWorker = async (app: Gateway, render: () => Promise<Buffer>, finished: 'completed' | 'failed') => {
+    const key = `finished-${randomUUID()}`;
     const post = () => inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'kept' } });
     const { id } = (await post()).json();
-    try {
-      // the worker's own processor and image store complete it
-      workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-      const processor = createRenderProcessor({ render: async () => Buffer.from('png'), store: new RedisImageStore(workerConnection), retryAfterMs: () => 0, imageTtlSeconds: 60 });
-      worker = new Worker(queue.name, (job) => processor(job), { connection: workerConnection });
-      const status = () => inject(app, { url: `/api/images/${id}` });
-      await waitFor(async () => (await status()).json().status === 'completed');
-      const fromBullmq = (await status()).json();
+    // fixed `levee:` keys, outside the stack's prefix
+    cleanups.push(() => app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id), outcomeKey(id)));
+    workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const processor = createRenderProcessor({ render, store: new RedisImageStore(workerConnection), retryAfterMs: () => 0, imageTtlSeconds: 60 });
+    worker = new Worker(app.levee.producer.queue.name, (job) => processor(job), { connection: workerConnection });
+    const status = () => inject(app, { url: `/api/images/${id}` });
+    await waitFor(async () => (await status()).json().status === finished);
+    return { id, post, status, fromBullmq: (await status()).json() };
+  };
 
-      // WHEN removeOnComplete drops it (here: removed at once)
-      await (await Job.fromId(queue, id))!.remove();
-      expect(await Job.fromId(queue, id)).toBeUndefined();
-      // THEN its status is unchanged, from the worker's outcome record
-      const fromRecord = await status();
-      expect(fromRecord.statusCode).toBe(200);
-      expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
-      expect(Math.abs(Date.parse(fromRecord.json().finishedAt) - Date.parse(fromBullmq.finishedAt))).toBeLessThan(1000);
-      // AND a replay names it without adding it again (which would render it again)
-      const replay = await post();
-      expect(replay.statusCode).toBe(202);
-      expect(replay.json().id).toBe(id);
-      expect(await Job.fromId(queue, id)).toBeUndefined();
-      expect(await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active', 'completed')).toBe(0);
-
-      // An unreadable record is no record (a 404, not a 500)
-      const ttl = await app.levee.queueRedis.ttl(outcomeKey(id));
-      for (const bad of ['{"createdAt":1,"finishedAt":2', '{"createdAt":"yesterday","finishedAt":2,"attempts":1}']) {
-        await app.levee.queueRedis.set(outcomeKey(id), bad, 'EX', ttl);
-        expect((await status()).statusCode).toBe(404);
-      }
-      // Without the record: unknown, and a replay adds the job again
-      await worker.close();
-      workerConnection.disconnect();
-      [worker, workerConnection] = [undefined, undefined];
-      await app.levee.queueRedis.del(outcomeKey(id));
-      expect((await status()).statusCode).toBe(404);
-      expect((await post()).json().id).toBe(id);
-      expect(await Job.fromId(queue, id)).toBeDefined();
-    } finally {
-      // fixed `levee:` keys, outside the stack's prefix: removed here even when an assertion fails
-      await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id), outcomeKey(id));
-    }
-  });
-
-  it('keeps a failed job\'s status, and its replay, after BullMQ has dropped the job from its bounded history', async () => {
+  it.each([
+    ['completed', async () => Buffer.from('png')],
+    ['failed', () => Promise.reject(new ModelHttpError(422, '{"detail":"no"}'))],
+  ] as const)("keeps a %s job's status, and its replay, after BullMQ has dropped the job from its bounded history", async (finished, render) => {
     const app = await gateway();
     const queue = app.levee.producer.queue;
-    const key = `failed-${randomUUID()}`;
-    const post = () => inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'refused' } });
-    const { id } = (await post()).json();
-    try {
-      // the worker's own processor: the model refuses the request (4xx), so the job fails for good
-      workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-      const processor = createRenderProcessor({
-        render: () => Promise.reject(new ModelHttpError(422, '{"detail":"no"}')),
-        store: new RedisImageStore(workerConnection),
-        retryAfterMs: () => 0,
-        imageTtlSeconds: 60,
-      });
-      worker = new Worker(queue.name, (job) => processor(job), { connection: workerConnection });
-      const status = () => inject(app, { url: `/api/images/${id}` });
-      await waitFor(async () => (await status()).json().status === 'failed');
-      const fromBullmq = (await status()).json();
-      expect(fromBullmq).toMatchObject({ status: 'failed', attempts: 1, error: expect.stringContaining('422') });
+    const { id, post, status, fromBullmq } = await finishWithWorker(app, render, finished);
+    if (finished === 'failed') expect(fromBullmq).toMatchObject({ attempts: 1, error: expect.stringContaining('422') });
 
-      // WHEN removeOnFail drops it THEN its status is unchanged, from the stored outcome
-      await (await Job.fromId(queue, id))!.remove();
-      const fromRecord = await status();
-      expect(fromRecord.statusCode).toBe(200);
-      expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
-      expect(Math.abs(Date.parse(fromRecord.json().finishedAt) - Date.parse(fromBullmq.finishedAt))).toBeLessThan(1000);
-      // AND a replay names it without adding it again
-      const replay = await post();
-      expect(replay.statusCode).toBe(202);
-      expect(replay.json().id).toBe(id);
-      expect(await Job.fromId(queue, id)).toBeUndefined();
-    } finally {
-      await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, outcomeKey(id));
+    // WHEN removeOnComplete / removeOnFail drops it (here: removed at once)
+    await (await Job.fromId(queue, id))!.remove();
+    expect(await Job.fromId(queue, id)).toBeUndefined();
+    // THEN its status is unchanged, from the outcome the worker stored
+    const fromRecord = await status();
+    expect(fromRecord.statusCode).toBe(200);
+    expect(fromRecord.json()).toEqual({ ...fromBullmq, finishedAt: expect.any(String) });
+    expect(Math.abs(Date.parse(fromRecord.json().finishedAt) - Date.parse(fromBullmq.finishedAt))).toBeLessThan(1000);
+    // AND a replay names it without adding it again (which would run it again)
+    const replay = await post();
+    expect(replay.statusCode).toBe(202);
+    expect(replay.json().id).toBe(id);
+    expect(await Job.fromId(queue, id)).toBeUndefined();
+    expect(await queue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed')).toBe(0);
+  });
+
+  it('answers 404 for a dropped job whose stored outcome is unreadable or gone, and a replay then adds the job again', async () => {
+    const app = await gateway();
+    const queue = app.levee.producer.queue;
+    const { id, post, status } = await finishWithWorker(app, async () => Buffer.from('png'), 'completed');
+    await worker!.close();
+    await (await Job.fromId(queue, id))!.remove();
+    // An unreadable outcome is none (a 404, not a 500)
+    const ttl = await app.levee.queueRedis.ttl(outcomeKey(id));
+    for (const bad of ['{"status":"completed","createdAt":1,"finishedAt":2', '{"status":"completed","createdAt":"yesterday","finishedAt":2,"attempts":1}', '{"status":"lost","createdAt":1,"finishedAt":2,"attempts":1}']) {
+      await app.levee.queueRedis.set(outcomeKey(id), bad, 'EX', ttl);
+      expect((await status()).statusCode).toBe(404);
     }
+    // Without it (expired): unknown, and a replay adds the job again
+    await app.levee.queueRedis.del(outcomeKey(id));
+    expect((await status()).statusCode).toBe(404);
+    expect((await post()).json().id).toBe(id);
+    expect(await Job.fromId(queue, id)).toBeDefined();
   });
 });
 
