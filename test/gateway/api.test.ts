@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Worker } from 'bullmq';
 import Redis from 'ioredis';
+import pino from 'pino';
 import { buildGateway, Gateway } from '../../services/gateway/src/app';
 import { imageKey, outcomeKey } from '../../services/shared/src/keys';
 import { ModelHttpError } from '../../services/shared/src/model-client';
 import { RedisImageStore } from '../../services/worker/src/image-store';
 import { createRenderProcessor } from '../../services/worker/src/processor';
+import { storeFailedOutcomes } from '../../services/worker/src/worker';
 import { rawHttp } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
@@ -35,13 +37,14 @@ describe('gateway HTTP API', () => {
     origin = await stack.origin(5);
   });
   afterEach(async () => {
-    for (const cleanup of cleanups) await cleanup();
-    cleanups = [];
     if (worker) {
       await worker.close();
       workerConnection?.disconnect();
       worker = undefined;
     }
+    // after the worker: nothing writes the keys again once they are deleted
+    for (const cleanup of cleanups) await cleanup();
+    cleanups = [];
     await stack.close();
   });
 
@@ -312,10 +315,14 @@ describe('gateway HTTP API', () => {
     // fixed `levee:` keys, outside the stack's prefix
     cleanups.push(() => app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`, imageKey(id), outcomeKey(id)));
     workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const processor = createRenderProcessor({ render, store: new RedisImageStore(workerConnection), retryAfterMs: () => 0, imageTtlSeconds: 60 });
+    const store = new RedisImageStore(workerConnection);
+    const processor = createRenderProcessor({ render, store, retryAfterMs: () => 0, imageTtlSeconds: 60 });
     worker = new Worker(app.levee.producer.queue.name, (job) => processor(job), { connection: workerConnection });
+    storeFailedOutcomes(worker, store, pino({ level: 'silent' }));
     const status = () => inject(app, { url: `/api/images/${id}` });
     await waitFor(async () => (await status()).json().status === finished);
+    // a failed job's outcome is stored on BullMQ's 'failed' event, just after the move
+    await waitFor(async () => (await app.levee.queueRedis.exists(outcomeKey(id))) === 1);
     return { id, post, status, fromBullmq: (await status()).json() };
   };
 

@@ -28,7 +28,6 @@ function fakeJob(data: unknown, attemptsMade = 0, attempts = 5): RenderJobLike &
 
 function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
   const stored = new Map<string, { png: Buffer; ttl: number; record: JobOutcome }>();
-  const failures = new Map<string, JobOutcome>();
   const order: string[] = [];
   const registry = new Registry();
   const metrics = createWorkerMetrics(registry);
@@ -42,9 +41,7 @@ function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
         order.push('store');
         stored.set(id, { png, ttl, record });
       },
-      async putFailure(id, outcome) {
-        failures.set(id, outcome);
-      },
+      putFailure: async () => undefined, // never called: worker.ts stores failures, after BullMQ
     },
     retryAfterMs: () => retryAfterMs,
     imageTtlSeconds: 3600,
@@ -54,7 +51,7 @@ function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
   });
   const count = async (result: string) =>
     (await registry.getSingleMetric('levee_jobs_total')!.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
-  return { processor, stored, failures, order, count };
+  return { processor, stored, order, count };
 }
 
 const PNG_BYTES = Buffer.from('\x89PNG fake bytes');
@@ -112,35 +109,18 @@ describe('render processor (no Redis)', () => {
     expect(job.delayedUntil).toBeGreaterThanOrEqual(1_000_000 + MIN_POSTPONE_MS);
   });
 
-  it('rethrows a model failure so BullMQ retries, counting it as retried while attempts remain; the last one stores the failed outcome', async () => {
-    const { processor, count, failures } = setup(() => Promise.reject(new ModelHttpError(503, 'busy')));
-    const job = fakeJob(request, 0, 5);
-    await expect(processor(job)).rejects.toThrow('model API answered 503');
+  it('rethrows a model failure so BullMQ retries, counting it as retried while attempts remain', async () => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(503, 'busy')));
+    await expect(processor(fakeJob(request, 0, 5))).rejects.toThrow('model API answered 503');
     expect(await count('retried')).toBe(1);
-    expect(failures.size).toBe(0); // BullMQ retries it: not an outcome yet
     await expect(processor(fakeJob(request, 4, 5))).rejects.toThrow('model API answered 503');
     expect(await count('failed')).toBe(1);
-    expect(failures.get(job.id!)).toEqual({ status: 'failed', createdAt: 900_000, finishedAt: 1_000_000, attempts: 5, error: expect.stringContaining('model API answered 503') });
   });
 
-  it('fails at once (UnrecoverableError) when the model rejects the request with a 4xx, storing the failed outcome', async () => {
-    const { processor, count, failures } = setup(() => Promise.reject(new ModelHttpError(400, '{"detail":"bad"}')));
-    const job = fakeJob(request, 1);
-    const err = await processor(job).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UnrecoverableError);
-    expect(await count('failed')).toBe(1);
-    // the error BullMQ records as failedReason, and attempts as BullMQ counts them (this one included)
-    expect(failures.get(job.id!)).toEqual({ status: 'failed', createdAt: 900_000, finishedAt: 1_000_000, attempts: 2, error: (err as Error).message });
-  });
-
-  it('still fails the job when its failed outcome cannot be stored', async () => {
-    const processor = createRenderProcessor({
-      render: () => Promise.reject(new ModelHttpError(400, 'bad')),
-      store: { put: async () => undefined, putFailure: () => Promise.reject(new Error('redis gone')) },
-      retryAfterMs: () => 0,
-      imageTtlSeconds: 1,
-    });
+  it('fails at once (UnrecoverableError) when the model rejects the request with a 4xx', async () => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(400, '{"detail":"bad"}')));
     await expect(processor(fakeJob(request))).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(await count('failed')).toBe(1);
   });
 
   it('retries a 429 or 408 from the model (the request itself was fine)', async () => {
@@ -156,11 +136,9 @@ describe('render processor (no Redis)', () => {
     ['a size out of range', { prompt: 'p', width: 4096 }],
     ['not an object', 'just a string'],
   ])('fails a job with %s without calling the model', async (_name, data) => {
-    const { processor, order, failures } = setup(async () => PNG_BYTES);
-    const job = fakeJob(data);
-    await expect(processor(job)).rejects.toBeInstanceOf(UnrecoverableError);
+    const { processor, order } = setup(async () => PNG_BYTES);
+    await expect(processor(fakeJob(data))).rejects.toBeInstanceOf(UnrecoverableError);
     expect(order).toEqual([]);
-    expect(failures.get(job.id!)).toMatchObject({ status: 'failed', attempts: 1, error: expect.stringMatching(/^invalid render request: /) });
   });
 
   it('rethrows a store failure (retried by BullMQ) and never reports the job completed', async () => {

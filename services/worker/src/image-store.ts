@@ -6,7 +6,7 @@ import { imageKey, outcomeKey } from '../../shared/src/keys';
 export interface ImageStore {
   /** Stores the PNG for `ttlSeconds` and the job's outcome (completed) for at least the idempotency window. */
   put(jobId: string, png: Buffer, ttlSeconds: number, outcome: JobOutcome): Promise<void>;
-  /** Stores the outcome of a job that failed for good, for the idempotency window. */
+  /** Stores the outcome of a job that BullMQ has failed for good, for the idempotency window. */
   putFailure(jobId: string, outcome: JobOutcome): Promise<void>;
 }
 

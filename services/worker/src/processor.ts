@@ -14,8 +14,10 @@ import type { ProgressMonitor } from './progress';
  * the image store, the breaker's retry hint, the clock), so it is tested without Redis;
  * `worker.ts` hands it BullMQ jobs.
  *
- * Per job: validate → render through the breaker → store the PNG (before BullMQ marks the
- * job completed, so a "completed" status always has an image) → return a small summary.
+ * Per job: validate → render through the breaker → store the PNG with the job's outcome
+ * (before BullMQ marks the job completed, so a "completed" status always has an image) →
+ * return a small summary. (The outcome of a job that fails for good is stored by `worker.ts`
+ * once BullMQ has moved it to failed.)
  * - breaker open: the job is moved to delayed until a trial call can be made and
  *   `DelayedError` tells BullMQ not to count it as an attempt (moveToDelayed skips the
  *   attempt counter), so an outage never burns a job's retries;
@@ -99,29 +101,18 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new UnrecoverableError('job has no id');
     }
     const jobId = job.id;
-    // A job that fails for good leaves its outcome where the gateway finds it once BullMQ's
-    // bounded history has dropped the job. Best effort: the failure itself must go through.
-    const failedForGood = async <E extends Error>(err: E): Promise<E> => {
-      count('failed');
-      const outcome = { status: 'failed' as const, createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1, error: err.message };
-      await deps.store.putFailure(jobId, outcome).catch((storeErr: unknown) => log?.warn({ err: storeErr }, 'could not store the failed outcome'));
-      return err;
-    };
-
     const parsed = jobDataSchema.safeParse(job.data);
     if (!parsed.success) {
-      throw await failedForGood(new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`));
+      count('failed');
+      throw new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
     }
     const request: RenderRequest = parsed.data;
 
-    const failedAttempt = async (err: unknown): Promise<unknown> => {
+    const failedAttempt = (err: unknown): unknown => {
       const willRetry = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+      count(willRetry ? 'retried' : 'failed');
       log?.warn({ err, willRetry }, 'render attempt failed');
-      if (willRetry) {
-        count('retried');
-        return err;
-      }
-      return failedForGood(err instanceof Error ? err : new Error(String(err)));
+      return err;
     };
 
     let png: Buffer;
@@ -137,10 +128,11 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         throw new DelayedError();
       }
       if (err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+        count('failed');
         log?.warn({ status: err.status }, 'model API rejected the request: job failed');
-        throw await failedForGood(new UnrecoverableError(err.message));
+        throw new UnrecoverableError(err.message);
       }
-      throw await failedAttempt(err);
+      throw failedAttempt(err);
     }
 
     // Stored before we return: BullMQ marks the job completed only after this resolves.
@@ -156,7 +148,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         log?.warn({ until: new Date(until).toISOString() }, 'image store full (Redis OOM): job postponed');
         throw new DelayedError();
       }
-      throw await failedAttempt(err);
+      throw failedAttempt(err);
     }
     count('completed');
     log?.debug({ bytes: png.length }, 'rendered');

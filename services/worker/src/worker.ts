@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { RenderRequest } from '../../shared/src/job';
 import type { Logger } from '../../shared/src/logger';
 import { ModelClient } from '../../shared/src/model-client';
-import { RedisImageStore } from './image-store';
+import { ImageStore, RedisImageStore } from './image-store';
 import { createWorkerMetrics } from './metrics';
 import { RenderResult, createRenderProcessor } from './processor';
 import { ProgressMonitor } from './progress';
@@ -56,9 +56,10 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     registry,
   });
   const progress = new ProgressMonitor(settings.MODEL_TIMEOUT_MS + settings.WORKER_STUCK_GRACE_MS);
+  const store = new RedisImageStore(connection);
   const processor = createRenderProcessor({
     render: (request) => model.render(request),
-    store: new RedisImageStore(connection),
+    store,
     retryAfterMs: (now) => model.breaker.retryAfterMs(now),
     imageTtlSeconds: settings.IMAGE_TTL_SECONDS,
     metrics: createWorkerMetrics(registry),
@@ -85,9 +86,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   // Without an 'error' listener an emitted error would crash the process; BullMQ keeps going.
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job recovered and requeued'));
-  worker.on('failed', (job, err) => {
-    if (job && job.finishedOn) logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'job failed for good');
-  });
+  storeFailedOutcomes(worker, store, logger);
 
   let closing = false;
   return {
@@ -101,4 +100,21 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       await worker.close();
     },
   };
+}
+
+/**
+ * Stores the outcome of every job BullMQ fails for good (its last attempt, an
+ * UnrecoverableError, or the stalled-job limit), so the gateway can still answer its status
+ * once BullMQ's bounded history (removeOnFail) has dropped it. On BullMQ's `failed` event with
+ * `finishedOn` set, the job has already moved to failed: its `failedReason`, `attemptsMade` and
+ * `finishedOn` are final. Best effort: if this process dies first or Redis refuses, there is
+ * no outcome (the status is 404 once BullMQ drops the job, and a replay adds it again).
+ */
+export function storeFailedOutcomes(worker: Worker, store: Pick<ImageStore, 'putFailure'>, logger: Logger): void {
+  worker.on('failed', (job, err) => {
+    if (!job?.id || !job.finishedOn) return; // undefined job, or an attempt BullMQ retries
+    logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'job failed for good');
+    const outcome = { status: 'failed' as const, createdAt: job.timestamp, finishedAt: job.finishedOn, attempts: job.attemptsMade, error: job.failedReason || err.message };
+    store.putFailure(job.id, outcome).catch((storeErr: unknown) => logger.warn({ err: storeErr, jobId: job.id }, 'could not store the failed outcome'));
+  });
 }
