@@ -71,6 +71,25 @@ describe('render worker against real Redis', () => {
     expect(await metric(registry, 'levee_circuit_state', { target: 'model' })).toBe(0);
   });
 
+  it('stores the failed outcome of a job BullMQ fails at the stalled-job limit (no processor involved)', async () => {
+    const fast = { WORKER_LOCK_DURATION_MS: 1000, WORKER_STALLED_INTERVAL_MS: 300, WORKER_MAX_STALLED_COUNT: 0 };
+    const id = await enqueue(queue, SMALL);
+    model.mode = 'hold';
+    // GIVEN a worker that takes the job and then vanishes without a word (its lock lapses)
+    const gone = start(fast);
+    await model.waitForRequests(1);
+    await gone.render.worker.close(true);
+    // WHEN another worker's stalled check finds it, with no stalls allowed
+    start(fast);
+    await until(async () => (await queue.getJobState(id)) === 'failed', 10_000, 'the stalled job to fail');
+    // THEN the outcome is BullMQ's verdict
+    await until(async () => (await redis.exists(outcomeKey(id))) === 1, 5_000, 'the failed outcome');
+    const job = (await queue.getJob(id))!;
+    expect(job.failedReason).toMatch(/stalled more than allowable limit/);
+    expect(JSON.parse((await redis.get(outcomeKey(id)))!)).toEqual({ status: 'failed', createdAt: job.timestamp, finishedAt: job.finishedOn, attempts: job.attemptsMade, error: job.failedReason });
+    model.release();
+  });
+
   it('retries a failing model API with exponential backoff, then fails the job with the error recorded', async () => {
     model.mode = 'fail';
     const { registry } = start({ BREAKER_FAILURES: 100 });
