@@ -8,7 +8,7 @@ import { ModelHttpError } from '../../services/shared/src/model-client';
 import { RedisImageStore } from '../../services/worker/src/image-store';
 import { createRenderProcessor } from '../../services/worker/src/processor';
 import { storeFailedOutcomes } from '../../services/worker/src/worker';
-import { rawHttp } from '../helpers/http';
+import { metricValue, rawHttp } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
@@ -440,12 +440,16 @@ afterAll(() => stack.close());
     ['a request line that is not HTTP', 'HELLO\r\n\r\n', 400],
   ])('%s: a problem detail, and the process stays up', async (_name, raw, status) => {
     const port = portOf(app.server.listening ? app : await listen(app));
+    const malformed = async () => metricValue((await inject(app, { url: '/metrics' })).body, 'levee_http_malformed_requests_total', { status: String(status) });
+    const before = await malformed();
     const answer = await rawHttp(port, raw);
     const [head, body] = answer.split('\r\n\r\n');
     expect(head.split('\r\n')[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(head.toLowerCase()).toContain('content-type: application/problem+json; charset=utf-8');
     expect(JSON.parse(body)).toEqual({ type: 'about:blank', title: expect.any(String), status, detail: expect.any(String) });
     expect((await inject(app, { url: '/healthz' })).statusCode).toBe(200);
+    // never a request, so no route label: counted by the status it got
+    expect((await malformed()) - before).toBe(1);
   });
 });
 

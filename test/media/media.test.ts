@@ -5,7 +5,7 @@ import { buildMedia, MediaApp } from '../../services/media/src/app';
 import { parseMediaSettings } from '../../services/media/src/settings';
 import { imageKey } from '../../services/shared/src/keys';
 import { createRedis } from '../../services/shared/src/redis';
-import { request } from '../helpers/http';
+import { rawHttp, request, statusesOf } from '../helpers/http';
 import { RedisServer } from '../helpers/redis-server';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 
@@ -94,9 +94,11 @@ describe('media backend: GET /images/{id}.png', () => {
     expect((await request(port, '/readyz')).status).toBe(200);
     await request(port, `/images/${randomUUID()}.png`);
     expect((await request(port, '/images/%zz.png')).status).toBe(400); // a router error: no route hooks run
+    expect(statusesOf(await rawHttp(port, 'HELLO\r\n\r\n'))).toEqual([400]); // not HTTP: never a request
     const metrics = (await request(port, '/metrics')).body.toString();
     expect(metrics).toContain('levee_http_requests_total{route="/images/:file",method="GET",status="404",service="media"} 1');
     expect(metrics).toContain('levee_http_requests_total{route="unmatched",method="GET",status="400",service="media"} 1');
+    expect(metrics).toContain('levee_http_malformed_requests_total{status="400",service="media"} 1');
     app.lifecycle.draining = true;
     expect((await request(port, '/readyz')).status).toBe(503);
   });

@@ -41,13 +41,17 @@ export function countedFrameworkErrors(handler: FrameworkErrorHandler): Framewor
   };
 }
 
+/** Where `registerHttpMetrics` puts each app's counter of malformed HTTP (by the status answered). */
+export const clientErrorRecorders = new WeakMap<object, (status: number) => void>();
+
 /**
- * Node's `clientError` (what Fastify's `clientErrorHandler` option receives): a request that
- * is not HTTP enough to reach Fastify — a malformed request line or header, headers over the
- * size limit, a request that timed out — still gets a problem-details answer, then the
- * connection is closed (its framing can no longer be trusted).
+ * Node's `clientError` (what Fastify's `clientErrorHandler` option receives, bound to the
+ * app): a request that is not HTTP enough to reach Fastify — a malformed request line or
+ * header, headers over the size limit, a request that timed out — still gets a
+ * problem-details answer, then the connection is closed (its framing can no longer be
+ * trusted). Counted in the app's metrics: it never becomes a request, so no hook sees it.
  */
-export function problemClientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+export function problemClientErrorHandler(this: unknown, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable) {
     const [status, detail] =
@@ -56,6 +60,7 @@ export function problemClientErrorHandler(err: NodeJS.ErrnoException, socket: So
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'The request was not received in time.']
           : [400, 'The request is not well-formed HTTP.'];
+    if (typeof this === 'object' && this !== null) clientErrorRecorders.get(this)?.(status);
     const body = JSON.stringify(problemBody(status, detail));
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +

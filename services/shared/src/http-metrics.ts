@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
-import { frameworkErrorRecorders, PROBLEM_SERVER_OPTIONS } from './framework-errors';
+import { clientErrorRecorders, frameworkErrorRecorders, PROBLEM_SERVER_OPTIONS } from './framework-errors';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -110,6 +110,15 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
   // Router errors (a malformed URL, an over-long parameter) run no route hooks: recorded by
   // `countedFrameworkErrors` through the same recorder (no route matches them: "unmatched").
   frameworkErrorRecorders.set(app, recordRaw);
+  // Malformed HTTP (answered by `problemClientErrorHandler` on the raw socket) has no method
+  // or route: its own counter, by the status it got.
+  const malformed = new Counter({
+    name: 'levee_http_malformed_requests_total',
+    help: 'Connections whose request Node rejected before it became an HTTP request (malformed request line or headers, headers too large, request timeout), by the status answered.',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  clientErrorRecorders.set(app, (status) => malformed.inc({ status: String(status) }));
   return { recordRaw };
 }
 
