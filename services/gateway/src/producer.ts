@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
-import { JobOutcome, IDEMPOTENCY_SECONDS, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
-import { outcomeKey, idempotencyKey } from '../../shared/src/keys';
+import { IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
+import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
 import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
@@ -45,6 +45,9 @@ interface PendingAdd {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
+
+/** The `error` of a failed job whose reason was not kept. */
+const UNKNOWN_FAILURE = 'rendering failed';
 
 export type PublicJobStatus = 'queued' | 'active' | 'completed' | 'failed';
 
@@ -166,7 +169,7 @@ export class Producer {
     const status: PublicJobStatus = state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
     const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
     if ((status === 'completed' || status === 'failed') && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
-    if (status === 'failed') result.error = job.failedReason || 'rendering failed';
+    if (status === 'failed') result.error = job.failedReason || UNKNOWN_FAILURE;
     return result;
   }
 
@@ -187,7 +190,7 @@ export class Producer {
     const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
     if (!record || (record.status !== 'completed' && record.status !== 'failed') || !valid(record.createdAt) || !valid(record.finishedAt) || !valid(record.attempts)) return undefined;
     const status: JobStatus = { id, status: record.status, attempts: record.attempts, createdAt: new Date(record.createdAt).toISOString(), finishedAt: new Date(record.finishedAt).toISOString() };
-    if (record.status === 'failed') status.error = typeof record.error === 'string' && record.error ? record.error : 'rendering failed';
+    if (record.status === 'failed') status.error = typeof record.error === 'string' && record.error ? record.error : UNKNOWN_FAILURE;
     return status;
   }
 

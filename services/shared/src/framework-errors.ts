@@ -20,8 +20,11 @@ export function problemFrameworkErrors(err: FastifyError, _request: FastifyReque
   sendProblem(reply, err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, 'The URL is malformed.');
 }
 
-/** Where `registerHttpMetrics` puts each app's recorder, so router errors are counted too. */
-export const frameworkErrorRecorders = new WeakMap<object, RawResponseRecorder>();
+/**
+ * Where `registerHttpMetrics` puts each app's recorders, so that what no hook sees is counted
+ * too: router errors (`raw`, as route "unmatched") and malformed HTTP (`malformed`, by status).
+ */
+export const errorRecorders = new WeakMap<object, { raw: RawResponseRecorder; malformed: (status: number) => void }>();
 
 type FrameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 
@@ -32,7 +35,7 @@ type FrameworkErrorHandler = (err: FastifyError, request: FastifyRequest, reply:
  */
 export function countedFrameworkErrors(handler: FrameworkErrorHandler): FrameworkErrorHandler {
   return (err, request, reply) => {
-    const record = frameworkErrorRecorders.get(request.server);
+    const record = errorRecorders.get(request.server)?.raw;
     if (record) {
       const started = performance.now();
       reply.raw.once('finish', () => record(request.raw, reply.raw.statusCode, (performance.now() - started) / 1000));
@@ -40,9 +43,6 @@ export function countedFrameworkErrors(handler: FrameworkErrorHandler): Framewor
     handler(err, request, reply);
   };
 }
-
-/** Where `registerHttpMetrics` puts each app's counter of malformed HTTP (by the status answered). */
-export const clientErrorRecorders = new WeakMap<object, (status: number) => void>();
 
 /**
  * Node's `clientError` (what Fastify's `clientErrorHandler` option receives, bound to the
@@ -60,7 +60,7 @@ export function problemClientErrorHandler(this: unknown, err: NodeJS.ErrnoExcept
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'The request was not received in time.']
           : [400, 'The request is not well-formed HTTP.'];
-    if (typeof this === 'object' && this !== null) clientErrorRecorders.get(this)?.(status);
+    if (typeof this === 'object' && this !== null) errorRecorders.get(this)?.malformed(status);
     const body = JSON.stringify(problemBody(status, detail));
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
-import { clientErrorRecorders, frameworkErrorRecorders, PROBLEM_SERVER_OPTIONS } from './framework-errors';
+import { errorRecorders, PROBLEM_SERVER_OPTIONS } from './framework-errors';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -107,9 +107,6 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
     const route = routes.find(method as FindMyWay.HTTPMethod, request.url ?? '/');
     ((route?.store as RecordFn | undefined) ?? unmatched)(method, status, seconds);
   };
-  // Router errors (a malformed URL, an over-long parameter) run no route hooks: recorded by
-  // `countedFrameworkErrors` through the same recorder (no route matches them: "unmatched").
-  frameworkErrorRecorders.set(app, recordRaw);
   // Malformed HTTP (answered by `problemClientErrorHandler` on the raw socket) has no method
   // or route: its own counter, by the status it got.
   const malformed = new Counter({
@@ -118,7 +115,9 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
     labelNames: ['status'],
     registers: [registry],
   });
-  clientErrorRecorders.set(app, (status) => malformed.inc({ status: String(status) }));
+  // Router errors (a malformed URL, an over-long parameter) run no route hooks: recorded by
+  // `countedFrameworkErrors` through the same recorder (no route matches them: "unmatched").
+  errorRecorders.set(app, { raw: recordRaw, malformed: (status) => malformed.inc({ status: String(status) }) });
   return { recordRaw };
 }
 
