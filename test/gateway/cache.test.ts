@@ -147,6 +147,20 @@ describe('FloodCache', () => {
     for (const t of ttls) expect(t).toBeGreaterThan(8_900), expect(t).toBeLessThanOrEqual(11_000);
   });
 
+  it('reports each failed origin load it attempted (the gateway logs them), not the ones the breaker refused', async () => {
+    const reported: [string, string][] = [];
+    const refused = new Error('circuit open');
+    const c = cache({ ttlMs: 50, notAttempted: (err) => err === refused, onLoadError: (err, key) => reported.push([key, (err as Error).message]) });
+    await c.get('k', async () => ({ v: 1 }));
+    await sleep(80);
+    c.clearLocal();
+    const timedOut = await c.get('k', async () => Promise.reject(new Error('timed out')));
+    expect(timedOut).toMatchObject({ source: 'stale', entry: { body: '{"v":1}' } });
+    c.clearLocal();
+    expect(await c.get('k', async () => Promise.reject(refused))).toMatchObject({ source: 'stale' });
+    expect(reported).toEqual([['k', 'timed out']]);
+  });
+
   it('does not load again when another replica refreshed the key between our read and our lock', async () => {
     // GIVEN a stale entry in Redis, read by replica B just before replica A refreshes it
     const writer = cache();

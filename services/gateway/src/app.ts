@@ -116,6 +116,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     lockMs: settings.MODEL_TIMEOUT_MS + 1000,
     registry,
     notAttempted: isBreakerOpen,
+    onLoadError: (err, key) => app.log.warn({ err, key }, 'cache: origin load failed'),
   });
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);

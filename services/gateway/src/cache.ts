@@ -61,6 +61,8 @@ export interface FloodCacheOptions {
    * in `levee_cache_origin_loads_total`. @default none
    */
   readonly notAttempted?: (err: unknown) => boolean;
+  /** Told of every origin load that failed and was attempted (e.g. to log it). @default none */
+  readonly onLoadError?: (err: unknown, key: string) => void;
 }
 
 interface LocalCopy {
@@ -277,7 +279,10 @@ export class FloodCache {
         value = await loader();
         this.metrics?.loads.inc({ cache: this.options.name });
       } catch (err) {
-        if (!this.options.notAttempted?.(err)) this.metrics?.loads.inc({ cache: this.options.name });
+        if (!this.options.notAttempted?.(err)) {
+          this.metrics?.loads.inc({ cache: this.options.name });
+          this.options.onLoadError?.(err, key);
+        }
         if (stale) return { entry: stale, source: 'stale' };
         throw err;
       }
