@@ -12,7 +12,7 @@ import { metricValue, rawHttp } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
-import { FakeOrigin, inject, portOf, Stack, sleep, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, InjectResponse, portOf, Stack, sleep, testSettings, waitReady } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const json = { 'content-type': 'application/json' };
@@ -202,17 +202,25 @@ describe('gateway HTTP API', () => {
       await gw.listen({ port: 0, host: '127.0.0.1' });
       await waitReady(gw.levee.queueRedis);
       const post = () => inject(gw, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'x' } });
-      await post(); // the first check reads INFO memory in the background
-      await sleep(100);
-      const refused = await post();
+      // The first check reads INFO memory in the background: poll until it has (≤ 3 s, at a
+      // pace under the 10/s rate limit). Meanwhile a POST may be a 202, or a 503 from Redis
+      // itself refusing the write (OOM, Retry-After 1), not the refusal under test.
+      const refusedForMemory = (res: InjectResponse) => res.statusCode === 503 && res.headers['retry-after'] === '5';
+      let refused = await post();
+      for (let i = 0; !refusedForMemory(refused) && i < 20; i++) {
+        await sleep(150);
+        refused = await post();
+      }
       expect(refused.statusCode).toBe(503);
       expect(refused.headers['retry-after']).toBe('5');
       // WHEN memory is available again THEN jobs are accepted (after the next read, ≤ 1 s)
       await admin.config('SET', 'maxmemory', '0');
-      await sleep(1100);
-      await post();
-      await sleep(100);
-      expect((await post()).statusCode).toBe(202);
+      let accepted = await post();
+      for (let i = 0; accepted.statusCode !== 202 && i < 20; i++) {
+        await sleep(150);
+        accepted = await post();
+      }
+      expect(accepted.statusCode).toBe(202);
     } finally {
       await server.stop();
     }

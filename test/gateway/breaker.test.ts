@@ -34,7 +34,9 @@ describe('circuit breaker around the model API, seen through GET /api/styles', (
       expect(res.json().detail).toBe('The model API is failing (circuit open) and no cached catalog exists.');
       expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     }
-    expect(Date.now() - started).toBeLessThan(500);
+    // origin.calls is the proof that nothing reached the model; this only bounds the answers
+    // (100 ms each on average, generous for a loaded CI machine, far below the 5 s model timeout)
+    expect(Date.now() - started).toBeLessThan(2000);
     expect(origin.calls).toBe(5);
     // the refused calls never reached the origin, so they are not origin loads
     expect(metricValue((await inject(app, '/metrics')).body, 'levee_cache_origin_loads_total', { cache: 'styles' })).toBe(5);

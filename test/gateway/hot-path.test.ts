@@ -113,12 +113,15 @@ describe('gateway hot-path mechanisms', () => {
     const request = { prompt: 'same', width: 64, height: 64 };
     const idem = { clientIp: '10.1.2.3', key: `k-${randomUUID()}` };
     // GIVEN the first request has claimed the key and its enqueue is slow, then fails
+    let addStarted!: () => void;
+    const adding = new Promise<void>((r) => (addStarted = r));
     jest.spyOn(producer.queue, 'add').mockImplementationOnce(async () => {
+      addStarted();
       await new Promise((r) => setTimeout(r, 150));
       throw new Error('ECONNRESET');
     });
     const first = producer.submit(request, idem);
-    await new Promise((r) => setTimeout(r, 30));
+    await adding;
     // WHEN a retry with the same key arrives meanwhile
     const follower = await producer.submit(request, idem);
     await expect(first).rejects.toBeInstanceOf(QueueUnavailableError);

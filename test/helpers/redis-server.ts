@@ -2,6 +2,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import { freePort } from './ports';
 
+/** The port was free when picked but something else bound it before redis-server did. */
+class PortTakenError extends Error {}
+
 /**
  * A private `redis-server` on a free loopback port, for fault tests that must kill and
  * restart Redis without disturbing anyone else. Keeps nothing on disk.
@@ -14,10 +17,17 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts on a free port; a port taken between picking and binding it means another try. */
   static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
-    await server.restart();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(await freePort());
+      try {
+        await server.restart();
+        return server;
+      } catch (err) {
+        if (!(err instanceof PortTakenError) || attempt === 3) throw err;
+      }
+    }
   }
 
   /** Starts (again) on the same port and resolves once it answers. */
@@ -26,9 +36,12 @@ export class RedisServer {
     const proc = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
+    let output = '';
+    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await new Promise<void>((resolve, reject) => {
       proc.once('error', (err) =>
         reject(new Error(`could not start redis-server (is it installed and on PATH?): ${err.message}`)),
@@ -36,8 +49,13 @@ export class RedisServer {
       proc.once('spawn', () => resolve());
     });
     const deadline = Date.now() + 5000;
-    while (!(await pingable(this.port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer within 5 s`);
+    // Ours answers (by its pid): another Redis already on this port must not pass for it.
+    while ((await serverPid(this.port)) !== proc.pid) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        const why = `redis-server on port ${this.port} exited (${proc.exitCode ?? proc.signalCode}): ${output.trim()}`;
+        throw /already in use/i.test(output) ? new PortTakenError(why) : new Error(why);
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer within 5 s: ${output.trim()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -56,14 +74,21 @@ export class RedisServer {
   }
 }
 
-function pingable(port: number): Promise<boolean> {
+/** The pid of the Redis answering on `port` (INFO server), or undefined when none answers. */
+function serverPid(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
-    socket.once('data', (d) => {
+    let reply = '';
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.once('connect', () => socket.write('*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n'));
+    socket.on('data', (d) => {
+      reply += d.toString();
+      const pid = /^process_id:(\d+)/m.exec(reply);
+      if (!pid) return;
+      resolve(Number(pid[1]));
       socket.destroy();
-      resolve(d.toString().includes('PONG'));
     });
-    socket.once('error', () => resolve(false));
+    socket.once('error', () => undefined); // nothing listening yet: 'close' follows
+    socket.once('close', () => resolve(undefined));
   });
 }

@@ -9,22 +9,25 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/ports';
 import { find, manifestsFor } from './helpers';
 
 const hasRedis = process.platform === 'linux' && spawnSync('redis-server', ['--version']).status === 0 && spawnSync('redis-cli', ['--version']).status === 0;
 const maybe = hasRedis ? describe : describe.skip;
 
 const PASSWORD = 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6';
-const PORT = String(20000 + (process.pid % 20000));
 
 maybe('Redis start script (real redis-server)', () => {
   const c = find(manifestsFor({}), 'Deployment', 'levee-cache-redis').spec.template.spec.containers[0];
   const dir = mkdtempSync(join(tmpdir(), 'levee-redis-'));
-  const args = (c.args as string[]).map((a, i, all) => (all[i - 1] === '--port' ? PORT : all[i - 1] === '--dir' ? dir : a));
+  let PORT = '';
+  let args: string[] = [];
   const cli = (...cmd: string[]) => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', PORT, ...cmd], { env: { ...process.env, REDISCLI_AUTH: PASSWORD }, encoding: 'utf8' }).stdout.trim();
   let child: ChildProcess;
 
   beforeAll(async () => {
+    PORT = String(await freePort());
+    args = (c.args as string[]).map((a, i, all) => (all[i - 1] === '--port' ? PORT : all[i - 1] === '--dir' ? dir : a));
     child = spawn(c.command[0], [...c.command.slice(1), ...args], { env: { ...process.env, REDIS_PASSWORD: PASSWORD }, stdio: 'ignore' });
     for (let i = 0; i < 50 && cli('ping') !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 100));
   });
