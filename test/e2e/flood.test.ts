@@ -157,6 +157,7 @@ test('3. when the hot styles key expires under 10,000 concurrent requests, the m
   expect(warm.status).toBe(200);
   await sleep(EXPIRED_AFTER_MS);
   const before = await modelStylesLoads();
+  const started = Date.now();
   const agents = gatewayPorts.map(() => new http.Agent({ keepAlive: true, maxSockets: 200 }));
   const results = await Promise.all(
     Array.from({ length: 10_000 }, (_, i) =>
@@ -167,7 +168,13 @@ test('3. when the hot styles key expires under 10,000 concurrent requests, the m
   const statuses = new Map<number, number>();
   for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
   expect(Object.fromEntries(statuses)).toEqual({ 200: 10_000 });
-  expect((await modelStylesLoads()) - before).toBe(1);
+  const loads = (await modelStylesLoads()) - before;
+  if (loads !== 1) {
+    // Say why: a flood outlasting the refreshed copy, or loads that failed (gateway warnings).
+    const warnings = gateways.flatMap((g) => g.output.join('').split('\n').filter((l) => l.includes('origin load failed')));
+    process.stderr.write(`scenario 3: ${loads} origin loads; the flood took ${Date.now() - started} ms (fresh copies live ≥ ${CACHE_TTL_SECONDS * 900} ms); gateway warnings:\n${warnings.join('\n')}\n`);
+  }
+  expect(loads).toBe(1);
 });
 
 test('4. with the model down the breaker opens, styles come from stale within milliseconds, and jobs complete once it is back', async () => {
