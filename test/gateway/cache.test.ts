@@ -206,7 +206,8 @@ describe('FloodCache', () => {
     const c = cache({ lockMs: 100 });
     let finish!: (v: unknown) => void;
     const slow = c.get('k', () => new Promise((r) => (finish = r)));
-    while (!finish) await sleep(5); // loading, holding the lock…
+    for (let i = 0; !finish && i < 400; i++) await sleep(5); // loading, holding the lock…
+    expect(finish).toBeDefined();
     await sleep(150); // …until our lock expired…
     await redis.set(`${prefix}:lock:k`, 'someone-else', 'PX', 5000); // …and another replica took it
     finish({ ok: true });

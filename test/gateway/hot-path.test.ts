@@ -121,7 +121,7 @@ describe('gateway hot-path mechanisms', () => {
       throw new Error('ECONNRESET');
     });
     const first = producer.submit(request, idem);
-    await adding;
+    await Promise.race([adding, first]);
     // WHEN a retry with the same key arrives meanwhile
     const follower = await producer.submit(request, idem);
     await expect(first).rejects.toBeInstanceOf(QueueUnavailableError);

@@ -42,6 +42,8 @@ export class RedisServer {
     let output = '';
     proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    // 'close': exited and its output read to the end (the reason may arrive after 'exit')
+    const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       proc.once('error', (err) =>
         reject(new Error(`could not start redis-server (is it installed and on PATH?): ${err.message}`)),
@@ -52,6 +54,7 @@ export class RedisServer {
     // Ours answers (by its pid): another Redis already on this port must not pass for it.
     while ((await serverPid(this.port)) !== proc.pid) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
+        await closed;
         const why = `redis-server on port ${this.port} exited (${proc.exitCode ?? proc.signalCode}): ${output.trim()}`;
         throw /already in use/i.test(output) ? new PortTakenError(why) : new Error(why);
       }
@@ -83,7 +86,7 @@ function serverPid(port: number): Promise<number | undefined> {
     socket.once('connect', () => socket.write('*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n'));
     socket.on('data', (d) => {
       reply += d.toString();
-      const pid = /^process_id:(\d+)/m.exec(reply);
+      const pid = /^process_id:(\d+)\r\n/m.exec(reply);
       if (!pid) return;
       resolve(Number(pid[1]));
       socket.destroy();

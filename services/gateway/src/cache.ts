@@ -281,7 +281,11 @@ export class FloodCache {
       } catch (err) {
         if (!this.options.notAttempted?.(err)) {
           this.metrics?.loads.inc({ cache: this.options.name });
-          this.options.onLoadError?.(err, key);
+          try {
+            this.options.onLoadError?.(err, key);
+          } catch {
+            // a failing reporter must not cost the caller its stale copy
+          }
         }
         if (stale) return { entry: stale, source: 'stale' };
         throw err;
