@@ -1,7 +1,10 @@
-import { Queue } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { renderPng } from '../../services/model/src/renderer';
+import { IDEMPOTENCY_SECONDS } from '../../services/shared/src/job';
 import { imageKey, outcomeKey } from '../../services/shared/src/keys';
+import { RedisImageStore } from '../../services/worker/src/image-store';
+import { reconcileFailedOutcomes } from '../../services/worker/src/worker';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { FakeModel, SMALL, enqueue, metric, obliterateWithImages, startWorker, uniqueQueueName, until } from './support';
 
@@ -88,6 +91,47 @@ describe('render worker against real Redis', () => {
     expect(job.failedReason).toMatch(/stalled more than allowable limit/);
     expect(JSON.parse((await redis.get(outcomeKey(id)))!)).toEqual({ status: 'failed', createdAt: job.timestamp, finishedAt: job.finishedOn, attempts: job.attemptsMade, error: job.failedReason });
     model.release();
+  });
+
+  it('stores the failed outcome a dead worker left unwritten: the next worker to start writes it from BullMQ\'s record', async () => {
+    // GIVEN a job BullMQ failed for good with no outcome stored (a worker that died right after
+    // BullMQ failed the job, played by a bare BullMQ worker that never writes one)
+    const id = await enqueue(queue, SMALL);
+    const bareConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const bare = new Worker(queueName, async () => Promise.reject(new UnrecoverableError('model exploded')), { connection: bareConnection });
+    await until(async () => (await queue.getJobState(id)) === 'failed', 10_000, 'the job to fail');
+    await bare.close();
+    bareConnection.disconnect();
+    expect(await redis.exists(outcomeKey(id))).toBe(0);
+    // WHEN a Levee worker starts THEN it stores the outcome BullMQ's record gives, for the rest of the 24 h
+    start();
+    await until(async () => (await redis.exists(outcomeKey(id))) === 1, 5_000, 'the restored outcome');
+    const job = (await queue.getJob(id))!;
+    expect(JSON.parse((await redis.get(outcomeKey(id)))!)).toEqual({ status: 'failed', createdAt: job.timestamp, finishedAt: job.finishedOn, attempts: 1, error: 'model exploded' });
+    const ttl = await redis.ttl(outcomeKey(id));
+    expect(ttl).toBeLessThanOrEqual(IDEMPOTENCY_SECONDS - Math.floor((Date.now() - job.finishedOn!) / 1000) + 1);
+    expect(ttl).toBeGreaterThan(IDEMPOTENCY_SECONDS - 60);
+  });
+
+  it('leaves an outcome that exists alone, and restores none past the 24 h window', async () => {
+    const ids = [await enqueue(queue, SMALL), await enqueue(queue, { ...SMALL, seed: 2 })];
+    const bareConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const bare = new Worker(queueName, async () => Promise.reject(new UnrecoverableError('no')), { connection: bareConnection });
+    await until(async () => (await queue.getFailedCount()) === 2, 10_000, 'both jobs to fail');
+    await bare.close();
+    bareConnection.disconnect();
+    const store = new RedisImageStore(redis);
+    // one outcome is there already (its own worker wrote it): kept as it is
+    await redis.set(outcomeKey(ids[0]), 'written by its worker', 'EX', 600);
+    expect(await reconcileFailedOutcomes(queue, store)).toBe(1);
+    expect(await redis.get(outcomeKey(ids[0]))).toBe('written by its worker');
+    expect(JSON.parse((await redis.get(outcomeKey(ids[1])))!)).toMatchObject({ status: 'failed', error: 'no' });
+    // a second pass has nothing left to do
+    expect(await reconcileFailedOutcomes(queue, store)).toBe(0);
+    // failed more than 24 h ago (seen from a clock a day ahead): no replay can reach it, nothing stored
+    await redis.del(outcomeKey(ids[1]));
+    expect(await reconcileFailedOutcomes(queue, store, 1000, Date.now() + IDEMPOTENCY_SECONDS * 1000)).toBe(0);
+    expect(await redis.exists(outcomeKey(ids[1]))).toBe(0);
   });
 
   it('retries a failing model API with exponential backoff, then fails the job with the error recorded', async () => {

@@ -41,4 +41,12 @@ export class RedisImageStore implements ImageStore {
   async putFailure(jobId: string, outcome: JobOutcome): Promise<void> {
     await this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS);
   }
+
+  /**
+   * Stores a failed outcome that nobody stored when the job failed, unless one exists now
+   * (SET NX), for what is left of its window. True when it wrote one.
+   */
+  async restoreFailure(jobId: string, outcome: JobOutcome, ttlSeconds: number): Promise<boolean> {
+    return (await this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', ttlSeconds, 'NX')) === 'OK';
+  }
 }

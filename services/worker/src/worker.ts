@@ -1,7 +1,7 @@
-import { Worker } from 'bullmq';
+import { Job, Queue, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { RenderRequest } from '../../shared/src/job';
+import { IDEMPOTENCY_SECONDS, JobOutcome, RenderRequest } from '../../shared/src/job';
 import type { Logger } from '../../shared/src/logger';
 import { ModelClient } from '../../shared/src/model-client';
 import { ImageStore, RedisImageStore } from './image-store';
@@ -87,6 +87,16 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job recovered and requeued'));
   storeFailedOutcomes(worker, store, logger);
+  // Outcomes a dead worker left unwritten: checked at start, and every few minutes for
+  // workers that are not replaced (scaled down).
+  const queue = new Queue<RenderRequest, RenderResult>(settings.QUEUE_NAME, { connection });
+  queue.on('error', () => undefined); // the worker's own connection errors are logged already
+  const reconcile = () =>
+    reconcileFailedOutcomes(queue, store)
+      .then((restored) => restored > 0 && logger.warn({ restored }, 'stored the failed outcomes of jobs whose worker died before it could'))
+      .catch((err: unknown) => logger.warn({ err }, 'could not check failed jobs for missing outcomes'));
+  void reconcile();
+  const reconciling = setInterval(reconcile, RECONCILE_INTERVAL_MS).unref();
 
   let closing = false;
   return {
@@ -97,9 +107,44 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     activeJobs: () => active,
     close: async () => {
       closing = true;
+      clearInterval(reconciling);
       await worker.close();
+      await queue.close();
     },
   };
+}
+
+/** How often a worker looks for failed jobs without an outcome (besides at start). */
+export const RECONCILE_INTERVAL_MS = 5 * 60_000;
+/** How many of the newest failed jobs it looks at: a worker dies with at most a few unwritten. */
+export const RECONCILE_NEWEST_FAILED = 1000;
+
+/** A failed job's outcome, from BullMQ's own record of it. */
+function failedOutcome(job: Job, fallbackError?: string): JobOutcome {
+  return { status: 'failed', createdAt: job.timestamp, finishedAt: job.finishedOn!, attempts: job.attemptsMade, error: job.failedReason || fallbackError };
+}
+
+/**
+ * Stores the failed outcomes that `storeFailedOutcomes` never wrote because its process died
+ * between BullMQ failing the job and the write: for the newest `newest` failed jobs in BullMQ
+ * that have none, from BullMQ's record, for what is left of their 24 h. An outcome that
+ * exists is kept (SET NX). Returns how many it wrote.
+ */
+export async function reconcileFailedOutcomes(
+  queue: Queue,
+  store: Pick<RedisImageStore, 'restoreFailure'>,
+  newest = RECONCILE_NEWEST_FAILED,
+  now = Date.now(),
+): Promise<number> {
+  const jobs = await queue.getFailed(0, newest - 1);
+  const written = await Promise.all(
+    jobs.map((job) => {
+      if (!job?.id || !job.finishedOn) return false;
+      const ttlSeconds = IDEMPOTENCY_SECONDS - Math.floor((now - job.finishedOn) / 1000);
+      return ttlSeconds > 0 && store.restoreFailure(job.id, failedOutcome(job), ttlSeconds);
+    }),
+  );
+  return written.filter(Boolean).length;
 }
 
 /**
@@ -107,14 +152,13 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
  * UnrecoverableError, or the stalled-job limit), so the gateway can still answer its status
  * once BullMQ's bounded history (removeOnFail) has dropped it. On BullMQ's `failed` event with
  * `finishedOn` set, the job has already moved to failed: its `failedReason`, `attemptsMade` and
- * `finishedOn` are final. Best effort: if this process dies first or Redis refuses, there is
- * no outcome (the status is 404 once BullMQ drops the job, and a replay adds it again).
+ * `finishedOn` are final. If this process dies first, `reconcileFailedOutcomes` in the next
+ * worker to start (or in a running one, within RECONCILE_INTERVAL_MS) writes it.
  */
 export function storeFailedOutcomes(worker: Worker, store: Pick<ImageStore, 'putFailure'>, logger: Logger): void {
   worker.on('failed', (job, err) => {
     if (!job?.id || !job.finishedOn) return; // undefined job, or an attempt BullMQ retries
     logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'job failed for good');
-    const outcome = { status: 'failed' as const, createdAt: job.timestamp, finishedAt: job.finishedOn, attempts: job.attemptsMade, error: job.failedReason || err.message };
-    store.putFailure(job.id, outcome).catch((storeErr: unknown) => logger.warn({ err: storeErr, jobId: job.id }, 'could not store the failed outcome'));
+    store.putFailure(job.id, failedOutcome(job, err.message)).catch((storeErr: unknown) => logger.warn({ err: storeErr, jobId: job.id }, 'could not store the failed outcome'));
   });
 }
