@@ -93,15 +93,23 @@ describe('render worker against real Redis', () => {
     model.release();
   });
 
+  /** Fails the queue's `jobs` jobs for good with a bare BullMQ worker, which stores no outcome. */
+  const failWithBareWorker = async (message: string, jobs: number) => {
+    const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const bare = new Worker(queueName, async () => Promise.reject(new UnrecoverableError(message)), { connection });
+    try {
+      await until(async () => (await queue.getFailedCount()) === jobs, 10_000, `${jobs} failed job(s)`);
+    } finally {
+      await bare.close();
+      connection.disconnect();
+    }
+  };
+
   it('stores the failed outcome a dead worker left unwritten: the next worker to start writes it from BullMQ\'s record', async () => {
     // GIVEN a job BullMQ failed for good with no outcome stored (a worker that died right after
     // BullMQ failed the job, played by a bare BullMQ worker that never writes one)
     const id = await enqueue(queue, SMALL);
-    const bareConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const bare = new Worker(queueName, async () => Promise.reject(new UnrecoverableError('model exploded')), { connection: bareConnection });
-    await until(async () => (await queue.getJobState(id)) === 'failed', 10_000, 'the job to fail');
-    await bare.close();
-    bareConnection.disconnect();
+    await failWithBareWorker('model exploded', 1);
     expect(await redis.exists(outcomeKey(id))).toBe(0);
     // WHEN a Levee worker starts THEN it stores the outcome BullMQ's record gives, for the rest of the 24 h
     start();
@@ -115,11 +123,7 @@ describe('render worker against real Redis', () => {
 
   it('leaves an outcome that exists alone, and restores none past the 24 h window', async () => {
     const ids = [await enqueue(queue, SMALL), await enqueue(queue, { ...SMALL, seed: 2 })];
-    const bareConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const bare = new Worker(queueName, async () => Promise.reject(new UnrecoverableError('no')), { connection: bareConnection });
-    await until(async () => (await queue.getFailedCount()) === 2, 10_000, 'both jobs to fail');
-    await bare.close();
-    bareConnection.disconnect();
+    await failWithBareWorker('no', 2);
     const store = new RedisImageStore(redis);
     // one outcome is there already (its own worker wrote it): kept as it is
     await redis.set(outcomeKey(ids[0]), 'written by its worker', 'EX', 600);
