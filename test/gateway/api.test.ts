@@ -12,7 +12,7 @@ import { metricValue, rawHttp } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
-import { FakeOrigin, inject, InjectResponse, portOf, Stack, sleep, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, InjectResponse, pollFor, portOf, Stack, sleep, testSettings, waitReady } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const json = { 'content-type': 'application/json' };
@@ -206,20 +206,12 @@ describe('gateway HTTP API', () => {
       // pace under the 10/s rate limit). Meanwhile a POST may be a 202, or a 503 from Redis
       // itself refusing the write (OOM, Retry-After 1), not the refusal under test.
       const refusedForMemory = (res: InjectResponse) => res.statusCode === 503 && res.headers['retry-after'] === '5';
-      let refused = await post();
-      for (let i = 0; !refusedForMemory(refused) && i < 20; i++) {
-        await sleep(150);
-        refused = await post();
-      }
+      const refused = await pollFor(post, refusedForMemory, 20, 150);
       expect(refused.statusCode).toBe(503);
       expect(refused.headers['retry-after']).toBe('5');
       // WHEN memory is available again THEN jobs are accepted (after the next read, ≤ 1 s)
       await admin.config('SET', 'maxmemory', '0');
-      let accepted = await post();
-      for (let i = 0; accepted.statusCode !== 202 && i < 20; i++) {
-        await sleep(150);
-        accepted = await post();
-      }
+      const accepted = await pollFor(post, (res) => res.statusCode === 202, 20, 150);
       expect(accepted.statusCode).toBe(202);
     } finally {
       await server.stop();
@@ -302,11 +294,7 @@ describe('gateway HTTP API', () => {
     // once there is room, the refused key is a new request, not a replay of nothing
     await app.levee.producer.queue.drain();
     // (the producer re-reads the depth in the background, at most every 100 ms)
-    let retried = await post(refusedKey, 'two');
-    for (let i = 0; retried.statusCode === 503 && i < 40; i++) {
-      await sleep(50);
-      retried = await post(refusedKey, 'two');
-    }
+    const retried = await pollFor(() => post(refusedKey, 'two'), (res) => res.statusCode !== 503, 40, 50);
     expect(retried.statusCode).toBe(202);
     expect(retried.json().id).not.toBe(first.json().id);
     await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${accepted}`, `levee:idem:127.0.0.1:${refusedKey}`);

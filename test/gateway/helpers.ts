@@ -110,6 +110,16 @@ export async function waitReady(client: Redis, timeoutMs = 5000): Promise<void> 
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Calls `attempt` until `done` holds for its result or `retries` more calls were made, `everyMs` apart; returns the last result. */
+export async function pollFor<T>(attempt: () => Promise<T>, done: (result: T) => boolean, retries: number, everyMs: number): Promise<T> {
+  let result = await attempt();
+  for (let i = 0; !done(result) && i < retries; i++) {
+    await sleep(everyMs);
+    result = await attempt();
+  }
+  return result;
+}
+
 /** The value of one series of a metric in Prometheus text. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
