@@ -249,7 +249,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
     const rejected = await record(`http://127.0.0.1:${limitedPort}/api/styles`, 429);
     // The ceiling, and the same bare Fastify answering exactly the gateway's bytes.
-    const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort), REPLAY: JSON.stringify({ '/as-cache-hit': hit, '/as-429': rejected }) }, 'bench/ceiling-server.ts');
+    const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort), QUEUE_REDIS_URL: redis.url, REPLAY: JSON.stringify({ '/as-cache-hit': hit, '/as-429': rejected }) }, 'bench/ceiling-server.ts');
     procs.push(ceiling);
     await ceiling.waitHttp(ceilingPort, '/');
 
@@ -264,6 +264,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
       { name: 'reference: bare Fastify answering the cache hit\'s exact bytes', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-cache-hit' } },
       { name: 'POST /api/images (enqueue)', target: '≥ 40%', pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
       { name: 'reference: bare Fastify POST route, same body and validation, 202 (no limiter, no queue)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-post', ...post } },
+      { name: 'reference: that bare POST route + one plain BullMQ queue.add (no limiter, no idempotency, no bound)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-post-queued', ...post } },
       { name: '429 flood (one IP, limit 10/s)', target: '≥ 90%', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
       { name: 'reference: bare Fastify answering the 429\'s exact bytes', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-429' } },
       { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
