@@ -29,12 +29,14 @@ function oneOf<const V extends string>(values: readonly V[]) {
     (values as readonly string[]).includes(raw) ? ok(raw as V) : bad(`one of ${values.join(', ')}`);
 }
 
+/** An integer in [min, max]; the bounds stay on the parser, so tests can try both ends. */
 function integer(min: number, max: number) {
-  return (raw: string): Parsed<number> => {
+  const parse = (raw: string): Parsed<number> => {
     if (!/^-?\d+$/.test(raw)) return bad(`an integer from ${min} to ${max}`);
     const n = Number(raw);
     return n >= min && n <= max ? ok(n) : bad(`an integer from ${min} to ${max}`);
   };
+  return Object.assign(parse, { min, max });
 }
 
 function matching(re: RegExp, allowed: string) {
@@ -191,7 +193,7 @@ export const SETTINGS = {
   breakerOpenSeconds: { env: 'LEVEE_BREAKER_OPEN_SECONDS', description: 'gateway and worker BREAKER_OPEN_SECONDS', default: same('60'), parse: integer(1, 3600) },
   workerConcurrency: { env: 'LEVEE_WORKER_CONCURRENCY', description: 'worker WORKER_CONCURRENCY (jobs per pod)', default: same('2'), parse: integer(1, 256) },
   modelTimeoutMs: { env: 'LEVEE_MODEL_TIMEOUT_MS', description: 'worker MODEL_TIMEOUT_MS; also sets the worker terminationGracePeriodSeconds', default: same('30000'), parse: integer(100, 600000) },
-  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept; the outcome record of a job: at least 24 h)', default: same('86400'), parse: integer(60, 31536000) },
+  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept; the outcome record of a job: at least 24 h)', default: same('86400'), parse: integer(60, 30 * 86400) },
   logLevel: { env: 'LEVEE_LOG_LEVEL', description: 'gateway LOG_LEVEL', default: byEnv({ production: 'info', preview: 'info', dev: 'debug' }), parse: oneOf(LOG_LEVELS) },
 
   preStopSeconds: { env: 'LEVEE_PRESTOP_SECONDS', description: 'preStop sleep of the HTTP apps (lets endpoints and proxies forget the pod)', default: same('5'), parse: integer(0, 120) },

@@ -1,0 +1,81 @@
+/**
+ * Every environment the chart writes into an app container must be accepted by that app's own
+ * settings schema, or the pod crash-loops at start-up (exit 78) although synthesis succeeded.
+ * Checked for every chart variant, and for every integer setting at both ends of the range
+ * synthesis accepts.
+ */
+import type { z } from 'zod';
+import { Manifest, SETTINGS } from '../../infra';
+import { gatewaySettingsSchema } from '../../services/gateway/src/settings';
+import { mediaSettingsSchema } from '../../services/media/src/settings';
+import { modelSettingsSchema } from '../../services/model/src/settings';
+import { parseSettings } from '../../services/shared/src/settings';
+import { workerEnvSchema } from '../../services/worker/src/settings';
+import { manifestsFor, VARIANTS } from './helpers';
+
+const SCHEMAS: Record<string, z.ZodObject> = {
+  'levee-gateway': gatewaySettingsSchema,
+  'levee-media': mediaSettingsSchema,
+  'levee-model': modelSettingsSchema,
+  'levee-worker': workerEnvSchema,
+};
+
+/** Each app container's image name and environment (Secret references stand for a password). */
+function appEnvironments(manifests: readonly Manifest[]): { app: string; env: Record<string, string> }[] {
+  const found: { app: string; env: Record<string, string> }[] = [];
+  for (const m of manifests) {
+    // Manifests are plain JSON.
+    const pod = (m as any).spec?.template?.spec;
+    for (const c of pod?.containers ?? []) {
+      const app = /\/(levee-[a-z]+):/.exec(c.image)?.[1];
+      if (!app) continue;
+      const env: Record<string, string> = {};
+      for (const e of c.env ?? []) env[e.name] = e.value ?? (e.valueFrom ? 'a-password-from-a-secret' : '');
+      found.push({ app, env });
+    }
+  }
+  return found;
+}
+
+/** Parses every app container's environment with its app's schema; returns the apps checked. */
+function expectAccepted(manifests: readonly Manifest[]): string[] {
+  const apps = appEnvironments(manifests);
+  for (const { app, env } of apps) {
+    const schema = SCHEMAS[app];
+    if (!schema) throw new Error(`no settings schema known for the app image ${app}`);
+    expect(() => parseSettings(schema, env)).not.toThrow();
+  }
+  return apps.map((a) => a.app).sort();
+}
+
+const INTEGER_SETTINGS = Object.entries(SETTINGS).flatMap(([name, spec]) => {
+  const parse = spec.parse as { min?: number; max?: number };
+  return typeof parse.min === 'number' && typeof parse.max === 'number' ? [{ name, min: parse.min, max: parse.max }] : [];
+});
+
+describe('the environment the chart writes is accepted by the apps it configures', () => {
+  it.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
+    expect(expectAccepted(manifestsFor(settings))).toEqual(['levee-gateway', 'levee-media', 'levee-model', 'levee-worker']);
+  });
+
+  it('finds the integer settings to try at both ends', () => {
+    expect(INTEGER_SETTINGS.map((s) => s.name)).toEqual(expect.arrayContaining(['imageTtlSeconds', 'modelTimeoutMs', 'workerConcurrency', 'rateLimitPerSecond', 'queueMaxWaiting', 'cacheTtlSeconds', 'breakerOpenSeconds', 'shutdownDelaySeconds']));
+  });
+
+  const ends = INTEGER_SETTINGS.flatMap(({ name, min, max }) => [
+    { name, value: min },
+    { name, value: max },
+  ]);
+  it.each(ends)('$name = $value', ({ name, value }) => {
+    let manifests: Manifest[];
+    try {
+      manifests = manifestsFor({ [name]: String(value) });
+    } catch (err) {
+      // The value alone contradicts another default (e.g. a minimum above the maximum):
+      // synthesis refuses it, naming the setting, and nothing reaches a pod.
+      expect((err as Error).message).toContain(name);
+      return;
+    }
+    expect(expectAccepted(manifests).length).toBeGreaterThan(0);
+  });
+});
