@@ -83,7 +83,7 @@ function optionalResourceName(raw: string): Parsed<string> {
 /** A pinned image reference `name:tag` or `name@sha256:…`; never `latest`, never untagged. */
 function pinnedImage(raw: string): Parsed<string> {
   const m = /^([a-z0-9][a-z0-9._\/-]*(?::\d+\/[a-z0-9._\/-]+)?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/.exec(raw);
-  const allowed = 'an image reference pinned to a tag other than "latest" or to a sha256 digest (e.g. redis:7.2.5-alpine)';
+  const allowed = 'an image reference pinned to a tag other than "latest" or to a sha256 digest (e.g. redis:7.2.11-alpine)';
   if (!m || (m[2] === undefined && m[3] === undefined) || m[2] === 'latest') return bad(allowed);
   return ok(raw);
 }
@@ -149,7 +149,7 @@ export const SETTINGS = {
     parse: matching(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry host with an optional path (e.g. ghcr.io/levee-dev), lower case, no trailing "/"'),
   },
   imageTag: { env: 'LEVEE_IMAGE_TAG', description: 'tag of the app images', default: same('0.1.0'), parse: imageTag },
-  redisImage: { env: 'LEVEE_REDIS_IMAGE', description: 'pinned Redis image for both Redis instances', default: same('redis:7.2.5-alpine'), parse: pinnedImage },
+  redisImage: { env: 'LEVEE_REDIS_IMAGE', description: 'pinned Redis image for both Redis instances', default: same('redis:7.2.11-alpine'), parse: pinnedImage },
 
   ...appSettings('gateway', 'gateway', { min: ['3', '1'], max: ['30', '1'], target: '80', cpuReq: ['500m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
   ...appSettings('media', 'media', { min: ['2', '1'], max: ['10', '1'], target: '75', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),

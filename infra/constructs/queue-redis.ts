@@ -86,6 +86,9 @@ export class QueueRedis extends Construct {
                   '--maxmemory-policy', 'noeviction',
                   '--appendonly', 'yes',
                   '--appendfsync', 'everysec',
+                  // The AOF is the durability; no RDB snapshots on top (each is one more fork,
+                  // whose copy-on-write pages count against the memory limit).
+                  '--save', '',
                 ],
               }),
             ],

@@ -191,10 +191,10 @@ describe('production', () => {
     expect(sts.spec.replicas).toBe(1);
     expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
     const c = sts.spec.template.spec.containers[0];
-    expect(c.image).toBe('redis:7.2.5-alpine');
+    expect(c.image).toBe('redis:7.2.11-alpine');
     expect(c.args).toEqual([
       '--port', '6379', '--dir', '/data',
-      '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec',
+      '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
     ]);
     expect(c.resources.limits.memory).toBe('1Gi');
     expect(c.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } });
