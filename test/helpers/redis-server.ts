@@ -63,7 +63,20 @@ export class RedisServer {
     }
   }
 
-  /** SIGKILLs the server and waits until it is gone. */
+  /**
+   * SIGSTOP: the server stops answering but its connections stay open (the kernel still
+   * accepts and acknowledges), like a Redis whose node was lost without a FIN or RST.
+   */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after `pause()`. */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
+  /** SIGKILLs the server (paused or not) and waits until it is gone. */
   async kill(): Promise<void> {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;

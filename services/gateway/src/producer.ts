@@ -108,7 +108,11 @@ export class Producer {
     this.idempotencySeconds = options.idempotencySeconds ?? IDEMPOTENCY_SECONDS;
     this.depthRefreshMs = options.depthRefreshMs ?? 100;
     this.timeoutMs = options.timeoutMs ?? 2000;
-    this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS });
+    // skipVersionCheck: BullMQ reads the server version once (INFO) when the Queue is created,
+    // and keeps that first answer for good. On this fail-fast client an INFO that failed or timed
+    // out (Redis restarting as the gateway starts) would leave every later add and status
+    // read failing until the process restarted. Levee's Redis is pinned to 7.x by the chart.
+    this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS, skipVersionCheck: true });
     this.queue.on('error', () => undefined); // connection errors surface per call as 503s
     defineReleaseCommand(options.redis);
     if (options.registry) this.registerGauge(options.registry);

@@ -16,6 +16,17 @@ export interface RedisTarget {
   readonly password?: string;
 }
 
+/**
+ * A connection that has had commands waiting this long with not one byte back is dead (a
+ * Redis whose node was lost sends no FIN or RST, and TCP alone would take ~15 minutes to
+ * notice): ioredis destroys it and reconnects, and until then the client is not `ready`, so
+ * the request paths fail fast (503, the in-memory limiter) instead of waiting out
+ * `commandTimeout` on every request while the unsent commands pile up.
+ */
+export const REQUEST_SOCKET_TIMEOUT_MS = 5000;
+/** For workers: above BullMQ's longest blocking wait (10 s), which legitimately sends nothing back. */
+export const WORKER_SOCKET_TIMEOUT_MS = 30_000;
+
 export function redisOptions(role: RedisRole, target: RedisTarget): RedisOptions {
   const base: RedisOptions = {
     ...(target.password ? { password: target.password } : {}),
@@ -23,7 +34,7 @@ export function redisOptions(role: RedisRole, target: RedisTarget): RedisOptions
     retryStrategy: (times) => Math.min(50 * times, 1000),
   };
   if (role === 'worker') {
-    return { ...base, maxRetriesPerRequest: null, enableReadyCheck: true };
+    return { ...base, maxRetriesPerRequest: null, enableReadyCheck: true, socketTimeout: WORKER_SOCKET_TIMEOUT_MS };
   }
   return {
     ...base,
@@ -31,6 +42,7 @@ export function redisOptions(role: RedisRole, target: RedisTarget): RedisOptions
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     commandTimeout: 2000,
+    socketTimeout: REQUEST_SOCKET_TIMEOUT_MS,
     enableAutoPipelining: true,
   };
 }
