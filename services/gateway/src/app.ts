@@ -12,6 +12,7 @@ import { ModelClient } from '../../shared/src/model-client';
 import { countedFrameworkErrors, PROBLEM_SERVER_OPTIONS, problemFrameworkErrors } from '../../shared/src/framework-errors';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { createRedis } from '../../shared/src/redis';
+import { slowClientOptions } from '../../shared/src/http-server';
 import { mediaRoutes } from '../../media/src/plugin';
 import { FloodCache } from './cache';
 import { Producer } from './producer';
@@ -64,6 +65,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   const app = Fastify({
     // A request of a client the limiter has blocked is answered before Fastify sees it.
     serverFactory: guardedServer((request, response) => guard?.(request, response) ?? false),
+    ...slowClientOptions(settings.REQUEST_TIMEOUT_MS),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     // No per-request log lines: at flood rates they would cost more than the requests.
     logController: new LogController({ disableRequestLogging: true }),

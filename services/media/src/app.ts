@@ -8,6 +8,7 @@ import { createRegistry } from '../../shared/src/metrics';
 import { PROBLEM_SERVER_OPTIONS } from '../../shared/src/framework-errors';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { createRedis } from '../../shared/src/redis';
+import { slowClientOptions } from '../../shared/src/http-server';
 import { MediaSettings } from './settings';
 import { mediaRoutes } from './plugin';
 
@@ -34,6 +35,7 @@ export function buildMedia(settings: MediaSettings, deps: MediaDeps = {}): Media
     logController: new LogController({ disableRequestLogging: true }),
     // Router errors, malformed HTTP and requests during the drain: problem details too.
     ...PROBLEM_SERVER_OPTIONS,
+    ...slowClientOptions(settings.REQUEST_TIMEOUT_MS),
   }) as unknown as MediaApp;
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);

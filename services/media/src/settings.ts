@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Env, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, redisUrlSetting } from '../../shared/src/settings';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../shared/src/http-server';
 
 /** The media backend's environment (see services/gateway/README.md, "media"). */
 export const mediaSettingsSchema = z.object({
@@ -9,6 +10,7 @@ export const mediaSettingsSchema = z.object({
   QUEUE_REDIS_URL: optionalRedisUrlSetting(),
   QUEUE_REDIS_PASSWORD: z.string().optional(),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
+  REQUEST_TIMEOUT_MS: intSetting(1000, 600_000, DEFAULT_REQUEST_TIMEOUT_MS),
   LOG_LEVEL: logLevelSetting,
 });
 

@@ -3,6 +3,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { AJV_OPTIONS, RenderRequest, renderRequestSchema } from '../../shared/src/job';
 import { PROBLEM_SERVER_OPTIONS } from '../../shared/src/framework-errors';
 import { Lifecycle, registerHealthRoutes } from '../../shared/src/http-lifecycle';
+import { DEFAULT_REQUEST_TIMEOUT_MS, slowClientOptions } from '../../shared/src/http-server';
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { renderPng } from './renderer';
 import { catalog } from './styles';
@@ -38,6 +39,7 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
     logController: new LogController({ disableRequestLogging: true }),
     // Router errors, malformed HTTP and requests during the drain: problem details too.
     ...PROBLEM_SERVER_OPTIONS,
+    ...slowClientOptions(DEFAULT_REQUEST_TIMEOUT_MS),
     bodyLimit: BODY_LIMIT,
     // Reject, never repair: no silent removal of unknown fields, no "512" → 512.
     ajv: { customOptions: AJV_OPTIONS },

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { sendProblem } from './problem';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './http-server';
 
 /** Whether the app is draining (readiness fails) — shared by the health routes and the process. */
 export interface Lifecycle {
@@ -48,10 +49,19 @@ export async function drainAndClose(app: FastifyInstance, lifecycle: Lifecycle, 
   // in-flight request ends later would stay open until the client's idle timeout, so close
   // each as soon as it goes idle.
   const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  // Node stops checking request timeouts once the server closes, so a request that never
+  // finishes arriving (a slow client) would hold close(), and the pod, until SIGKILL. What is
+  // still open one request timeout after close() began is cut.
+  const deadlineMs = app.server.requestTimeout || DEFAULT_REQUEST_TIMEOUT_MS;
+  const deadline = setTimeout(() => {
+    logger?.warn({ deadlineMs }, 'closing: connections still open at the deadline are cut');
+    app.server.closeAllConnections();
+  }, deadlineMs);
   try {
     await app.close();
   } finally {
     clearInterval(sweep);
+    clearTimeout(deadline);
   }
   logger?.info('closed: in-flight requests finished');
 }

@@ -1,4 +1,23 @@
 import type { FastifyInstance } from 'fastify';
+
+/** Default of the gateway's and media's REQUEST_TIMEOUT_MS, and the model's timeout. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
+/**
+ * Fastify options against slow clients. Fastify turns Node's request timeout off (0) by
+ * default, so a client that sends its headers and then a byte of its body now and then holds
+ * its socket for ever — and, at SIGTERM, holds the drain until the pod is killed. With these
+ * the headers must arrive within 10 s and the whole request within `requestTimeoutMs`
+ * (checked every 1 s); the client then gets a `408` problem and the socket is closed. The
+ * default fits inside the pods' drain time (20 s).
+ */
+export function slowClientOptions(requestTimeoutMs: number) {
+  const headersTimeout = Math.min(10_000, requestTimeoutMs);
+  return {
+    requestTimeout: requestTimeoutMs,
+    http: { requestTimeout: requestTimeoutMs, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) },
+  };
+}
 import type { Logger } from 'pino';
 
 export interface ServeOptions {
