@@ -31,6 +31,11 @@ describe('worker settings', () => {
     expect(() => parseWorkerSettings({ WORKER_SHUTDOWN_TIMEOUT_MS: '50' })).toThrow(/WORKER_SHUTDOWN_TIMEOUT_MS.*must be an integer from 100 to 3600000/s);
   });
 
+  it('allows no WORKER_MAX_STALLED_COUNT of 0: the first worker killed mid-job would fail its job for good', () => {
+    expect(() => parseWorkerSettings({ WORKER_MAX_STALLED_COUNT: '0' })).toThrow(/WORKER_MAX_STALLED_COUNT.*must be an integer from 1 to 100/s);
+    expect(parseWorkerSettings({ WORKER_MAX_STALLED_COUNT: '1' }).WORKER_MAX_STALLED_COUNT).toBe(1);
+  });
+
   it('names every bad variable, its value and what is allowed', () => {
     try {
       parseWorkerSettings({ WORKER_CONCURRENCY: '0', MODEL_URL: 'ftp://x', QUEUE_NAME: 'a b' });

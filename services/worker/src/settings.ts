@@ -19,7 +19,8 @@ export const workerEnvSchema = z.object({
   METRICS_HOST: z.string().min(1).default('0.0.0.0'),
   WORKER_LOCK_DURATION_MS: intSetting(500, 600_000, 10_000),
   WORKER_STALLED_INTERVAL_MS: intSetting(100, 600_000, 5_000),
-  WORKER_MAX_STALLED_COUNT: intSetting(0, 100, 2),
+  // At least 1: with 0, the first worker killed mid-job would fail its job for good.
+  WORKER_MAX_STALLED_COUNT: intSetting(1, 100, 2),
   WORKER_STUCK_GRACE_MS: intSetting(0, 600_000, 15_000),
   /** Longest a SIGTERM waits for the active jobs; unset: 2 × MODEL_TIMEOUT_MS + 10 s. */
   WORKER_SHUTDOWN_TIMEOUT_MS: optionalIntSetting(100, 3_600_000),
