@@ -18,6 +18,7 @@ import { freePort } from '../test/helpers/ports';
 import { RedisServer } from '../test/helpers/redis-server';
 import { request } from '../test/helpers/http';
 import { ServiceProcess } from '../test/helpers/processes';
+import { BlockList } from '../services/gateway/src/block-list';
 import { bullmqAddCost, GatewayBenchRow, runGatewayBench } from './gateway';
 import { runWorkerBench } from './worker';
 
@@ -175,6 +176,30 @@ async function breakerFastFail(redis: RedisServer): Promise<Row[]> {
   }
 }
 
+/**
+ * CPU time to block `clients` distinct clients within one 1 s window: rate-limiter-flexible's
+ * in-memory block list (`inMemoryBlockOnConsumed`; it scans its whole map on each add past 999
+ * keys) against Levee's BlockList. A flood from that many IPs makes this many adds per window.
+ */
+function blockListCost(clients: number): Row {
+  // The library's internal class (no public export; the path is pinned by package-lock).
+  const LibraryBlockedKeys = require('rate-limiter-flexible/lib/component/BlockedKeys/BlockedKeys.js') as new () => { addMs(key: string, ms: number): void };
+  const time = (add: (key: string) => void) => {
+    const started = process.cpuUsage();
+    for (let i = 0; i < clients; i++) add(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const used = process.cpuUsage(started);
+    return (used.user + used.system) / 1000;
+  };
+  const library = new LibraryBlockedKeys();
+  const levee = new BlockList(1000);
+  const libraryMs = time((k) => library.addMs(k, 1000));
+  const leveeMs = time((k) => levee.add(k, 1000));
+  return {
+    scenario: `in-memory block of ${clients.toLocaleString('en')} distinct clients within one window (CPU per window)`,
+    figure: `rate-limiter-flexible inMemoryBlockOnConsumed ${libraryMs.toFixed(0)} ms; Levee BlockList ${leveeMs.toFixed(1)} ms`,
+  };
+}
+
 function table(rows: Row[]): string {
   const header = ['scenario', 'result', 'p50 ms', 'p99 ms', 'of ceiling', 'target'];
   const cells = rows.map((r) => [r.scenario, r.figure, r.p50?.toString() ?? '', r.p99?.toString() ?? '', r.ofCeiling ?? '', r.target ?? '']);
@@ -227,6 +252,7 @@ async function main(): Promise<void> {
       figure: `${ceilUs.toFixed(0)} µs vs ${postFloorUs.toFixed(0)} µs CPU per request (server + client + Redis)`,
       ofCeiling: `≤ ${((100 * ceilUs) / postFloorUs).toFixed(0)}%`,
     });
+    rows.push(blockListCost(5_000), blockListCost(20_000));
     process.stderr.write('bench: cache breakdown, naive vs Levee…\n');
     const cache = await cacheBreakdown(redis);
     raw.cache = cache;
