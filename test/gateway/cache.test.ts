@@ -164,6 +164,25 @@ describe('FloodCache', () => {
     expect(reported).toEqual([['k', 'timed out']]);
   });
 
+  it('after a failed refresh, serves the stale copy from memory for the local window before trying the origin again', async () => {
+    const c = cache({ ttlMs: 50, localMs: 400 });
+    await c.get('k', async () => ({ v: 1 }));
+    await sleep(80); // no longer fresh
+    let attempts = 0;
+    const failing = async () => {
+      attempts++;
+      throw new Error('origin down');
+    };
+    const results = [];
+    for (let i = 0; i < 20; i++) results.push(await c.get('k', failing));
+    expect(results.map((r) => r.source)).toEqual(Array(20).fill('stale'));
+    expect(results.every((r) => r.entry.body === '{"v":1}')).toBe(true);
+    expect(attempts).toBe(1); // one flight, not one per request
+    await sleep(450); // the local window ended: the next request tries the origin again
+    expect(await c.get('k', async () => ({ v: 2 }))).toMatchObject({ source: 'miss', entry: { body: '{"v":2}' } });
+    expect(attempts).toBe(1);
+  });
+
   it('does not load again when another replica refreshed the key between our read and our lock', async () => {
     // GIVEN a stale entry in Redis, read by replica B just before replica A refreshes it
     const writer = cache();

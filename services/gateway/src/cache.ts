@@ -68,6 +68,8 @@ export interface FloodCacheOptions {
 interface LocalCopy {
   entry: CacheEntry;
   localUntil: number;
+  /** Held after a failed refresh: served as `stale` until localUntil, with no new attempt. */
+  stale?: true;
 }
 
 interface Flight {
@@ -164,7 +166,7 @@ export class FloodCache {
   get(key: string, loader: () => Promise<Loaded>): Promise<CacheResult> | CacheResult {
     const now = Date.now();
     const copy = this.local.get(key);
-    if (copy && now < copy.localUntil) return this.count({ entry: copy.entry, source: 'hit' });
+    if (copy && now < copy.localUntil) return this.count({ entry: copy.entry, source: copy.stale ? 'stale' : 'hit' });
 
     const flight = this.flights.get(key);
     if (flight) {
@@ -287,7 +289,13 @@ export class FloodCache {
             // a failing reporter must not cost the caller its stale copy
           }
         }
-        if (stale) return { entry: stale, source: 'stale' };
+        if (stale) {
+          // Serve this stale copy from memory for the short local window before trying again:
+          // otherwise, while the origin fails or the breaker is open, every request would start
+          // a new flight (Redis read, lock, release) only to fail again.
+          this.remember(key, stale, Date.now(), true);
+          return { entry: stale, source: 'stale' };
+        }
         throw err;
       }
       const now = Date.now();
@@ -323,12 +331,14 @@ export class FloodCache {
     }
   }
 
-  private remember(key: string, entry: CacheEntry, now: number): void {
+  /** Keeps an in-process copy: a fresh one until it is no longer fresh, a stale one until it is no longer servable. */
+  private remember(key: string, entry: CacheEntry, now: number, stale = false): void {
     if (!this.local.has(key) && this.local.size >= this.maxLocalKeys) {
       const oldest = this.local.keys().next().value;
       if (oldest !== undefined) this.local.delete(oldest);
     }
-    this.local.set(key, { entry, localUntil: Math.min(now + this.localMs, entry.freshUntil) });
+    if (stale) this.local.set(key, { entry, localUntil: Math.min(now + this.localMs, entry.staleUntil), stale: true });
+    else this.local.set(key, { entry, localUntil: Math.min(now + this.localMs, entry.freshUntil) });
   }
 
   private jittered(ms: number): number {
