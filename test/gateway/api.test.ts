@@ -300,6 +300,25 @@ describe('gateway HTTP API', () => {
     await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${accepted}`, `levee:idem:127.0.0.1:${refusedKey}`);
   });
 
+  it('a full queue refuses every request racing with one new key: no claim left, no job behind the bound, no second job later', async () => {
+    const app = await gateway({ QUEUE_MAX_WAITING: '1' });
+    expect((await inject(app, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: 'fills the queue' } })).statusCode).toBe(202);
+    const key = `race-${randomUUID()}`;
+    const post = () => inject(app, { method: 'POST', url: '/api/images', headers: { ...json, 'idempotency-key': key }, payload: { prompt: 'racing' } });
+    const answers = await Promise.all(Array.from({ length: 20 }, post));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(503));
+    expect(await app.levee.queueRedis.exists(`levee:idem:127.0.0.1:${key}`)).toBe(0);
+    expect(await app.levee.producer.queue.getWaitingCount()).toBe(1);
+    // with room again, the key makes exactly one job however many retries race
+    await app.levee.producer.queue.drain();
+    const retried = await pollFor(() => post(), (res) => res.statusCode !== 503, 40, 50);
+    expect(retried.statusCode).toBe(202);
+    const again = await Promise.all(Array.from({ length: 10 }, post));
+    expect(new Set(again.map((a) => a.json().id))).toEqual(new Set([retried.json().id]));
+    expect(await app.levee.producer.queue.getWaitingCount()).toBe(1);
+    await app.levee.queueRedis.del(`levee:idem:127.0.0.1:${key}`);
+  });
+
   /**
    * POSTs with a new Idempotency-Key and lets the worker's own processor and image store
    * finish the job, rendering with `render`; the job's `levee:` keys are removed after the test.

@@ -4,7 +4,6 @@ import type Redis from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
 import { IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
-import { defineReleaseCommand, releaseIfHeld } from '../../shared/src/redis';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
 export class QueueFullError extends Error {
@@ -114,7 +113,6 @@ export class Producer {
     // read failing until the process restarted. Levee's Redis is pinned to 7.x by the chart.
     this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS, skipVersionCheck: true });
     this.queue.on('error', () => undefined); // connection errors surface per call as 503s
-    defineReleaseCommand(options.redis);
     if (options.registry) this.registerGauge(options.registry);
   }
 
@@ -133,30 +131,38 @@ export class Producer {
     // The same request whatever the order of its fields (the body is one flat object).
     const fingerprint = createHash('sha256').update(JSON.stringify(request, Object.keys(request).sort())).digest('base64url').slice(0, 22);
     const key = idempotencyKey(idempotency.clientIp, idempotency.key);
-    const claim = `${id} ${fingerprint}`;
-    // SET NX GET: one round trip claims the key or returns the job that holds it.
-    const previous = await this.withTimeout(this.options.redis.set(key, claim, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>);
-    if (previous) {
-      const [existing, existingPrint] = previous.split(' ');
-      if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
-      // A replay gets its job even when the queue is full now. The first request may still be
-      // adding that job, or may have failed to: add it under the same id (a no-op in BullMQ
-      // when it exists), so a 202 always names a job in Redis. Unless it has finished (an outcome
-      // is stored): BullMQ may have dropped it from its history already, and adding it again
-      // would render it again.
-      if (!(await this.withTimeout(this.options.redis.exists(outcomeKey(existing))))) await this.add(existing, request);
-      return { id: existing, created: false };
-    }
+    // The bound is checked before the key is claimed, so a refused request never holds a
+    // claim that a concurrent replay could take for an accepted job. When the queue is full,
+    // only a replay of a key already claimed gets an answer (its job).
     try {
       await this.checkBound();
     } catch (err) {
-      // Refused (queue full): give the key back, so a retry is a new request, not a replay.
-      await this.withTimeout(releaseIfHeld(this.options.redis, key, claim)).catch(() => undefined);
-      throw err;
+      if (!(err instanceof QueueFullError)) throw err;
+      const holder = await this.withTimeout(this.options.redis.get(key));
+      if (!holder) throw err;
+      return this.replay(holder, fingerprint, request);
     }
+    // SET NX GET: one round trip claims the key or returns the job that holds it.
+    const previous = await this.withTimeout(this.options.redis.set(key, `${id} ${fingerprint}`, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>);
+    if (previous) return this.replay(previous, fingerprint, request);
     // On a failed add the claim stays: a retry with the same key adds the job under the same id.
     await this.add(id, request);
     return { id, created: true };
+  }
+
+  /**
+   * A repeated Idempotency-Key: the job that holds it (`holder` is "<jobId> <body hash>").
+   * It gets its job even when the queue is full now. The first request may still be adding
+   * that job, or may have failed to: add it under the same id (a no-op in BullMQ when it
+   * exists), so a 202 always names a job in Redis. Unless it has finished (an outcome is
+   * stored): BullMQ may have dropped it from its history already, and adding it again would
+   * render it again.
+   */
+  private async replay(holder: string, fingerprint: string, request: RenderRequest): Promise<{ id: string; created: boolean }> {
+    const [existing, existingPrint] = holder.split(' ');
+    if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
+    if (!(await this.withTimeout(this.options.redis.exists(outcomeKey(existing))))) await this.add(existing, request);
+    return { id: existing, created: false };
   }
 
   /**
