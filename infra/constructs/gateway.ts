@@ -34,6 +34,9 @@ export class Gateway extends AppWorkload {
           CACHE_TTL_SECONDS: config.app.cacheTtlSeconds,
           BREAKER_OPEN_SECONDS: config.app.breakerOpenSeconds,
           SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds,
+          // /images is the media Deployment's: the gateway's copy of those routes is for local
+          // use, and over the L4 LoadBalancer it would bypass the media tier and its scaling.
+          SERVE_MEDIA: 'false',
           LOG_LEVEL: config.app.logLevel,
         }),
         secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),

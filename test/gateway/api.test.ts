@@ -148,6 +148,11 @@ describe('gateway HTTP API', () => {
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toBe('image/png');
       expect(res.rawPayload.equals(png)).toBe(true);
+      // SERVE_MEDIA=false (as the chart sets it: /images is the media Deployment's): not here
+      const without = await gateway({ SERVE_MEDIA: 'false' });
+      const missing = await inject(without, { url: `/images/${id}.png` });
+      expect(missing.statusCode).toBe(404);
+      expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
     } finally {
       await app.levee.queueRedis.del(imageKey(id));
     }

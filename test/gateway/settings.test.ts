@@ -17,8 +17,11 @@ describe('gateway settings', () => {
       BREAKER_OPEN_SECONDS: 60,
       SHUTDOWN_DELAY_SECONDS: 5,
       MODEL_TIMEOUT_MS: 5000,
+      SERVE_MEDIA: true,
       LOG_LEVEL: 'info',
     });
+    expect(parseGatewaySettings({ SERVE_MEDIA: 'false' }).SERVE_MEDIA).toBe(false);
+    expect(() => parseGatewaySettings({ SERVE_MEDIA: 'no' })).toThrow(/SERVE_MEDIA.*must be true or false/s);
     expect(redisTargets(s)).toEqual({
       queue: { url: 'redis://127.0.0.1:6379', password: undefined },
       cache: { url: 'redis://127.0.0.1:6379', password: undefined },

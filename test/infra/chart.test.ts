@@ -170,6 +170,7 @@ describe('production', () => {
       { name: 'CACHE_TTL_SECONDS', value: '30' },
       { name: 'BREAKER_OPEN_SECONDS', value: '60' },
       { name: 'SHUTDOWN_DELAY_SECONDS', value: '5' },
+      { name: 'SERVE_MEDIA', value: 'false' },
       { name: 'LOG_LEVEL', value: 'info' },
       { name: 'QUEUE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } },
       { name: 'CACHE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-cache-redis', key: 'password' } } },

@@ -46,7 +46,7 @@ export interface GatewayDeps {
   readonly keyPrefix?: string;
   /** Consecutive model failures that open the breaker. @default 5 */
   readonly breakerFailures?: number;
-  /** Show the media routes (`/images/{id}.png`) on the gateway, as `npm run dev` needs. @default true */
+  /** Show the media routes (`/images/{id}.png`) on the gateway, as `npm run dev` needs. @default settings.SERVE_MEDIA */
   readonly serveMedia?: boolean;
 }
 
@@ -144,7 +144,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   registerHealthRoutes(app, { lifecycle, registry });
   app.register(imageRoutes, { producer });
   app.register(styleRoutes, { cache, modelClient });
-  if (deps.serveMedia ?? true) app.register(mediaRoutes, { redis: queueRedis });
+  if (deps.serveMedia ?? settings.SERVE_MEDIA) app.register(mediaRoutes, { redis: queueRedis });
 
   app.addHook('onClose', async () => {
     cache.close();

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { Env, httpUrlSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+import { booleanSetting, Env, httpUrlSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../shared/src/http-server';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -57,6 +57,8 @@ export const gatewaySettingsSchema = z.object({
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
   REQUEST_TIMEOUT_MS: intSetting(1000, 600_000, DEFAULT_REQUEST_TIMEOUT_MS),
+  /** Mount the media routes (`/images/{id}.png`) here too: for local use; the chart sets false. */
+  SERVE_MEDIA: booleanSetting(true),
   LOG_LEVEL: logLevelSetting,
 });
 

@@ -49,6 +49,14 @@ export function intSetting(min: number, max: number, fallback: number) {
   return boundedInt(min, max).default(fallback);
 }
 
+/** `true` or `false`, with a default. */
+export function booleanSetting(fallback: boolean) {
+  return z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .transform((v) => v === 'true')
+    .default(fallback);
+}
+
 /** An integer setting whose default is derived from other settings (undefined when unset). */
 export function optionalIntSetting(min: number, max: number) {
   return boundedInt(min, max).optional();
