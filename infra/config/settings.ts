@@ -191,7 +191,7 @@ export const SETTINGS = {
   queueMaxWaiting: { env: 'LEVEE_QUEUE_MAX_WAITING', description: 'gateway QUEUE_MAX_WAITING (backpressure bound)', default: same('10000'), parse: integer(1, 10000000) },
   cacheTtlSeconds: { env: 'LEVEE_CACHE_TTL_SECONDS', description: 'gateway CACHE_TTL_SECONDS', default: same('30'), parse: integer(1, 86400) },
   breakerOpenSeconds: { env: 'LEVEE_BREAKER_OPEN_SECONDS', description: 'gateway and worker BREAKER_OPEN_SECONDS', default: same('60'), parse: integer(1, 3600) },
-  workerConcurrency: { env: 'LEVEE_WORKER_CONCURRENCY', description: 'worker WORKER_CONCURRENCY (jobs per pod)', default: same('2'), parse: integer(1, 256) },
+  workerConcurrency: { env: 'LEVEE_WORKER_CONCURRENCY', description: 'worker WORKER_CONCURRENCY (jobs per pod; the workers mostly wait on the model, so their CPU autoscaler rarely adds pods: replicas × this bounds the renders in flight)', default: prodOr('8', '2'), parse: integer(1, 256) },
   modelTimeoutMs: { env: 'LEVEE_MODEL_TIMEOUT_MS', description: 'worker MODEL_TIMEOUT_MS; also sets the worker terminationGracePeriodSeconds', default: same('30000'), parse: integer(100, 600000) },
   imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept; the outcome record of a job: at least 24 h)', default: same('86400'), parse: integer(60, 30 * 86400) },
   logLevel: { env: 'LEVEE_LOG_LEVEL', description: 'gateway LOG_LEVEL', default: byEnv({ production: 'info', preview: 'info', dev: 'debug' }), parse: oneOf(LOG_LEVELS) },

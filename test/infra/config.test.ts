@@ -100,9 +100,15 @@ describe('valid settings', () => {
     expect(envs.size).toBe(SETTING_NAMES.length);
   });
 
-  test('infra/README.md documents every setting (env variable and Pulumi key)', () => {
+  test('infra/README.md documents every setting (env variable, Pulumi key and default per environment)', () => {
     const readme = readFileSync(join(__dirname, '../../infra/README.md'), 'utf8');
-    for (const name of SETTING_NAMES) expect(readme).toContain(`| \`${SETTINGS[name].env}\` | \`${name}\` |`);
+    const shown = (v: string | undefined) => (v === undefined ? '—' : v === '' ? '(empty)' : `\`${v}\``);
+    for (const name of SETTING_NAMES) {
+      const spec = SETTINGS[name];
+      const values = (['production', 'preview', 'dev'] as const).map((e) => spec.default(e, '<id>'));
+      const defaults = values.every((v) => v === values[0]) ? shown(values[0]) : values.map(shown).join(' / ');
+      expect(readme).toContain(`| \`${spec.env}\` | \`${name}\` | ${defaults} |`);
+    }
   });
 });
 
