@@ -8,7 +8,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import * as random from '@pulumi/random';
 import {
-  ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, resolveConfig, synthesize,
+  COMPONENTS, ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, resolveConfig, synthesize,
 } from '../index';
 import type { Manifest } from './api-objects';
 import { RegisteredObject, registerManifests } from './register';
@@ -75,9 +75,14 @@ export class LeveeStack extends pulumi.ComponentResource {
 
     // 1. The namespace (the chart's own Namespace object), before anything that lives in it.
     const isOwnNamespace = (m: Manifest) => m.apiVersion === 'v1' && m.kind === 'Namespace' && m.metadata.name === config.namespace;
+    // In production, what holds the accepted jobs is protected: `pulumi destroy` (or a refactor
+    // that would replace them) stops instead of deleting the namespace, whose deletion takes
+    // the queue's PVC with it, or the queue Redis. Previews are meant to be destroyed.
+    const protect = (m: Manifest) =>
+      config.environment === 'production' && (isOwnNamespace(m) || (m.kind === 'StatefulSet' && m.metadata.name === COMPONENTS.queueRedis));
     const nsManifest = this.manifests.find(isOwnNamespace);
     if (!nsManifest) throw new Error(`the chart has no Namespace ${config.namespace}; the Pulumi program deploys the chart's own namespace`);
-    const [nsObject] = registerManifests([nsManifest], { provider: this.provider, parent: this, namespaces: new Map(), secrets: new Map() });
+    const [nsObject] = registerManifests([nsManifest], { provider: this.provider, parent: this, namespaces: new Map(), secrets: new Map(), protect });
     this.namespace = nsObject!.resource;
 
     // 2. Passwords and the Secrets the chart references by name, before the workloads.
@@ -91,6 +96,7 @@ export class LeveeStack extends pulumi.ComponentResource {
         parent: this,
         namespaces: new Map([[config.namespace, this.namespace]]),
         secrets: new Map(this.secrets.map((s) => [`${config.namespace}/${s.ref.name}`, s.secret])),
+        protect,
       },
     );
     this.objects = this.manifests.map((m) => (m === nsManifest ? nsObject! : rest.find((o) => o.manifest === m)!));

@@ -19,6 +19,8 @@ export interface RegisterOptions {
   readonly namespaces: ReadonlyMap<string, pulumi.Resource>;
   /** Secret resources by `<namespace>/<name>`; an object that references one depends on it. */
   readonly secrets: ReadonlyMap<string, pulumi.Resource>;
+  /** Objects whose deletion loses data: Pulumi `protect` (it refuses to delete them until unprotected). */
+  readonly protect?: (m: Manifest) => boolean;
 }
 
 export interface RegisteredObject {
@@ -27,6 +29,7 @@ export interface RegisteredObject {
   /** What the resource was told to wait for (namespace, Secrets, scale target). */
   readonly dependsOn: readonly pulumi.Resource[];
   readonly ignoreChanges: readonly string[];
+  readonly protect: boolean;
 }
 
 /** `<namespace>/<name>` */
@@ -104,14 +107,16 @@ export function registerManifests(manifests: readonly Manifest[], opts: Register
 
     const selfKey = `${ns ?? ''}/${m.kind}/${m.metadata.name}`;
     const ignoreChanges = SCALABLE_KINDS.has(m.kind) && scaled.has(selfKey) ? ['spec.replicas'] : [];
+    const protect = opts.protect?.(m) ?? false;
     const resource = registerApiObject(m, {
       provider: opts.provider,
       parent: opts.parent,
       dependsOn,
       ...(ignoreChanges.length > 0 ? { ignoreChanges } : {}),
+      ...(protect ? { protect } : {}),
     });
     if (SCALABLE_KINDS.has(m.kind)) byTarget.set(selfKey, resource);
-    out.push({ manifest: m, resource, dependsOn, ignoreChanges });
+    out.push({ manifest: m, resource, dependsOn, ignoreChanges, protect });
   }
   // Report in the chart's order.
   return manifests.map((m) => out.find((o) => o.manifest === m)!);

@@ -6,7 +6,7 @@
 import type * as pulumiType from '@pulumi/pulumi';
 import { REQUIRED_SECRETS, SettingsInput, resolveConfig, synthesize } from '../../infra';
 import type { LeveeStack } from '../../infra/pulumi/program';
-import { referencedSecrets } from '../../infra/pulumi/register';
+import { referencedSecrets, type RegisteredObject } from '../../infra/pulumi/register';
 import {
   MOCK_LB_IP, MOCK_PASSWORD, Recorder, Registration, installMocks, isSecretValue, plainStrings, registered, unwrapSecrets, valueOf,
 } from './mocks';
@@ -163,6 +163,14 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     for (const o of run.levee.objects.filter((x) => x.manifest.kind === 'Deployment')) {
       expect(o.ignoreChanges).toEqual(scaled.has(o.manifest.metadata.name) ? ['spec.replicas'] : []);
     }
+  });
+
+  test('protects what holds the accepted jobs (namespace, queue Redis) in production, nothing in previews', () => {
+    const expected = expectedConfig.environment === 'production' ? [`Namespace/${expectedConfig.namespace}`, 'StatefulSet/levee-queue-redis'] : [];
+    const named = (o: RegisteredObject) => `${o.manifest.kind}/${o.manifest.metadata.name}`;
+    expect(run.levee.objects.filter((o) => o.protect).map(named).sort()).toEqual(expected.sort());
+    // …and the option reaches Pulumi's resource
+    for (const o of run.levee.objects) expect([named(o), Boolean((o.resource as unknown as { __protect?: boolean }).__protect)]).toEqual([named(o), o.protect]);
   });
 
   test('registers the KEDA ScaledObject only when KEDA is enabled, and then no worker HPA', () => {
