@@ -4,7 +4,7 @@
  * Nothing is built before this succeeds.
  */
 import {
-  Cpu, Environment, HashBy, L7ProviderName, LoadBalancingAlgorithm, Memory, SETTINGS, SETTING_NAMES,
+  Cpu, DnsSelector, Environment, HashBy, L7ProviderName, LoadBalancingAlgorithm, Memory, SETTINGS, SETTING_NAMES,
   SettingName, SettingValues, settingLabel,
 } from './settings';
 
@@ -66,6 +66,8 @@ export interface LeveeConfig {
   readonly loadBalancing: LoadBalancing;
   readonly monitoringNamespace: string;
   readonly kedaNamespace: string;
+  /** Where the apps may send DNS queries (the DNS egress rule). */
+  readonly dns: { readonly selector: DnsSelector; readonly port: number; readonly cidrs: readonly string[] };
   readonly app: {
     readonly rateLimitPerSecond: number;
     readonly trustProxy: string;
@@ -257,6 +259,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
         : { algorithm: v.loadBalancing },
     monitoringNamespace: v.monitoringNamespace,
     kedaNamespace: v.kedaNamespace,
+    dns: { selector: v.dnsSelector, port: v.dnsPort, cidrs: v.dnsCidrs === '' ? [] : v.dnsCidrs.split(',') },
     app: {
       rateLimitPerSecond: v.rateLimitPerSecond,
       trustProxy: v.trustProxy,

@@ -69,6 +69,21 @@ function namespaceName(raw: string): Parsed<string> {
   return DNS_LABEL.test(raw) && raw.length <= 63 ? ok(raw) : bad('a namespace name (lower-case letters, digits and "-", at most 63 characters)');
 }
 
+/** The cluster DNS pods, for the DNS egress rule. */
+export interface DnsSelector {
+  readonly namespace: string;
+  readonly labelKey: string;
+  readonly labelValue: string;
+}
+
+function dnsSelector(raw: string): Parsed<DnsSelector> {
+  // <namespace>/<label key>=<label value>; the key may have a DNS-subdomain prefix (a/b).
+  const m = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)\/((([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)=([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)$/.exec(raw);
+  return m
+    ? ok({ namespace: m[1]!, labelKey: m[3]!, labelValue: m[8]! })
+    : bad('<namespace>/<label key>=<label value> of the cluster DNS pods (e.g. kube-system/k8s-app=kube-dns)');
+}
+
 function previewId(raw: string): Parsed<string> {
   // The namespace is `levee-<id>`, so the id may use 63 - 6 characters.
   return DNS_LABEL.test(raw) && raw.length <= 57
@@ -183,6 +198,14 @@ export const SETTINGS = {
   hashHeader: { env: 'LEVEE_HASH_HEADER', description: 'with hash by header: the header (e.g. the API token)', default: same('Authorization'), parse: matching(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name (letters, digits and "-", at most 64 characters)') },
   hashCookie: { env: 'LEVEE_HASH_COOKIE', description: 'with hash by cookie: the affinity cookie name', default: same('levee-affinity'), parse: matching(/^[A-Za-z0-9_-]{1,64}$/, 'a cookie name (letters, digits, "_" and "-", at most 64 characters)') },
 
+  dnsSelector: {
+    env: 'LEVEE_DNS_SELECTOR',
+    description: 'the cluster DNS pods the apps may query, as <namespace>/<label>=<value> (OpenShift: openshift-dns/dns.operator.openshift.io/daemonset-dns=default)',
+    default: same('kube-system/k8s-app=kube-dns'),
+    parse: dnsSelector,
+  },
+  dnsPort: { env: 'LEVEE_DNS_PORT', description: 'port the DNS pods listen on, UDP and TCP (OpenShift: 5353)', default: same('53'), parse: integer(1, 65535) },
+  dnsCidrs: { env: 'LEVEE_DNS_CIDRS', description: 'more DNS destinations on that port, as CIDRs (NodeLocal DNSCache: 169.254.20.10/32); empty = none', default: same(''), parse: cidrList },
   monitoringNamespace: { env: 'LEVEE_MONITORING_NAMESPACE', description: 'namespace of Prometheus (allowed to scrape the metrics ports)', default: same('monitoring'), parse: namespaceName },
 
   rateLimitPerSecond: { env: 'LEVEE_RATE_LIMIT_PER_SECOND', description: 'gateway RATE_LIMIT_PER_SECOND (per client IP)', default: same('10'), parse: integer(1, 100000) },

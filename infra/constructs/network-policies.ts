@@ -19,7 +19,7 @@ export interface Rule {
 export interface ComponentTraffic {
   readonly ingress: readonly Rule[];
   readonly egress: readonly Rule[];
-  /** Allow DNS lookups (kube-dns in kube-system). */
+  /** Allow DNS lookups (see dnsRule). */
   readonly dns: boolean;
 }
 
@@ -92,13 +92,20 @@ function ports(list: readonly number[]): k8s.NetworkPolicyPort[] {
   return list.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }));
 }
 
-const DNS_RULE: k8s.NetworkPolicyEgressRule = {
-  to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-  ports: [
-    { protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) },
-    { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) },
-  ],
-};
+/** DNS lookups: the cluster DNS pods (LEVEE_DNS_SELECTOR) and any LEVEE_DNS_CIDRS, on LEVEE_DNS_PORT. */
+function dnsRule(config: LeveeConfig): k8s.NetworkPolicyEgressRule {
+  const { selector, port, cidrs } = config.dns;
+  return {
+    to: [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': selector.namespace } }, podSelector: { matchLabels: { [selector.labelKey]: selector.labelValue } } },
+      ...cidrs.map((cidr) => ({ ipBlock: { cidr } })),
+    ],
+    ports: [
+      { protocol: 'UDP', port: k8s.IntOrString.fromNumber(port) },
+      { protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) },
+    ],
+  };
+}
 
 export interface NetworkPoliciesProps {
   readonly config: LeveeConfig;
@@ -134,7 +141,7 @@ export class NetworkPolicies extends Construct {
           }),
           egress: [
             ...t.egress.map((r) => ({ to: r.peers.map(peer).filter((p): p is k8s.NetworkPolicyPeer => p !== undefined), ports: ports(r.ports) })),
-            ...(t.dns ? [DNS_RULE] : []),
+            ...(t.dns ? [dnsRule(config)] : []),
           ],
         },
       });

@@ -310,6 +310,22 @@ describe('production', () => {
     const dnsTo = (n: string) => find(m, 'NetworkPolicy', n).spec.egress.some((r: any) => r.ports?.some((p: any) => p.port === 53));
     expect(['levee-gateway', 'levee-media', 'levee-worker'].map(dnsTo)).toEqual([true, true, true]);
     expect(find(m, 'NetworkPolicy', 'levee-model').spec.egress).toEqual([]);
+    expect(find(m, 'NetworkPolicy', 'levee-gateway').spec.egress.at(-1)).toEqual({
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+    });
+  });
+
+  test('the DNS peer follows the cluster: OpenShift DNS on 5353, plus a node-local cache by IP', () => {
+    const custom = manifestsFor({ dnsSelector: 'openshift-dns/dns.operator.openshift.io/daemonset-dns=default', dnsPort: '5353', dnsCidrs: '169.254.20.10/32' });
+    const expected = {
+      to: [
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'openshift-dns' } }, podSelector: { matchLabels: { 'dns.operator.openshift.io/daemonset-dns': 'default' } } },
+        { ipBlock: { cidr: '169.254.20.10/32' } },
+      ],
+      ports: [{ protocol: 'UDP', port: 5353 }, { protocol: 'TCP', port: 5353 }],
+    };
+    for (const n of ['levee-gateway', 'levee-media', 'levee-worker']) expect(find(custom, 'NetworkPolicy', n).spec.egress.at(-1)).toEqual(expected);
   });
 
   test('no ResourceQuota or LimitRange in production', () => {

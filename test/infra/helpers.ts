@@ -29,6 +29,7 @@ export const VARIANTS: Record<string, SettingsInput> = {
   'production, L7 only, hash by cookie': { edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie' },
   'production, KEDA workers': { workerAutoscaler: 'keda' },
   'production, storage class, no TLS': { storageClass: 'fast-ssd', tlsSecret: '' },
+  'production, OpenShift DNS and a node-local DNS cache': { dnsSelector: 'openshift-dns/dns.operator.openshift.io/daemonset-dns=default', dnsPort: '5353', dnsCidrs: '169.254.20.10/32' },
   'preview pr-7': { ...PREVIEW },
   'preview pr-7, KEDA, hash by client IP': { ...PREVIEW, workerAutoscaler: 'keda', loadBalancing: 'hash' },
   dev: { ...DEV },
