@@ -12,18 +12,11 @@ import { metricValue, rawHttp } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
-import { FakeOrigin, inject, InjectResponse, pollFor, portOf, Stack, sleep, testSettings, waitReady } from './helpers';
+import { until } from '../helpers/wait';
+import { FakeOrigin, inject, InjectResponse, pollFor, portOf, Stack, testSettings, waitReady } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const json = { 'content-type': 'application/json' };
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 describe('gateway HTTP API', () => {
   let stack: Stack;
@@ -96,7 +89,7 @@ describe('gateway HTTP API', () => {
     await started;
     expect((await inject(app, { url: `/api/images/${id}` })).json()).toMatchObject({ id, status: 'active' });
     finish();
-    await waitFor(async () => (await inject(app, { url: `/api/images/${id}` })).json().status === 'completed');
+    await until(async () => (await inject(app, { url: `/api/images/${id}` })).json().status === 'completed');
     expect((await inject(app, { url: `/api/images/${id}` })).json()).toEqual({
       id,
       status: 'completed',
@@ -105,7 +98,7 @@ describe('gateway HTTP API', () => {
       finishedAt: expect.any(String),
       imageUrl: `/images/${id}.png`,
     });
-    await waitFor(async () => (await inject(app, { url: `/api/images/${failing.id}` })).json().status === 'failed');
+    await until(async () => (await inject(app, { url: `/api/images/${failing.id}` })).json().status === 'failed');
     expect((await inject(app, { url: `/api/images/${failing.id}` })).json()).toEqual({
       id: failing.id,
       status: 'failed',
@@ -340,9 +333,9 @@ describe('gateway HTTP API', () => {
     worker = new Worker(app.levee.producer.queue.name, (job) => processor(job), { connection: workerConnection });
     storeFailedOutcomes(worker, store, pino({ level: 'silent' }));
     const status = () => inject(app, { url: `/api/images/${id}` });
-    await waitFor(async () => (await status()).json().status === finished);
+    await until(async () => (await status()).json().status === finished);
     // a failed job's outcome is stored on BullMQ's 'failed' event, just after the move
-    await waitFor(async () => (await app.levee.queueRedis.exists(outcomeKey(id))) === 1);
+    await until(async () => (await app.levee.queueRedis.exists(outcomeKey(id))) === 1);
     return { id, post, status, fromBullmq: (await status()).json() };
   };
 

@@ -127,13 +127,7 @@ export function startWorker(redisUrl: string, settings: Partial<RenderWorkerSett
   return { render, registry, connection };
 }
 
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { until } from '../helpers/wait';
 
 export async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
   const m = registry.getSingleMetric(name);

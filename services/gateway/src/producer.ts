@@ -91,7 +91,8 @@ export interface ProducerOptions {
  * they accept within one refresh interval.
  */
 export class Producer {
-  readonly queue: Queue;
+  private current: Queue;
+  private queueFailed = false;
   private waiting = 0;
   private waitingReadAt = 0;
   private waitingRead?: Promise<void>;
@@ -107,13 +108,30 @@ export class Producer {
     this.idempotencySeconds = options.idempotencySeconds ?? IDEMPOTENCY_SECONDS;
     this.depthRefreshMs = options.depthRefreshMs ?? 100;
     this.timeoutMs = options.timeoutMs ?? 2000;
-    // skipVersionCheck: BullMQ reads the server version once (INFO) when the Queue is created,
-    // and keeps that first answer for good. On this fail-fast client an INFO that failed or timed
-    // out (Redis restarting as the gateway starts) would leave every later add and status
-    // read failing until the process restarted. Levee's Redis is pinned to 7.x by the chart.
-    this.queue = new Queue(options.queueName, { connection: options.redis, defaultJobOptions: RENDER_JOB_OPTIONS, skipVersionCheck: true });
-    this.queue.on('error', () => undefined); // connection errors surface per call as 503s
+    this.current = this.openQueue();
     if (options.registry) this.registerGauge(options.registry);
+  }
+
+  /** The BullMQ queue (a new one after a failed start-up: see openQueue). */
+  get queue(): Queue {
+    return this.current;
+  }
+
+  /**
+   * BullMQ reads the server's version once (INFO) when a Queue is created, and keeps that first
+   * answer for good: on this fail-fast client an INFO that failed or timed out (Redis restarting
+   * as the gateway starts) would leave every later add and status read failing until the
+   * process restarted. So a Queue whose start-up failed is replaced at the next request. (Not
+   * `skipVersionCheck`: BullMQ then assumes Redis 5 and reads job states with its older script,
+   * which scans the wait and active lists on every status read.)
+   */
+  private openQueue(): Queue {
+    const queue = new Queue(this.options.queueName, { connection: this.options.redis, defaultJobOptions: RENDER_JOB_OPTIONS });
+    queue.on('error', () => undefined); // connection errors surface per call as 503s
+    queue.waitUntilReady().catch(() => {
+      if (this.current === queue) this.queueFailed = true;
+    });
+    return queue;
   }
 
   /**
@@ -184,7 +202,7 @@ export class Producer {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await this.current.close();
   }
 
   /** A finished job from the outcome the worker stored; undefined when there is none (or it is unreadable). */
@@ -208,6 +226,12 @@ export class Producer {
   private ensureConnected(): void {
     const status = this.options.redis.status;
     if (status !== 'ready') throw new QueueUnavailableError(new Error(`Redis connection is ${status}`));
+    if (this.queueFailed) {
+      this.queueFailed = false;
+      const failed = this.current;
+      this.current = this.openQueue();
+      failed.close().catch(() => undefined); // shares the client: closing it leaves the client open
+    }
   }
 
   /**
@@ -287,7 +311,7 @@ export class Producer {
   }
 
   private registerGauge(registry: Registry): void {
-    const queue = this.queue;
+    const current = () => this.current;
     new Gauge({
       name: 'levee_queue_jobs',
       help: 'Jobs in the render queue by state (read from Redis at scrape time).',
@@ -296,7 +320,7 @@ export class Producer {
       async collect() {
         try {
           const counts = await Promise.race([
-            queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
+            current().getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'),
             new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref()),
           ]);
           for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
