@@ -221,7 +221,7 @@ export const SETTINGS = {
 
   preStopSeconds: { env: 'LEVEE_PRESTOP_SECONDS', description: 'preStop sleep of the HTTP apps (lets endpoints and proxies forget the pod)', default: same('5'), parse: integer(0, 120) },
   shutdownDelaySeconds: { env: 'LEVEE_SHUTDOWN_DELAY_SECONDS', description: 'gateway and media SHUTDOWN_DELAY_SECONDS (readiness fails, then the delay, then close)', default: same('5'), parse: integer(0, 120) },
-  drainSeconds: { env: 'LEVEE_DRAIN_SECONDS', description: 'time allowed for in-flight HTTP requests to finish after close', default: same('20'), parse: integer(1, 600) },
+  drainSeconds: { env: 'LEVEE_DRAIN_SECONDS', description: 'time allowed for in-flight HTTP requests to finish after close (passed to the apps as DRAIN_TIMEOUT_SECONDS; also sizes the grace period)', default: same('20'), parse: integer(1, 600) },
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingName = keyof typeof SETTINGS;

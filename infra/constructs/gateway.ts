@@ -34,6 +34,8 @@ export class Gateway extends AppWorkload {
           CACHE_TTL_SECONDS: config.app.cacheTtlSeconds,
           BREAKER_OPEN_SECONDS: config.app.breakerOpenSeconds,
           SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds,
+          // In-flight requests get the drain time the pod's grace period allows for.
+          DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds,
           // /images is the media Deployment's: the gateway's copy of those routes is for local
           // use, and over the L4 LoadBalancer it would bypass the media tier and its scaling.
           SERVE_MEDIA: 'false',

@@ -22,7 +22,7 @@ export class Media extends AppWorkload {
       image: appImage(config, COMPONENTS.media),
       ports: [{ name: 'http', port: PORTS.media }],
       env: [
-        ...plainEnv({ PORT: PORTS.media, QUEUE_REDIS_URL, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds }),
+        ...plainEnv({ PORT: PORTS.media, QUEUE_REDIS_URL, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
         secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
       ],
       livenessProbe: httpProbe('/healthz', PORTS.media, { period: 10, failures: 3, initialDelay: 5 }),

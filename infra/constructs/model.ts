@@ -54,7 +54,7 @@ export class Model extends AppWorkload {
       sizing: config.model,
       image: appImage(config, COMPONENTS.model),
       ports: [{ name: 'http', port: PORTS.model }],
-      env: plainEnv({ PORT: PORTS.model }),
+      env: plainEnv({ PORT: PORTS.model, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
       livenessProbe: modelLivenessProbe(config),
       readinessProbe: modelReadinessProbe(),
       preStopSeconds: config.shutdown.preStopSeconds,

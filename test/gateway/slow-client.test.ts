@@ -4,6 +4,9 @@ import { buildMedia } from '../../services/media/src/app';
 import { parseGatewaySettings } from '../../services/gateway/src/settings';
 import { drainAndClose } from '../../services/shared/src/http-lifecycle';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../services/shared/src/http-server';
+import { randomUUID } from 'node:crypto';
+import { freePort } from '../helpers/ports';
+import { ServiceProcess } from '../helpers/processes';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { portOf, Stack, testSettings } from './helpers';
 
@@ -51,7 +54,7 @@ describe('slow clients', () => {
     expect((await fetch(`http://127.0.0.1:${portOf(app)}/healthz`)).status).toBe(200);
   });
 
-  it('the drain at SIGTERM ends one request timeout after close, instead of waiting on a stalled request for ever', async () => {
+  it('the drain at SIGTERM ends at its deadline (DRAIN_TIMEOUT_SECONDS), instead of waiting on a stalled request for ever', async () => {
     const origin = await stack.origin(1);
     const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, REQUEST_TIMEOUT_MS: '1000' }));
     const stalled = stall(portOf(app), BODY_NEVER_ENDS);
@@ -59,14 +62,37 @@ describe('slow clients', () => {
     const closing = Date.now();
     // Node stops its request-timeout checks once the server closes: only the drain's own
     // deadline ends this request.
-    await drainAndClose(app, app.lifecycle, 0);
+    await drainAndClose(app, app.lifecycle, 0, undefined, 1000);
     expect(Date.now() - closing).toBeGreaterThanOrEqual(900);
     expect((await stalled).closedAfterMs).toBeGreaterThanOrEqual(900);
+  });
+
+  it('a gateway process given SIGTERM with a stalled request in flight exits 0 at DRAIN_TIMEOUT_SECONDS', async () => {
+    const origin = await stack.origin(1);
+    const port = await freePort();
+    const gateway = new ServiceProcess('gateway', {
+      PORT: String(port), HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, MODEL_URL: origin.url, QUEUE_NAME: `t-${randomUUID().slice(0, 8)}`,
+      SHUTDOWN_DELAY_SECONDS: '0', DRAIN_TIMEOUT_SECONDS: '1',
+    });
+    try {
+      await gateway.waitHttp(port, '/readyz');
+      const stalled = stall(port, BODY_NEVER_ENDS);
+      await new Promise((r) => setTimeout(r, 200)); // the request is in flight
+      const signalled = Date.now();
+      gateway.signal('SIGTERM');
+      expect(await gateway.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - signalled).toBeGreaterThanOrEqual(900);
+      await stalled;
+    } finally {
+      await gateway.kill();
+    }
   });
 
   it('defaults: the whole request within 15 s, the headers within 10 s, for the gateway and media', async () => {
     expect(parseGatewaySettings({}).REQUEST_TIMEOUT_MS).toBe(DEFAULT_REQUEST_TIMEOUT_MS);
     expect(parseMediaSettings({}).REQUEST_TIMEOUT_MS).toBe(DEFAULT_REQUEST_TIMEOUT_MS);
+    expect(parseGatewaySettings({}).DRAIN_TIMEOUT_SECONDS).toBe(20);
+    expect(parseMediaSettings({}).DRAIN_TIMEOUT_SECONDS).toBe(20);
     expect(DEFAULT_REQUEST_TIMEOUT_MS).toBe(15_000);
     const origin = await stack.origin(1);
     const app = await stack.gateway(testSettings({ MODEL_URL: origin.url }));

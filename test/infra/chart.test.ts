@@ -170,6 +170,7 @@ describe('production', () => {
       { name: 'CACHE_TTL_SECONDS', value: '30' },
       { name: 'BREAKER_OPEN_SECONDS', value: '60' },
       { name: 'SHUTDOWN_DELAY_SECONDS', value: '5' },
+      { name: 'DRAIN_TIMEOUT_SECONDS', value: '20' },
       { name: 'SERVE_MEDIA', value: 'false' },
       { name: 'LOG_LEVEL', value: 'info' },
       { name: 'QUEUE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } },
@@ -179,11 +180,11 @@ describe('production', () => {
 
   test('media, worker and model get their agreed environment variable names', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
-    expect(names('levee-media')).toEqual(['PORT', 'QUEUE_REDIS_URL', 'SHUTDOWN_DELAY_SECONDS', 'QUEUE_REDIS_PASSWORD']);
+    expect(names('levee-media')).toEqual(['PORT', 'QUEUE_REDIS_URL', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_PASSWORD']);
     expect(names('levee-worker')).toEqual([
       'METRICS_PORT', 'QUEUE_REDIS_URL', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_REDIS_PASSWORD',
     ]);
-    expect(names('levee-model')).toEqual(['PORT']);
+    expect(names('levee-model')).toEqual(['PORT', 'DRAIN_TIMEOUT_SECONDS']);
   });
 
   test('the queue Redis is a StatefulSet with a PVC, AOF, noeviction and maxmemory below its limit', () => {

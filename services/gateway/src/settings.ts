@@ -1,7 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { booleanSetting, Env, httpUrlSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../shared/src/http-server';
+import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -56,7 +55,8 @@ export const gatewaySettingsSchema = z.object({
   CACHE_TTL_SECONDS: intSetting(1, 86_400, 30),
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
-  REQUEST_TIMEOUT_MS: intSetting(1000, 600_000, DEFAULT_REQUEST_TIMEOUT_MS),
+  REQUEST_TIMEOUT_MS: requestTimeoutSetting,
+  DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   /** Mount the media routes (`/images/{id}.png`) here too: for local use; the chart sets false. */
   SERVE_MEDIA: booleanSetting(true),
   LOG_LEVEL: logLevelSetting,

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { Env, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, redisUrlSetting } from '../../shared/src/settings';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../shared/src/http-server';
+import { Env, drainTimeoutSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, redisUrlSetting, requestTimeoutSetting } from '../../shared/src/settings';
 
 /** The media backend's environment (see services/gateway/README.md, "media"). */
 export const mediaSettingsSchema = z.object({
@@ -10,7 +9,8 @@ export const mediaSettingsSchema = z.object({
   QUEUE_REDIS_URL: optionalRedisUrlSetting(),
   QUEUE_REDIS_PASSWORD: z.string().optional(),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
-  REQUEST_TIMEOUT_MS: intSetting(1000, 600_000, DEFAULT_REQUEST_TIMEOUT_MS),
+  REQUEST_TIMEOUT_MS: requestTimeoutSetting,
+  DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   LOG_LEVEL: logLevelSetting,
 });
 

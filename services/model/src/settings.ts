@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Env, intSetting, logLevelSetting, parseSettings } from '../../shared/src/settings';
+import { drainTimeoutSetting, Env, intSetting, logLevelSetting, parseSettings } from '../../shared/src/settings';
 
 /** The model API's environment (see services/model/README.md). */
 export const modelSettingsSchema = z.object({
@@ -7,6 +7,7 @@ export const modelSettingsSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   STYLES_DELAY_MS: intSetting(0, 60_000, 200),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 0),
+  DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   LOG_LEVEL: logLevelSetting,
 });
 

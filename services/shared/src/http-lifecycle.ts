@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { sendProblem } from './problem';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from './http-server';
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS } from './http-server';
 
 /** Whether the app is draining (readiness fails) — shared by the health routes and the process. */
 export interface Lifecycle {
@@ -41,7 +41,7 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
  * endpoints controllers and load balancers take the pod out of rotation), then closes —
  * Fastify lets in-flight requests finish and `onClose` hooks release Redis and queues.
  */
-export async function drainAndClose(app: FastifyInstance, lifecycle: Lifecycle, delayMs: number, logger?: Logger): Promise<void> {
+export async function drainAndClose(app: FastifyInstance, lifecycle: Lifecycle, delayMs: number, logger?: Logger, deadlineMs = DEFAULT_DRAIN_TIMEOUT_SECONDS * 1000): Promise<void> {
   lifecycle.draining = true;
   logger?.info({ delayMs }, 'draining: readiness fails, still serving until the delay ends');
   await new Promise((r) => setTimeout(r, delayMs));
@@ -49,10 +49,9 @@ export async function drainAndClose(app: FastifyInstance, lifecycle: Lifecycle, 
   // in-flight request ends later would stay open until the client's idle timeout, so close
   // each as soon as it goes idle.
   const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  // In-flight requests get `deadlineMs` (DRAIN_TIMEOUT_SECONDS, inside the pod's grace period).
   // Node stops checking request timeouts once the server closes, so a request that never
-  // finishes arriving (a slow client) would hold close(), and the pod, until SIGKILL. What is
-  // still open one request timeout after close() began is cut.
-  const deadlineMs = app.server.requestTimeout || DEFAULT_REQUEST_TIMEOUT_MS;
+  // finishes arriving (a slow client) would otherwise hold close(), and the pod, until SIGKILL.
   const deadline = setTimeout(() => {
     logger?.warn({ deadlineMs }, 'closing: connections still open at the deadline are cut');
     app.server.closeAllConnections();

@@ -1,15 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 
-/** Default of the gateway's and media's REQUEST_TIMEOUT_MS, and the model's timeout. */
+/** Default REQUEST_TIMEOUT_MS of the HTTP services. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+/** Default DRAIN_TIMEOUT_SECONDS of the HTTP services (the chart's LEVEE_DRAIN_SECONDS default). */
+export const DEFAULT_DRAIN_TIMEOUT_SECONDS = 20;
 
 /**
  * Fastify options against slow clients. Fastify turns Node's request timeout off (0) by
  * default, so a client that sends its headers and then a byte of its body now and then holds
  * its socket for ever — and, at SIGTERM, holds the drain until the pod is killed. With these
  * the headers must arrive within 10 s and the whole request within `requestTimeoutMs`
- * (checked every 1 s); the client then gets a `408` problem and the socket is closed. The
- * default fits inside the pods' drain time (20 s).
+ * (checked every 1 s); the client then gets a `408` problem and the socket is closed. Node
+ * stops these checks once the server closes: the drain's own deadline (drainAndClose) bounds
+ * what is left then.
  */
 export function slowClientOptions(requestTimeoutMs: number) {
   const headersTimeout = Math.min(10_000, requestTimeoutMs);

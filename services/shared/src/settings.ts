@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT_MS } from './http-server';
 
 /**
  * Settings come from the environment, validated once at start-up. A bad value stops the
@@ -48,6 +49,16 @@ export function loadSettingsOrExit<S extends z.ZodObject>(schema: S, service: st
 export function intSetting(min: number, max: number, fallback: number) {
   return boundedInt(min, max).default(fallback);
 }
+
+/** REQUEST_TIMEOUT_MS of the HTTP services: the whole request must arrive within it (see slowClientOptions). */
+export const requestTimeoutSetting = intSetting(1000, 600_000, DEFAULT_REQUEST_TIMEOUT_MS);
+
+/**
+ * DRAIN_TIMEOUT_SECONDS of the HTTP services: after close, in-flight requests get this long;
+ * connections still open then are cut. The chart sets it from LEVEE_DRAIN_SECONDS, which also
+ * sizes the pods' termination grace period.
+ */
+export const drainTimeoutSetting = intSetting(1, 600, DEFAULT_DRAIN_TIMEOUT_SECONDS);
 
 /** `true` or `false`, with a default. */
 export function booleanSetting(fallback: boolean) {
