@@ -54,6 +54,15 @@ describe('slow clients', () => {
     expect((await fetch(`http://127.0.0.1:${portOf(app)}/healthz`)).status).toBe(200);
   });
 
+  it('a request already answered (a 429 before its body arrived) gets no second answer when it then times out', async () => {
+    const origin = await stack.origin(1);
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, REQUEST_TIMEOUT_MS: '1000', RATE_LIMIT_PER_SECOND: '1' }));
+    expect((await fetch(`http://127.0.0.1:${portOf(app)}/api/styles`)).status).toBe(200); // the budget is used up
+    const { reply } = await stall(portOf(app), BODY_NEVER_ENDS);
+    expect(reply).toMatch(/^HTTP\/1\.1 429 /);
+    expect(reply.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(1);
+  });
+
   it('the drain at SIGTERM ends at its deadline (DRAIN_TIMEOUT_SECONDS), instead of waiting on a stalled request for ever', async () => {
     const origin = await stack.origin(1);
     const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, REQUEST_TIMEOUT_MS: '1000' }));

@@ -45,6 +45,17 @@ export function countedFrameworkErrors(handler: FrameworkErrorHandler): Framewor
 }
 
 /**
+ * Whether the request on `socket` already has its answer: a response under way, or one sent
+ * before the request's body arrived (a 429 or 413), after which Node discards ("dumps") the
+ * rest of the body. A timeout of that body must not get a second, unasked answer. (Node's
+ * internals: the response bound to the socket, and the request its parser is still reading.)
+ */
+function alreadyAnswered(socket: Socket): boolean {
+  const s = socket as Socket & { _httpMessage?: { headersSent?: boolean } | null; parser?: { incoming?: { _dumped?: boolean } | null } | null };
+  return Boolean(s._httpMessage?.headersSent || s.parser?.incoming?._dumped);
+}
+
+/**
  * Node's `clientError` (what Fastify's `clientErrorHandler` option receives, bound to the
  * app): a request that is not HTTP enough to reach Fastify — a malformed request line or
  * header, headers over the size limit, a request that timed out — still gets a
@@ -53,7 +64,7 @@ export function countedFrameworkErrors(handler: FrameworkErrorHandler): Framewor
  */
 export function problemClientErrorHandler(this: unknown, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (socket.writable) {
+  if (socket.writable && !alreadyAnswered(socket)) {
     const [status, detail] =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'The request headers are too large.']
