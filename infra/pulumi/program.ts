@@ -8,7 +8,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import * as random from '@pulumi/random';
 import {
-  COMPONENTS, ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, resolveConfig, synthesize,
+  ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, resolveConfig, synthesize,
 } from '../index';
 import type { Manifest } from './api-objects';
 import { RegisteredObject, registerManifests } from './register';
@@ -75,11 +75,11 @@ export class LeveeStack extends pulumi.ComponentResource {
 
     // 1. The namespace (the chart's own Namespace object), before anything that lives in it.
     const isOwnNamespace = (m: Manifest) => m.apiVersion === 'v1' && m.kind === 'Namespace' && m.metadata.name === config.namespace;
-    // In production, what holds the accepted jobs is protected: `pulumi destroy` (or a refactor
-    // that would replace them) stops instead of deleting the namespace, whose deletion takes
-    // the queue's PVC with it, or the queue Redis. Previews are meant to be destroyed.
-    const protect = (m: Manifest) =>
-      config.environment === 'production' && (isOwnNamespace(m) || (m.kind === 'StatefulSet' && m.metadata.name === COMPONENTS.queueRedis));
+    // In production the namespace is protected: deleting it deletes the queue's PVC, and with it
+    // every accepted job and stored image, so `pulumi destroy` (or a change that would replace
+    // it) stops instead. The queue Redis StatefulSet needs no protection: its PVC is retained
+    // when it is deleted (persistentVolumeClaimRetentionPolicy). Previews are meant to be destroyed.
+    const protect = (m: Manifest) => config.environment === 'production' && isOwnNamespace(m);
     const nsManifest = this.manifests.find(isOwnNamespace);
     if (!nsManifest) throw new Error(`the chart has no Namespace ${config.namespace}; the Pulumi program deploys the chart's own namespace`);
     const [nsObject] = registerManifests([nsManifest], { provider: this.provider, parent: this, namespaces: new Map(), secrets: new Map(), protect });

@@ -165,8 +165,11 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     }
   });
 
-  test('protects what holds the accepted jobs (namespace, queue Redis) in production, nothing in previews', () => {
-    const expected = expectedConfig.environment === 'production' ? [`Namespace/${expectedConfig.namespace}`, 'StatefulSet/levee-queue-redis'] : [];
+  test('protects the namespace (whose deletion takes the queue PVC) in production, nothing in previews', () => {
+    const expected = expectedConfig.environment === 'production' ? [`Namespace/${expectedConfig.namespace}`] : [];
+    // the queue Redis keeps its PVC when the StatefulSet itself is deleted
+    const queueRedis = synthesized.find((m) => m.kind === 'StatefulSet' && m.metadata.name === 'levee-queue-redis') as { spec?: { persistentVolumeClaimRetentionPolicy?: unknown } } | undefined;
+    if (expectedConfig.environment === 'production') expect(queueRedis?.spec?.persistentVolumeClaimRetentionPolicy).toMatchObject({ whenDeleted: 'Retain' });
     const named = (o: RegisteredObject) => `${o.manifest.kind}/${o.manifest.metadata.name}`;
     expect(run.levee.objects.filter((o) => o.protect).map(named).sort()).toEqual(expected.sort());
     // …and the option reaches Pulumi's resource
