@@ -179,8 +179,13 @@ describe('FloodCache', () => {
     expect(results.every((r) => r.entry.body === '{"v":1}')).toBe(true);
     expect(attempts).toBe(1); // one flight, not one per request
     await sleep(450); // the local window ended: the next request tries the origin again
-    expect(await c.get('k', async () => ({ v: 2 }))).toMatchObject({ source: 'miss', entry: { body: '{"v":2}' } });
-    expect(attempts).toBe(1);
+    let refreshes = 0;
+    const back = async () => {
+      refreshes++;
+      return { v: 2 };
+    };
+    expect(await c.get('k', back)).toMatchObject({ source: 'miss', entry: { body: '{"v":2}' } });
+    expect([attempts, refreshes]).toEqual([1, 1]);
   });
 
   it('does not load again when another replica refreshed the key between our read and our lock', async () => {

@@ -10,7 +10,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { PORTS, RUN_AS_ID } from '../../infra';
 
 const ROOT = join(__dirname, '../..');
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; engines: { node: string } };
+/** The Node major the project declares (package.json `engines`, e.g. ">=20.6.0" → 20). */
+const NODE_MAJOR = /(\d+)/.exec(pkg.engines.node)![1];
 
 const SERVICES = [
   { name: 'gateway', port: PORTS.gateway },
@@ -27,10 +29,11 @@ function importGraph(entry: string): { files: Set<string>; packages: Set<string>
     if (files.has(file)) return;
     files.add(file);
     const source = readFileSync(file, 'utf8');
-    // import … from '…', export … from '…', import('…'), require('…'); type-only imports are erased.
-    for (const m of source.matchAll(/(?:^|\n)\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'|import\('([^']+)'\)|require\('([^']+)'\)/g)) {
+    // import … from '…', export … from '…', import '…', import('…'), require('…'); type-only
+    // imports are erased.
+    for (const m of source.matchAll(/(?:^|\n)\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'|(?:^|\n)\s*import\s+'([^']+)'|import\('([^']+)'\)|require\('([^']+)'\)/g)) {
       if (m[2]) continue;
-      const spec = m[3] ?? m[4] ?? m[5]!;
+      const spec = m[3] ?? m[4] ?? m[5] ?? m[6]!;
       if (spec.startsWith('.')) {
         const base = resolve(dirname(file), spec);
         const target = [`${base}.ts`, join(base, 'index.ts'), base].find((p) => existsSync(p) && p.endsWith('.ts'));
@@ -51,12 +54,12 @@ describe.each(SERVICES)('services/$name/Dockerfile', ({ name, port }) => {
   const froms = lines.filter((l) => l.startsWith('FROM '));
   const runtime = lines.slice(lines.lastIndexOf(froms.at(-1)!));
 
-  it('is multi-stage, every stage on the same base pinned to an exact version of the Node major the tests run on', () => {
+  it('is multi-stage, every stage on the same base pinned to an exact version of the Node major package.json declares', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     const bases = froms.map((l) => l.split(/\s+/)[1]!);
     expect(new Set(bases).size).toBe(1);
     expect(bases[0]).toMatch(/^node:\d+\.\d+\.\d+-[a-z0-9-]+(@sha256:[0-9a-f]{64})?$/);
-    expect(bases[0]!.split(/[:.]/)[1]).toBe(process.versions.node.split('.')[0]);
+    expect(bases[0]!.split(/[:.]/)[1]).toBe(NODE_MAJOR);
   });
 
   it(`runs as the manifests' numeric user (${RUN_AS_ID}:${RUN_AS_ID}), exposes port ${port}, with production dependencies only`, () => {
