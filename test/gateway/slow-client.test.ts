@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { portOf, Stack, testSettings } from './helpers';
+import { portOf, Stack, testSettings, waitReady } from './helpers';
 
 /**
  * Slow clients (slowloris): a request whose headers or body never finish arriving must not
@@ -79,8 +79,9 @@ describe('slow clients', () => {
   it('a gateway process given SIGTERM with a stalled request in flight exits 0 at DRAIN_TIMEOUT_SECONDS', async () => {
     const origin = await stack.origin(1);
     const port = await freePort();
+    const queueName = `t-${randomUUID().slice(0, 8)}`;
     const gateway = new ServiceProcess('gateway', {
-      PORT: String(port), HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, MODEL_URL: origin.url, QUEUE_NAME: `t-${randomUUID().slice(0, 8)}`,
+      PORT: String(port), HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, MODEL_URL: origin.url, QUEUE_NAME: queueName,
       SHUTDOWN_DELAY_SECONDS: '0', DRAIN_TIMEOUT_SECONDS: '1',
     });
     try {
@@ -94,6 +95,10 @@ describe('slow clients', () => {
       await stalled;
     } finally {
       await gateway.kill();
+      const admin = stack.redis();
+      await waitReady(admin);
+      const keys = await admin.keys(`bull:${queueName}:*`);
+      if (keys.length) await admin.del(...keys);
     }
   });
 
