@@ -337,8 +337,8 @@ export class FloodCache {
       const oldest = this.local.keys().next().value;
       if (oldest !== undefined) this.local.delete(oldest);
     }
-    if (stale) this.local.set(key, { entry, localUntil: Math.min(now + this.localMs, entry.staleUntil), stale: true });
-    else this.local.set(key, { entry, localUntil: Math.min(now + this.localMs, entry.freshUntil) });
+    const localUntil = Math.min(now + this.localMs, stale ? entry.staleUntil : entry.freshUntil);
+    this.local.set(key, stale ? { entry, localUntil, stale: true } : { entry, localUntil });
   }
 
   private jittered(ms: number): number {
