@@ -20,4 +20,5 @@ export { CacheRedis } from './constructs/cache-redis';
 export { Edge, CLIENT_IP_AFFINITY_SECONDS } from './constructs/edge';
 export { NetworkPolicies, trafficMatrix } from './constructs/network-policies';
 export { LeveeNamespace, namespaceQuota } from './constructs/namespace';
+export { appImage, appImageTag } from './constructs/pod';
 export { httpGracePeriodSeconds, workerGracePeriodSeconds } from './constructs/termination';

@@ -36,7 +36,13 @@ export interface LeveeConfig {
   readonly namespace: string;
   /** Labels put on every object (environment and preview id). */
   readonly labels: Readonly<Record<string, string>>;
-  readonly images: { readonly registry: string; readonly tag: string; readonly redis: string };
+  readonly images: {
+    readonly registry: string;
+    readonly tag: string;
+    /** Digest per app image name (`levee-gateway` → `sha256:…`); empty = pinned by tag only. */
+    readonly digests: Readonly<Record<string, string>>;
+    readonly redis: string;
+  };
   readonly gateway: AppSizing;
   readonly media: AppSizing;
   readonly model: AppSizing;
@@ -147,8 +153,8 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
   for (const app of ['gateway', 'media', 'model', 'worker'] as const) {
     const min = `${app}MinReplicas` as const;
     const max = `${app}MaxReplicas` as const;
-    if (v[min] > v[max]) {
-      problems.push(`${show(min, raw[min])} is greater than ${show(max, raw[max])}; allowed: minimum replicas ≤ maximum replicas`);
+    if (v[min] >= v[max]) {
+      problems.push(`${show(min, raw[min])} is not below ${show(max, raw[max])}; allowed: minimum replicas < maximum replicas (an autoscaler needs room to scale)`);
     }
     const cpuReq = `${app}CpuRequest` as const;
     const cpuLim = `${app}CpuLimit` as const;
@@ -221,7 +227,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     ...(previewId !== undefined ? { previewId } : {}),
     namespace,
     labels: { 'levee.dev/environment': environment, ...(previewId !== undefined ? { 'levee.dev/preview-id': previewId } : {}) },
-    images: { registry: v.imageRegistry, tag: v.imageTag, redis: v.redisImage },
+    images: { registry: v.imageRegistry, tag: v.imageTag, digests: v.imageDigests, redis: v.redisImage },
     gateway: sizing('gateway'),
     media: sizing('media'),
     model: sizing('model'),

@@ -109,6 +109,22 @@ function imageTag(raw: string): Parsed<string> {
     : bad('a pinned image tag (letters, digits, "_", "." and "-", at most 128 characters), not "latest"');
 }
 
+/** The app images' Kubernetes names, which `imageDigests` keys on. */
+export const APP_IMAGE_NAMES = ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker'] as const;
+
+/** `levee-gateway=sha256:…,levee-media=sha256:…,…`: all four or none (empty). */
+function imageDigests(raw: string): Parsed<Readonly<Record<string, string>>> {
+  const allowed = `empty (pin by tag only) or every app image with its digest, comma-separated: ${APP_IMAGE_NAMES.map((n) => `${n}=sha256:<64 hex>`).join(',')} (the release workflow prints this line)`;
+  if (raw === '') return ok({});
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim())) {
+    const m = /^([a-z0-9-]+)=(sha256:[a-f0-9]{64})$/.exec(part);
+    if (!m || !(APP_IMAGE_NAMES as readonly string[]).includes(m[1]!) || out[m[1]!] !== undefined) return bad(allowed);
+    out[m[1]!] = m[2]!;
+  }
+  return Object.keys(out).length === APP_IMAGE_NAMES.length ? ok(out) : bad(allowed);
+}
+
 function cidrList(raw: string): Parsed<string> {
   const allowed = 'empty or a comma-separated list of IPv4/IPv6 CIDRs (e.g. 10.0.0.0/8,fd00::/8)';
   if (raw === '') return ok(raw);
@@ -164,12 +180,20 @@ export const SETTINGS = {
     parse: matching(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/, 'a registry host with an optional path (e.g. ghcr.io/levee-dev), lower case, no trailing "/"'),
   },
   imageTag: { env: 'LEVEE_IMAGE_TAG', description: 'tag of the app images', default: same('0.1.0'), parse: imageTag },
+  imageDigests: {
+    env: 'LEVEE_IMAGE_DIGESTS',
+    description: 'pin the app images by digest as well as tag (<registry>/levee-gateway:<tag>@sha256:…): levee-gateway=sha256:…,levee-media=sha256:…,levee-model=sha256:…,levee-worker=sha256:…, as the release workflow prints it; empty = by tag only',
+    default: same(''),
+    parse: imageDigests,
+  },
   redisImage: { env: 'LEVEE_REDIS_IMAGE', description: 'pinned Redis image for both Redis instances', default: same('redis:7.2.11-alpine'), parse: pinnedImage },
 
-  ...appSettings('gateway', 'gateway', { min: ['3', '1'], max: ['30', '1'], target: '80', cpuReq: ['500m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
-  ...appSettings('media', 'media', { min: ['2', '1'], max: ['10', '1'], target: '75', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),
-  ...appSettings('model', 'model', { min: ['2', '1'], max: ['20', '1'], target: '70', cpuReq: ['1', '250m'], cpuLim: ['2', '1'], memReq: ['512Mi', '256Mi'], memLim: ['1Gi', '512Mi'] }),
-  ...appSettings('worker', 'worker', { min: ['2', '1'], max: ['50', '1'], target: '70', cpuReq: ['250m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
+  // Previews and dev start at one pod each but can still scale, so a reviewer can watch the
+  // autoscalers react; the namespace's ResourceQuota is sized from these maxima.
+  ...appSettings('gateway', 'gateway', { min: ['3', '1'], max: ['30', '3'], target: '80', cpuReq: ['500m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
+  ...appSettings('media', 'media', { min: ['2', '1'], max: ['10', '2'], target: '75', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),
+  ...appSettings('model', 'model', { min: ['2', '1'], max: ['20', '2'], target: '70', cpuReq: ['1', '250m'], cpuLim: ['2', '1'], memReq: ['512Mi', '256Mi'], memLim: ['1Gi', '512Mi'] }),
+  ...appSettings('worker', 'worker', { min: ['2', '1'], max: ['50', '3'], target: '70', cpuReq: ['250m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
 
   workerAutoscaler: { env: 'LEVEE_WORKER_AUTOSCALER', description: 'worker autoscaling: cpu (HorizontalPodAutoscaler) or keda (ScaledObject on queue depth) — never both', default: same('cpu'), parse: oneOf(WORKER_AUTOSCALERS) },
   kedaListLength: { env: 'LEVEE_KEDA_LIST_LENGTH', description: 'KEDA: waiting jobs per worker replica (listLength of both triggers)', default: same('20'), parse: integer(1, 100000) },

@@ -104,6 +104,13 @@ export function httpProbe(path: string, port: number, o: { period: number; failu
   };
 }
 
-export function appImage(config: LeveeConfig, name: string): string {
+/** `<registry>/<name>:<tag>`: what `npm run images` tags and a registry serves. */
+export function appImageTag(config: LeveeConfig, name: string): string {
   return `${config.images.registry}/${name}:${config.images.tag}`;
+}
+
+/** The reference a pod pulls: the tag, plus the digest when `imageDigests` pins one. */
+export function appImage(config: LeveeConfig, name: string): string {
+  const digest = config.images.digests[name];
+  return digest === undefined ? appImageTag(config, name) : `${appImageTag(config, name)}@${digest}`;
 }

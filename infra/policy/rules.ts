@@ -182,7 +182,7 @@ function minReplicasByTarget(manifests: readonly Json[]): Map<string, number> {
 
 const autoscalerReplicas: Rule = {
   id: 'autoscaler-replicas',
-  description: 'an autoscaled workload has no fixed replicas, exactly one autoscaler, and min ≤ max',
+  description: 'an autoscaled workload has no fixed replicas, exactly one autoscaler, and room to scale (max > min)',
   check: (manifests) => {
     const out: Violation[] = [];
     const workloads = new Map(manifests.filter((m) => WORKLOAD_KINDS.has(m.kind)).map((m) => [ref(m), m] as const));
@@ -200,7 +200,8 @@ const autoscalerReplicas: Rule = {
       if (target.spec?.replicas !== undefined) out.push(v('autoscaler-replicas', target, `has fixed replicas (${target.spec.replicas}) but is scaled by ${ref(m)}`));
       const min = m.kind === 'HorizontalPodAutoscaler' ? m.spec?.minReplicas ?? 1 : m.spec?.minReplicaCount ?? 0;
       const max = m.kind === 'HorizontalPodAutoscaler' ? m.spec?.maxReplicas : m.spec?.maxReplicaCount ?? 100;
-      if (min > max) out.push(v('autoscaler-replicas', m, `minimum replicas ${min} exceed maximum ${max}`));
+      // An autoscaler that can never change the replica count is a fixed size in disguise.
+      if (!(max > min)) out.push(v('autoscaler-replicas', m, `maximum replicas ${max} must be above minimum ${min}, or the autoscaler can never scale`));
       // KEDA creates its own HPA named keda-hpa-<name> or advanced.horizontalPodAutoscalerConfig.name.
       const kedaHpa = m.kind === 'ScaledObject' ? m.spec?.advanced?.horizontalPodAutoscalerConfig?.name ?? `keda-hpa-${m.metadata?.name}` : undefined;
       if (kedaHpa && manifests.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata?.name === kedaHpa && sameNamespace(o, m))) {

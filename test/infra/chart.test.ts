@@ -3,6 +3,7 @@ import { LeveeChart, REQUIRED_SECRETS, resolveConfig } from '../../infra';
 import { MODEL_LONGEST_RENDER_SECONDS } from '../../infra/constructs/model';
 import { REDIS_START_SCRIPT } from '../../infra/constructs/redis';
 import { all, DEV, find, manifestsFor, PREVIEW } from './helpers';
+import { parseCpuMillis, parseMemoryBytes } from '../../infra/config/quantity';
 
 const APPS = ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker'];
 
@@ -355,8 +356,9 @@ describe('preview pr-7', () => {
     }
   });
 
-  test('single replicas, no PVC, no PDB', () => {
-    for (const hpa of all(m, 'HorizontalPodAutoscaler')) expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([1, 1]);
+  test('one replica each to start, autoscalers with room to scale, no PVC, no PDB', () => {
+    const range = Object.fromEntries(all(m, 'HorizontalPodAutoscaler').map((hpa) => [hpa.metadata.name, [hpa.spec.minReplicas, hpa.spec.maxReplicas]]));
+    expect(range).toEqual({ 'levee-gateway': [1, 3], 'levee-media': [1, 2], 'levee-model': [1, 2], 'levee-worker': [1, 3] });
     expect(all(m, 'PodDisruptionBudget')).toEqual([]);
     const sts = find(m, 'StatefulSet', 'levee-queue-redis');
     expect(sts.spec.volumeClaimTemplates).toBeUndefined();
@@ -365,8 +367,34 @@ describe('preview pr-7', () => {
 
   test('a ResourceQuota sized for the chart and a LimitRange', () => {
     const quota = find(m, 'ResourceQuota', 'levee-quota');
-    expect(quota.spec.hard).toMatchObject({ pods: 11, persistentvolumeclaims: 0, 'services.loadbalancers': 1, 'limits.cpu': '6000m' });
+    expect(quota.spec.hard).toMatchObject({ pods: 17, persistentvolumeclaims: 0, 'services.loadbalancers': 1, 'limits.cpu': '9250m' });
     expect(find(m, 'LimitRange', 'levee-limits').spec.limits[0].type).toBe('Container');
+  });
+
+  test('the ResourceQuota admits every autoscaler at its maximum plus a 25% rollout surge, and both Redis pods', () => {
+    const quota = find(m, 'ResourceQuota', 'levee-quota').spec.hard;
+    let pods = 0;
+    let cpuMillis = 0;
+    let memoryMi = 0;
+    const podCost = (template: any) => {
+      for (const c of template.spec.containers) {
+        cpuMillis += parseCpuMillis(c.resources.limits.cpu)!;
+        memoryMi += parseMemoryBytes(c.resources.limits.memory)! / 1024 ** 2;
+      }
+    };
+    for (const hpa of all(m, 'HorizontalPodAutoscaler')) {
+      const n = hpa.spec.maxReplicas + Math.ceil(hpa.spec.maxReplicas * 0.25);
+      const template = find(m, 'Deployment', hpa.spec.scaleTargetRef.name).spec.template;
+      for (let i = 0; i < n; i++) podCost(template);
+      pods += n;
+    }
+    for (const [kind, name] of [['StatefulSet', 'levee-queue-redis'], ['Deployment', 'levee-cache-redis']] as const) {
+      podCost(find(m, kind, name).spec.template);
+      pods += 1;
+    }
+    expect(pods).toBeLessThanOrEqual(quota.pods);
+    expect(cpuMillis).toBeLessThanOrEqual(parseCpuMillis(quota['limits.cpu'])!);
+    expect(memoryMi).toBeLessThanOrEqual(parseMemoryBytes(quota['limits.memory'])! / 1024 ** 2);
   });
 
   test('the preview host has no TLS by default', () => {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, SETTINGS, SETTING_NAMES, resolveConfig, settingsFromEnv } from '../../infra';
+import { ConfigError, SETTINGS, SETTING_NAMES, buildManifests, resolveConfig, settingsFromEnv } from '../../infra';
 
 const INVALID: [string, Record<string, string>, string[]][] = [
   ["unknown environment", {"environment": "staging"}, ["LEVEE_ENV (levee:environment) = \"staging\" is invalid; allowed: one of production, preview, dev"]],
@@ -14,7 +14,9 @@ const INVALID: [string, Record<string, string>, string[]][] = [
   ["preview id that is not a namespace suffix", {"environment": "preview", "previewId": "PR_7"}, ["LEVEE_PREVIEW_ID (levee:previewId) = \"PR_7\" is invalid; allowed: a namespace suffix: lower-case letters, digits and \"-\", starting and ending with a letter or digit, at most 57 characters (e.g. pr-123)"]],
   ["preview id too long", {"environment": "preview", "previewId": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, ["LEVEE_PREVIEW_ID (levee:previewId) = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is invalid; allowed: a namespace suffix: lower-case letters, digits and \"-\", starting and ending with a letter or digit, at most 57 characters (e.g. pr-123)"]],
   ["preview id outside preview", {"previewId": "pr-7"}, ["LEVEE_PREVIEW_ID (levee:previewId) = \"pr-7\" is only allowed when LEVEE_ENV (levee:environment) = \"preview\" (got \"production\")"]],
-  ["min replicas above max", {"gatewayMinReplicas": "5", "gatewayMaxReplicas": "3"}, ["LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"5\" is greater than LEVEE_GATEWAY_MAX_REPLICAS (levee:gatewayMaxReplicas) = \"3\"; allowed: minimum replicas ≤ maximum replicas"]],
+  ["min replicas above max", {"gatewayMinReplicas": "5", "gatewayMaxReplicas": "3"}, ["LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"5\" is not below LEVEE_GATEWAY_MAX_REPLICAS (levee:gatewayMaxReplicas) = \"3\"; allowed: minimum replicas < maximum replicas (an autoscaler needs room to scale)"]],
+  ["min replicas equal to max: an autoscaler that cannot scale", {"workerMinReplicas": "2", "workerMaxReplicas": "2"}, ["LEVEE_WORKER_MIN_REPLICAS (levee:workerMinReplicas) = \"2\" is not below LEVEE_WORKER_MAX_REPLICAS (levee:workerMaxReplicas) = \"2\"; allowed: minimum replicas < maximum replicas (an autoscaler needs room to scale)"]],
+  ["digests for only some images", {"imageDigests": "levee-gateway=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, ["LEVEE_IMAGE_DIGESTS (levee:imageDigests) = \"levee-gateway=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is invalid; allowed: empty (pin by tag only) or every app image with its digest, comma-separated: levee-gateway=sha256:<64 hex>,levee-media=sha256:<64 hex>,levee-model=sha256:<64 hex>,levee-worker=sha256:<64 hex> (the release workflow prints this line)"]],
   ["replicas not an integer", {"workerMinReplicas": "two"}, ["LEVEE_WORKER_MIN_REPLICAS (levee:workerMinReplicas) = \"two\" is invalid; allowed: an integer from 1 to 1000"]],
   ["zero replicas", {"mediaMinReplicas": "0"}, ["LEVEE_MEDIA_MIN_REPLICAS (levee:mediaMinReplicas) = \"0\" is invalid; allowed: an integer from 1 to 1000"]],
   ["cpu target 0", {"gatewayCpuTarget": "0"}, ["LEVEE_GATEWAY_CPU_TARGET (levee:gatewayCpuTarget) = \"0\" is invalid; allowed: an integer from 1 to 100"]],
@@ -80,6 +82,23 @@ describe('valid settings', () => {
     expect(c.labels).toEqual({ 'levee.dev/environment': 'preview', 'levee.dev/preview-id': 'pr-123' });
     expect(c.edge.host).toBe('pr-123.preview.levee.example.com');
     expect(c.queueRedis.persistence).toBe(false);
+  });
+
+  test('image digests pin every app image by tag and digest; empty pins by tag only', () => {
+    const digest = (c: string) => `sha256:${c.repeat(64)}`;
+    const digests = `levee-gateway=${digest('1')},levee-media=${digest('2')},levee-model=${digest('3')},levee-worker=${digest('4')}`;
+    const images = (settings: Record<string, string>) =>
+      buildManifests(resolveConfig(settings))
+        .filter((m) => m.kind === 'Deployment')
+        .map((m) => [m.metadata.name, (m as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } }).spec.template.spec.containers[0]!.image]);
+    expect(Object.fromEntries(images({ imageDigests: digests, imageTag: '1.2.3' }))).toEqual({
+      'levee-gateway': `ghcr.io/levee-dev/levee-gateway:1.2.3@${digest('1')}`,
+      'levee-media': `ghcr.io/levee-dev/levee-media:1.2.3@${digest('2')}`,
+      'levee-model': `ghcr.io/levee-dev/levee-model:1.2.3@${digest('3')}`,
+      'levee-worker': `ghcr.io/levee-dev/levee-worker:1.2.3@${digest('4')}`,
+      'levee-cache-redis': 'redis:7.2.11-alpine',
+    });
+    expect(images({}).find(([n]) => n === 'levee-gateway')![1]).toBe('ghcr.io/levee-dev/levee-gateway:0.1.0');
   });
 
   test('an empty TLS secret or storage class means none', () => {
