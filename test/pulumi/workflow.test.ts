@@ -24,7 +24,9 @@ describe('.github/workflows/preview.yml', () => {
 
   test('on an open pull request: pulumi preview, then pulumi up of the preview stack (created if missing)', () => {
     const job = workflow.jobs.deploy!;
-    expect(job.if).toContain("github.event.action != 'closed'");
+    // The first job of the chain decides; the build and the deploy need it.
+    expect(workflow.jobs.meta!.if).toContain("github.event.action != 'closed'");
+    expect((job as { needs?: string[] }).needs).toContain('meta');
     expect(pulumiSteps(job).map((s) => [s.with?.command, s.with?.['stack-name'], s.with?.upsert])).toEqual([
       ['preview', '${{ env.STACK }}', true],
       ['up', '${{ env.STACK }}', true],
