@@ -32,6 +32,12 @@ export interface RehearseOptions {
 }
 
 const PID_LABEL = 'dev.levee.rehearsal.pid';
+
+class Aborted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(signal);
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -190,27 +196,35 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
 
   const runId = randomBytes(3).toString('hex');
   const label = `${REHEARSAL_LABEL}=${runId}`;
-  const created = { containers: [] as string[], networks: [] as string[], volumes: [] as string[] };
   const filesDir = mkdtempSync(join(tmpdir(), 'levee-rehearsal-'));
   const probers: Prober[] = [];
-  let cleaned = false;
+  // Everything is removed by its label, so a `docker run` cut short by Ctrl-C is found too.
   const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
     for (const p of probers) p.stop();
     rmSync(filesDir, { recursive: true, force: true });
-    if (options.keep) {
-      log(`--keep: left ${created.containers.length} containers running; remove them with: docker rm -f $(docker ps -aq --filter label=${label}) && docker network rm ${created.networks.join(' ')}${created.volumes.length ? ` && docker volume rm ${created.volumes.join(' ')}` : ''}`);
+    if (options.keep && !aborted) {
+      log(`--keep: left it running; remove it with: docker rm -f $(docker ps -aq --filter label=${label}); docker network rm $(docker network ls -q --filter label=${label}); docker volume rm $(docker volume ls -q --filter label=${label})`);
       return;
     }
-    if (created.containers.length > 0) await docker(['rm', '-f', '-v', ...created.containers]);
-    if (created.networks.length > 0) await docker(['network', 'rm', ...created.networks]);
-    if (created.volumes.length > 0) await docker(['volume', 'rm', '-f', ...created.volumes]);
-    log(`removed ${created.containers.length} containers, ${created.networks.length} network${created.networks.length === 1 ? '' : 's'} and ${created.volumes.length} volume${created.volumes.length === 1 ? '' : 's'}`);
+    const ids = async (kind: 'container' | 'network' | 'volume') =>
+      (await docker([kind, 'ls', '-q', ...(kind === 'container' ? ['-a'] : []), '--filter', `label=${label}`])).stdout.split('\n').filter(Boolean);
+    const containers = await ids('container');
+    if (containers.length > 0) await docker(['rm', '-f', '-v', ...containers]);
+    const networks = await ids('network');
+    if (networks.length > 0) await docker(['network', 'rm', ...networks]);
+    const volumes = await ids('volume');
+    if (volumes.length > 0) await docker(['volume', 'rm', '-f', ...volumes]);
+    log(`removed ${containers.length} containers, ${networks.length} network${networks.length === 1 ? '' : 's'} and ${volumes.length} volume${volumes.length === 1 ? '' : 's'}`);
   };
+  // Ctrl-C or SIGTERM: stop at the next step, then clean up as after a failure.
+  let aborted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    log(`${signal}: stopping and removing what the rehearsal created`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    aborted = signal;
+    log(`${signal}: stopping; removing what the rehearsal created`);
+    for (const p of probers) p.stop();
+  };
+  const guard = () => {
+    if (aborted) throw new Aborted(aborted);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -226,7 +240,6 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
   try {
     const networkName = `lrh-${runId}`;
     const subnet = await createNetwork(networkName, [`${label}`, `${PID_LABEL}=${process.pid}`]);
-    created.networks.push(networkName);
 
     let plan: RehearsalPlan;
     try {
@@ -279,7 +292,6 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       }
       for (const v of pod.volumes) {
         await dockerOk(['volume', 'create', '--label', label, '--label', `${PID_LABEL}=${process.pid}`, v.dockerName]);
-        created.volumes.push(v.dockerName);
         if (v.fsGroup !== undefined) {
           await dockerOk(['run', '--rm', '--user', '0', '--entrypoint', 'sh', '-v', `${v.dockerName}:/v`, pod.containers[0]!.image, '-c', `chgrp ${v.fsGroup} /v && chmod 2775 /v`]);
         }
@@ -291,12 +303,11 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
     const podStart = new Map<string, number>();
     const podFailed = new Map<string, string>();
     for (const pod of plan.pods) {
+      guard();
       await dockerOk(['run', '-d', '--label', `${PID_LABEL}=${process.pid}`, ...pod.pause.args]);
-      created.containers.push(pod.pause.dockerName);
       podStart.set(pod.name, Date.now());
       for (const c of pod.initContainers) {
         const r = await docker(['run', '--label', `${PID_LABEL}=${process.pid}`, ...c.args], { env: c.env, timeoutMs: options.readyTimeoutSeconds * 1000 });
-        created.containers.push(c.dockerName);
         if (r.code !== 0) {
           podFailed.set(pod.name, `init container ${c.name} exited ${r.code}`);
           break;
@@ -305,7 +316,6 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       if (podFailed.has(pod.name)) continue;
       for (const c of pod.containers) {
         await dockerOk(['run', '-d', '--label', `${PID_LABEL}=${process.pid}`, ...c.args], { env: c.env });
-        created.containers.push(c.dockerName);
       }
       log(`started pod ${pod.name} (${pod.owner}) at ${pod.ip}${pod.aliases.length ? ` as ${pod.aliases.filter((a) => !a.includes('.')).join(', ')}` : ''}`);
     }
@@ -318,9 +328,9 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       return 1;
     }
     for (const f of plan.forwards) {
+      guard();
       const args = [...helperArgs(f.dockerName, f.ip), ...f.aliases.flatMap((a) => ['--network-alias', a]), ...(f.publish ? f.ports.flatMap((p) => ['-p', `127.0.0.1::${p.port}`]) : []), '-e', 'FORWARDS', helperImage!, '-e', FORWARDER_SCRIPT];
       await dockerOk(['run', ...args], { env: { FORWARDS: JSON.stringify(f.ports.map((p) => ({ port: p.port, targets: p.targets }))) } });
-      created.containers.push(f.dockerName);
       if (f.publish) {
         const port = (await dockerOk(['port', f.dockerName, `${f.ports[0]!.port}/tcp`])).trim().split('\n')[0]!.split(':').pop()!;
         published.set(f.service, Number(port));
@@ -329,10 +339,10 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
     }
     let l7Url: string | undefined;
     if (plan.l7.length > 0) {
+      guard();
       const name = `lrh-${runId}-l7`;
       const routes = plan.l7.map((r) => ({ prefix: r.pathPrefix, service: r.service, port: r.port }));
       await dockerOk(['run', ...helperArgs(name, plan.l7Ip), '-p', `127.0.0.1::${L7_PORT}`, '-e', 'ROUTES', '-e', 'PORT', helperImage!, '-e', L7_SCRIPT], { env: { ROUTES: JSON.stringify(routes), PORT: String(L7_PORT) } });
-      created.containers.push(name);
       const port = (await dockerOk(['port', name, `${L7_PORT}/tcp`])).trim().split('\n')[0]!.split(':').pop()!;
       l7Url = `http://127.0.0.1:${port}`;
       log(`L7 routes (${[...new Set(plan.l7.map((r) => r.source))].join(', ')}): ${plan.l7.map((r) => `${r.pathPrefix} → ${r.service}:${r.port}`).join(', ')}, served by a stand-in router at ${l7Url}`);
@@ -367,6 +377,7 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
     const deadline = Date.now() + options.readyTimeoutSeconds * 1000;
     let states = new Map<string, ContainerState>();
     while (Date.now() < deadline) {
+      guard();
       states = await inspect(containers.map((c) => c.dockerName));
       for (const pod of plan.pods) {
         if (podFailed.has(pod.name) || readyAt.has(pod.name)) continue;
@@ -401,6 +412,7 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       }
       check(false, `pod ${pod.name} (${pod.owner}): ${why}`, detail);
     }
+    guard();
     if (results.some((r) => !r.ok)) return 1;
 
     // What the manifests promise about every container, checked inside it.
@@ -457,6 +469,7 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       }
     }
 
+    guard();
     if (options.smoke) {
       if (!l7Url) {
         check(false, 'the manifests have no L7 routes (Ingress or HTTPRoute) to run the smoke test through');
@@ -487,10 +500,16 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       ...restarted.map((c) => `${c.dockerName}: ${states.get(c.dockerName)?.status}, ${states.get(c.dockerName)?.restarts} restarts`),
       ...livenessRestarts,
     ]);
+    guard();
     return results.every((r) => r.ok) ? 0 : 1;
+  } catch (err) {
+    // A `docker` command interrupted by the same Ctrl-C fails too: that is the abort, not an error.
+    if (err instanceof Aborted || aborted) return (err instanceof Aborted ? err.signal : aborted) === 'SIGINT' ? 130 : 143;
+    throw err;
   } finally {
     const passed = results.filter((r) => r.ok).length;
-    log(`${passed}/${results.length} checks passed in ${seconds(Date.now() - started)}${results.every((r) => r.ok) && results.length > 0 ? '' : ' — FAILED'}`);
+    if (aborted) log(`interrupted by ${aborted} after ${seconds(Date.now() - started)} (${passed}/${results.length} checks had passed)`);
+    else log(`${passed}/${results.length} checks passed in ${seconds(Date.now() - started)}${results.every((r) => r.ok) && results.length > 0 ? '' : ' — FAILED'}`);
     await cleanup();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
