@@ -76,6 +76,7 @@ export interface LeveeConfig {
   readonly dns: { readonly selector: DnsSelector; readonly port: number; readonly cidrs: readonly string[] };
   readonly app: {
     readonly rateLimitPerSecond: number;
+    readonly rateLimitIpv6Prefix: number;
     readonly trustProxy: string;
     readonly queueName: string;
     readonly queueMaxWaiting: number;
@@ -268,6 +269,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     dns: { selector: v.dnsSelector, port: v.dnsPort, cidrs: v.dnsCidrs === '' ? [] : v.dnsCidrs.split(',') },
     app: {
       rateLimitPerSecond: v.rateLimitPerSecond,
+      rateLimitIpv6Prefix: v.rateLimitIpv6Prefix,
       trustProxy: v.trustProxy,
       queueName: v.queueName,
       queueMaxWaiting: v.queueMaxWaiting,

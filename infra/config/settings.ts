@@ -233,6 +233,7 @@ export const SETTINGS = {
   monitoringNamespace: { env: 'LEVEE_MONITORING_NAMESPACE', description: 'namespace of Prometheus (allowed to scrape the metrics ports)', default: same('monitoring'), parse: namespaceName },
 
   rateLimitPerSecond: { env: 'LEVEE_RATE_LIMIT_PER_SECOND', description: 'gateway RATE_LIMIT_PER_SECOND (per client IP)', default: same('10'), parse: integer(1, 100000) },
+  rateLimitIpv6Prefix: { env: 'LEVEE_RATE_LIMIT_IPV6_PREFIX', description: 'gateway RATE_LIMIT_IPV6_PREFIX: IPv6 clients share one budget per this prefix of their address (a subscriber holds a /64 or more)', default: same('64'), parse: integer(32, 128) },
   trustProxy: { env: 'LEVEE_TRUST_PROXY', description: "gateway TRUST_PROXY: CIDRs whose X-Forwarded-For is believed; set it to the L7 proxy's pod CIDR (the default trusts every 10.x peer, so any such pod or node reaching the gateway directly can pick its client IP)", default: same('10.0.0.0/8'), parse: cidrList },
   queueName: { env: 'LEVEE_QUEUE_NAME', description: 'BullMQ queue name (QUEUE_NAME)', default: same('images'), parse: matching(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" and "-", at most 64 characters') },
   queueMaxWaiting: { env: 'LEVEE_QUEUE_MAX_WAITING', description: 'gateway QUEUE_MAX_WAITING (backpressure bound)', default: same('10000'), parse: integer(1, 10000000) },

@@ -28,6 +28,7 @@ export class Gateway extends AppWorkload {
           CACHE_REDIS_URL,
           MODEL_URL,
           RATE_LIMIT_PER_SECOND: config.app.rateLimitPerSecond,
+          RATE_LIMIT_IPV6_PREFIX: config.app.rateLimitIpv6Prefix,
           ...(config.app.trustProxy !== '' ? { TRUST_PROXY: config.app.trustProxy } : {}),
           QUEUE_NAME: config.app.queueName,
           QUEUE_MAX_WAITING: config.app.queueMaxWaiting,

@@ -9,6 +9,7 @@ describe('gateway settings', () => {
       REDIS_URL: 'redis://127.0.0.1:6379',
       MODEL_URL: 'http://127.0.0.1:8081',
       RATE_LIMIT_PER_SECOND: 10,
+      RATE_LIMIT_IPV6_PREFIX: 64,
       TRUST_PROXY: [],
       QUEUE_NAME: 'images',
       QUEUE_MAX_WAITING: 10000,
@@ -48,6 +49,8 @@ describe('gateway settings', () => {
   it.each([
     ['PORT', '0', 'PORT="0": must be an integer from 1 to 65535'],
     ['RATE_LIMIT_PER_SECOND', '1.5', 'RATE_LIMIT_PER_SECOND="1.5": must be an integer from 1 to 10000000'],
+    ['RATE_LIMIT_IPV6_PREFIX', '16', 'RATE_LIMIT_IPV6_PREFIX="16": must be an integer from 32 to 128'],
+    ['RATE_LIMIT_IPV6_PREFIX', '129', 'RATE_LIMIT_IPV6_PREFIX="129": must be an integer from 32 to 128'],
     ['QUEUE_REDIS_URL', 'http://redis', 'QUEUE_REDIS_URL="http://redis": must be a redis:// or rediss:// URL'],
     ['MODEL_URL', 'model:8081', 'MODEL_URL="model:8081": must be an http:// or https:// URL'],
     ['TRUST_PROXY', '1', 'TRUST_PROXY="1": must be a comma-separated list of IPs or CIDRs (e.g. 10.0.0.0/8,fd00::/8); "1" is neither'],

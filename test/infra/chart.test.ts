@@ -165,6 +165,7 @@ describe('production', () => {
       { name: 'CACHE_REDIS_URL', value: 'redis://levee-cache-redis:6379' },
       { name: 'MODEL_URL', value: 'http://levee-model:8081' },
       { name: 'RATE_LIMIT_PER_SECOND', value: '10' },
+      { name: 'RATE_LIMIT_IPV6_PREFIX', value: '64' },
       { name: 'TRUST_PROXY', value: '10.0.0.0/8' },
       { name: 'QUEUE_NAME', value: 'images' },
       { name: 'QUEUE_MAX_WAITING', value: '10000' },

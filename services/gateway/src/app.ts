@@ -132,17 +132,20 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
 
   registerProblemHandlers(app);
   const { recordRaw } = registerHttpMetrics(app, registry);
-  ({ hook: limit, guard } = registerRateLimit(app, {
+  let keyOf: (request: IncomingMessage) => string;
+  ({ hook: limit, guard, keyOf } = registerRateLimit(app, {
     redis: cacheRedis,
     perSecond: settings.RATE_LIMIT_PER_SECOND,
     keyPrefix: `${keyPrefix}:rl`,
     registry,
     trustProxy: settings.TRUST_PROXY,
+    ipv6Prefix: settings.RATE_LIMIT_IPV6_PREFIX,
     draining: () => lifecycle.draining,
     recordRaw,
   }));
   registerHealthRoutes(app, { lifecycle, registry });
-  app.register(imageRoutes, { producer });
+  // Idempotency-Keys are scoped by the same client key as the rate limit.
+  app.register(imageRoutes, { producer, clientKey: (request) => keyOf(request.raw) });
   app.register(styleRoutes, { cache, modelClient });
   if (deps.serveMedia ?? settings.SERVE_MEDIA) app.register(mediaRoutes, { redis: queueRedis });
 

@@ -7,6 +7,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import type { RawResponseRecorder } from '../../shared/src/http-metrics';
 import { problemBody } from '../../shared/src/problem';
 import { BlockList } from './block-list';
+import { clientKey } from './client-key';
 
 export interface RateLimitOptions {
   /** The cache Redis, shared by every replica: the counters live there. */
@@ -16,8 +17,10 @@ export interface RateLimitOptions {
   /** Prefix of the counter keys. */
   readonly keyPrefix: string;
   readonly registry?: Registry;
-  /** Trusted proxies (CIDRs), as given to Fastify's `trustProxy`: the guard finds the client IP as `request.ip` does. */
+  /** Trusted proxies (CIDRs), as given to Fastify's `trustProxy`: the client IP is found as `request.ip` finds it. */
   readonly trustProxy?: readonly string[];
+  /** IPv6 clients are keyed by this prefix of their address (RATE_LIMIT_IPV6_PREFIX). @default 64 */
+  readonly ipv6Prefix?: number;
   /** True while the gateway drains: the guard then leaves every request to Fastify. */
   readonly draining?: () => boolean;
   /** Puts the guard's 429s into the HTTP metrics (from `registerHttpMetrics`). */
@@ -34,11 +37,15 @@ export interface RateLimit {
    * parses or routes it, and returns true; returns false (leave it to Fastify) otherwise.
    */
   readonly guard: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** The request's client key (see `clientKey`): what its budget and its Idempotency-Keys are kept under. */
+  readonly keyOf: (request: IncomingMessage) => string;
 }
 
-/** Set by the guard on a request it let through: the client IP, found not blocked. */
-const CHECKED_IP = Symbol('levee.rateLimit.checkedIp');
-type Checked = { [CHECKED_IP]?: string };
+/** Set by the guard on a request it let through: the client key, found not blocked. */
+const CHECKED_KEY = Symbol('levee.rateLimit.checkedKey');
+/** The client key, once found for a request. */
+const CLIENT_KEY = Symbol('levee.rateLimit.clientKey');
+type Checked = { [CHECKED_KEY]?: string; [CLIENT_KEY]?: string };
 
 /** True for the routes the limiter guards: everything under /api. */
 export function isApiPath(path: string): boolean {
@@ -55,7 +62,9 @@ export function isApiPath(path: string): boolean {
  *   the gateway keeps limiting and serving.
  * - Headers: draft-ietf-httpapi-ratelimit-headers-11 `RateLimit-Policy` / `RateLimit`, and
  *   `Retry-After` on 429.
- * `request.ip` is the socket peer unless the peer is a trusted proxy (Fastify `trustProxy`).
+ * The client is the socket peer unless the peer is a trusted proxy (Fastify `trustProxy`), whose
+ * X-Forwarded-For then names it; a malformed one counts as the proxy itself. IPv4-mapped
+ * addresses count as IPv4, and IPv6 clients by their `ipv6Prefix` network (`clientKey`).
  *
  * A flood of rejected requests should cost almost nothing, so `guard` answers a blocked client
  * on the raw request, before Fastify builds its request and reply objects, routes and runs
@@ -157,10 +166,10 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
   };
 
   const hook: onRequestHookHandler = (request, reply, done) => {
-    // The guard already found this request's client IP and saw it not blocked (in the same
+    // The guard already found this request's client key and saw it not blocked (in the same
     // synchronous dispatch): use that instead of computing both again.
-    const checked = (request.raw as Checked)[CHECKED_IP];
-    const ip = checked ?? request.ip;
+    const checked = (request.raw as Checked)[CHECKED_KEY];
+    const ip = checked ?? keyOf(request.raw);
     if (checked === undefined) {
       // A client over its budget is answered from memory: no Redis, no promise.
       const ms = blockedMs(ip);
@@ -185,12 +194,25 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     done();
   });
 
-  // The client IP exactly as Fastify's `request.ip` finds it (same library, same trust list).
+  // The client IP as Fastify's `request.ip` finds it (same library, same trust list), then its key.
   const trust = options.trustProxy?.length ? proxyAddr.compile([...options.trustProxy]) : undefined;
-  const clientIp = (request: IncomingMessage): string | undefined => {
-    if (!trust) return request.socket.remoteAddress;
-    const addresses = proxyAddr.all(request, trust);
-    return addresses[addresses.length - 1];
+  const ipv6Prefix = options.ipv6Prefix ?? 64;
+  const peerKey = (request: IncomingMessage) => {
+    const peer = request.socket.remoteAddress;
+    return (peer !== undefined ? clientKey(peer, ipv6Prefix) : undefined) ?? peer ?? 'unknown';
+  };
+  const keyOf = (request: IncomingMessage): string => {
+    const raw = request as Checked;
+    if (raw[CLIENT_KEY] !== undefined) return raw[CLIENT_KEY];
+    let key: string;
+    if (!trust) key = peerKey(request);
+    else {
+      const addresses = proxyAddr.all(request, trust);
+      // A trusted proxy that forwarded something that is not an IP address: the proxy is the client.
+      key = clientKey(addresses[addresses.length - 1]!, ipv6Prefix) ?? peerKey(request);
+    }
+    raw[CLIENT_KEY] = key;
+    return key;
   };
   const guard = (request: IncomingMessage, response: ServerResponse): boolean => {
     const url = request.url ?? '';
@@ -202,11 +224,10 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
       if (query === -1 || percent < query) return false;
     }
     if (!isApiPath(url) || options.draining?.()) return false;
-    const ip = clientIp(request);
-    if (ip === undefined) return false;
-    const ms = blockedMs(ip);
+    const key = keyOf(request);
+    const ms = blockedMs(key);
     if (ms <= 0) {
-      (request as Checked)[CHECKED_IP] = ip; // for the hook, which Fastify runs next
+      (request as Checked)[CHECKED_KEY] = key; // for the hook, which Fastify runs next
       return false;
     }
     const started = performance.now();
@@ -214,5 +235,5 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     options.recordRaw?.(request, 429, (performance.now() - started) / 1000);
     return true;
   };
-  return { limiter, hook, guard };
+  return { limiter, hook, guard, keyOf };
 }

@@ -49,6 +49,8 @@ export const gatewaySettingsSchema = z.object({
   MODEL_TIMEOUT_MS: intSetting(10, 600_000, 5000),
   RATE_LIMIT_PER_SECOND: intSetting(1, 10_000_000, 10),
   TRUST_PROXY: trustProxySetting,
+  /** IPv6 clients share a budget per this prefix of their address (one subscriber's /64). */
+  RATE_LIMIT_IPV6_PREFIX: intSetting(32, 128, 64),
   QUEUE_NAME: queueNameSetting,
   QUEUE_MAX_WAITING: intSetting(1, 100_000_000, 10_000),
   QUEUE_MAX_MEMORY_PERCENT: intSetting(1, 100, 80),

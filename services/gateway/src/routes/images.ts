@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RenderRequest, renderRequestSchema } from '../../../shared/src/job';
 import { isJobId } from '../../../shared/src/keys';
 import { sendProblem } from '../../../shared/src/problem';
@@ -6,6 +6,8 @@ import { IdempotencyConflictError, Producer, QueueFullError, QueueUnavailableErr
 
 export interface ImageRoutesOptions {
   readonly producer: Producer;
+  /** The client an Idempotency-Key belongs to (the rate limiter's client key). @default request.ip */
+  readonly clientKey?: (request: FastifyRequest) => string;
 }
 
 /** 1–128 printable ASCII characters (CONTRACT section 3). */
@@ -19,7 +21,7 @@ const QUEUE_FULL_RETRY_AFTER = 5;
  * job's state from BullMQ. Both answer 503 + Retry-After, at once, when the queue Redis is
  * unreachable or the queue is at its bound.
  */
-export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, { producer }) => {
+export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, { producer, clientKey = (request) => request.ip }) => {
   app.post<{ Body: RenderRequest }>('/api/images', { schema: { body: renderRequestSchema } }, async (request, reply) => {
     const header = request.headers['idempotency-key'];
     let idempotency: { clientIp: string; key: string } | undefined;
@@ -27,7 +29,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
       if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
         return sendProblem(reply, 400, 'The Idempotency-Key header must be 1-128 printable ASCII characters.');
       }
-      idempotency = { clientIp: request.ip, key: header };
+      idempotency = { clientIp: clientKey(request), key: header };
     }
     try {
       const { id } = await producer.submit(request.body, idempotency);
