@@ -17,6 +17,9 @@ export const CRD_DIR = join(__dirname, '..', '..', 'infra', 'crds');
 
 type Schema = Record<string, any>;
 
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /** OpenAPI v3 structural schema (Kubernetes dialect) → plain JSON Schema for Ajv. */
 export function toJsonSchema(node: Schema): Schema {
   if (Array.isArray(node)) return node.map(toJsonSchema) as unknown as Schema;
@@ -97,7 +100,10 @@ export function loadCrdValidators(dir: string = CRD_DIR): Map<string, CrdValidat
           validate(object: unknown): string[] {
             const errors: string[] = [];
             if (!check(object)) errors.push(...(check.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`));
-            const metadata = (object as { metadata?: unknown })?.metadata;
+            const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown } })?.metadata;
+            // What the API server checks of every custom resource's name and namespace.
+            if (typeof metadata?.name !== 'string' || !DNS_SUBDOMAIN.test(metadata.name)) errors.push(`/metadata/name ${JSON.stringify(metadata?.name)} is not a DNS-1123 subdomain`);
+            if (metadata?.namespace !== undefined && (typeof metadata.namespace !== 'string' || !DNS_LABEL.test(metadata.namespace))) errors.push(`/metadata/namespace ${JSON.stringify(metadata.namespace)} is not a DNS-1123 label`);
             try {
               new ObjectMeta(metadata as never).validate();
             } catch (err) {
