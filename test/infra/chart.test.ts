@@ -12,6 +12,8 @@ describe('snapshots', () => {
     ['production', {}],
     ['preview', PREVIEW],
     ['dev', DEV],
+    // Byte for byte the production chart from before the Gateway API edge (checked when this was added).
+    ['production, legacy ingress-nginx', { l7Provider: 'ingress-nginx' }],
   ])('the %s chart matches its snapshot', (_env, settings) => {
     const chart = new LeveeChart(Testing.app(), 'levee', { config: resolveConfig(settings) });
     expect(Testing.synth(chart)).toMatchSnapshot();
