@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadCrdValidators } from './crd-schema';
 import { ConfigError, OUTLIER_5XX_NEVER, SUPPORTED_VERSIONS, resolveConfig } from '../../infra';
 import { all, DEV, find, manifestsFor, NO_EDGE_DEFENSES, PREVIEW } from './helpers';
 
@@ -231,6 +232,31 @@ describe('accept or create the Gateway', () => {
 
   test('the class name is a setting', () => {
     expect(find(manifestsFor({ gatewayClass: 'envoy-internet' }), 'Gateway', 'levee').spec.gatewayClassName).toBe('envoy-internet');
+  });
+});
+
+describe('the shared preview Gateway of infra/l7/README.md', () => {
+  const readme = readFileSync(join(ROOT, 'infra', 'l7', 'README.md'), 'utf8');
+  const block = /## Previews[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+  const docs = parseAllDocuments(block).map((d) => d.toJS());
+  const gateway = docs.find((d) => d.kind === 'Gateway');
+  const m = manifestsFor(PREVIEW);
+  const route = find(m, 'HTTPRoute', 'levee');
+
+  test('is schema-valid and is the Gateway a preview route attaches to', () => {
+    expect(loadCrdValidators().get('gateway.networking.k8s.io/v1/Gateway')!.validate(gateway)).toEqual([]);
+    expect(route.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: gateway.metadata.namespace, name: gateway.metadata.name }]);
+  });
+
+  test("admits the preview's namespace (by its labels) and host name (by the wildcard)", () => {
+    const namespaceLabels = find(m, 'Namespace', 'levee-pr-7').metadata.labels;
+    const [listener] = gateway.spec.listeners;
+    expect(listener.allowedRoutes.namespaces.from).toBe('Selector');
+    expect(namespaceLabels).toMatchObject(listener.allowedRoutes.namespaces.selector.matchLabels);
+    expect(find(manifestsFor({}), 'Namespace', 'levee').metadata.labels).not.toMatchObject(listener.allowedRoutes.namespaces.selector.matchLabels);
+    const [host] = route.spec.hostnames;
+    expect(listener.hostname.startsWith('*.')).toBe(true);
+    expect(host.endsWith(listener.hostname.slice(1))).toBe(true);
   });
 });
 
