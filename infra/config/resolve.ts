@@ -454,7 +454,7 @@ function edgeConfig(environment: Environment, previewId: string | undefined, v: 
  */
 export function configWarnings(config: LeveeConfig): string[] {
   return config.edge.l7Provider === 'ingress-nginx'
-    ? [`warning: ${settingLabel('l7Provider')} = "ingress-nginx" is deprecated (ingress-nginx is retired: no releases or security fixes since March 2026); move to "envoy-gateway", see "Migrating from ingress-nginx" in infra/README.md`]
+    ? [`warning: ${settingLabel('l7Provider')} = "ingress-nginx" is deprecated (ingress-nginx is retired: no releases or security fixes since March 2026); move to "envoy-gateway", see "Migrating from ingress-nginx" in infra/l7/README.md`]
     : [];
 }
 
