@@ -307,12 +307,54 @@ describe('the CRDs\' CEL rules that Levee\'s objects could break (the API server
     expect(ctps.length).toBeGreaterThanOrEqual(2);
   });
 
+  const routeVariants = [manifestsFor({}), manifestsFor({ httpRedirect: 'false' }), manifestsFor({ tlsSecret: '' }), manifestsFor(PREVIEW), manifestsFor({ l7Provider: 'gateway-api' })].flat();
+
+  test('HTTPRoute: a redirect never with backendRefs, every Service backend with a port, absolute clean paths, distinct sectionNames for one parent', () => {
+    const routes = routeVariants.filter((o) => o.kind === 'HTTPRoute') as any[];
+    expect(routes.some((r) => r.spec.parentRefs.length === 2)).toBe(true);
+    for (const r of routes) {
+      for (const rule of r.spec.rules) {
+        if ((rule.filters ?? []).some((f: any) => f.type === 'RequestRedirect')) expect(rule.backendRefs).toBeUndefined();
+        for (const b of rule.backendRefs ?? []) expect(typeof b.port).toBe('number');
+        for (const m of rule.matches ?? []) {
+          expect(m.path.value).toMatch(/^\/[-A-Za-z0-9/._~!$&'()*+,;=:@]*$/);
+          expect(m.path.value).not.toMatch(/\/\/|\/\.\.?(\/|$)|%2f|#/i);
+        }
+      }
+      const byParent = new Map<string, (string | undefined)[]>();
+      for (const p of r.spec.parentRefs) byParent.set(`${p.namespace ?? ''}/${p.name}`, [...(byParent.get(`${p.namespace ?? ''}/${p.name}`) ?? []), p.sectionName]);
+      for (const sections of byParent.values()) {
+        if (sections.length > 1) {
+          expect(sections.every((x) => x !== undefined)).toBe(true);
+          expect(new Set(sections).size).toBe(sections.length);
+        }
+      }
+    }
+  });
+
+  test('Gateway: TLS only on HTTPS listeners, mode Terminate with certificateRefs; unique listener names and port/protocol/hostname', () => {
+    const gateways = routeVariants.filter((o) => o.kind === 'Gateway') as any[];
+    expect(gateways.length).toBeGreaterThanOrEqual(3);
+    for (const g of gateways) {
+      for (const l of g.spec.listeners) {
+        if (l.protocol === 'HTTPS') expect(l.tls).toMatchObject({ mode: 'Terminate', certificateRefs: [expect.objectContaining({ name: expect.any(String) })] });
+        else expect(l.tls).toBeUndefined();
+      }
+      expect(new Set(g.spec.listeners.map((l: any) => l.name)).size).toBe(g.spec.listeners.length);
+      expect(new Set(g.spec.listeners.map((l: any) => `${l.port}/${l.protocol}/${l.hostname}`)).size).toBe(g.spec.listeners.length);
+    }
+  });
+
   test('the rules quoted above are the CRDs\' own', () => {
     const rules = (file: string) => JSON.stringify(parse(readFileSync(join(ROOT, 'infra', 'crds', file), 'utf8')));
     expect(rules('gateway.envoyproxy.io_backendtrafficpolicies.yaml')).toContain("self.type == 'ConsistentHash' ? has(self.consistentHash) : !has(self.consistentHash)");
     expect(rules('gateway.envoyproxy.io_backendtrafficpolicies.yaml')).toContain("self.all(r, !has(r.limit.fromMetadata))");
     expect(rules('gateway.envoyproxy.io_clienttrafficpolicies.yaml')).toContain('[has(self.xForwardedFor), has(self.customHeader), has(self.directSourceIP)].filter(x, x).size() == 1');
     expect(rules('gateway.envoyproxy.io_clienttrafficpolicies.yaml')).toContain("self.targetRefs.all(ref, ref.kind in ['Gateway', 'ListenerSet'])");
+    expect(rules('gateway.networking.k8s.io_httproutes.yaml')).toContain('RequestRedirect filter must not be used together with backendRefs');
+    expect(rules('gateway.networking.k8s.io_httproutes.yaml')).toContain('sectionName must be unique when parentRefs includes 2 or more references to the same parent');
+    expect(rules('gateway.networking.k8s.io_gateways.yaml')).toContain('tls mode must be Terminate for protocol HTTPS');
+    expect(rules('gateway.networking.k8s.io_gateways.yaml')).toContain('Combination of port, protocol and hostname must be unique for each listener');
   });
 });
 
