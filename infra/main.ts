@@ -4,11 +4,12 @@
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, PolicyError, resolveConfig, settingsFromEnv, synthesize } from './index';
+import { ConfigError, PolicyError, configWarnings, resolveConfig, settingsFromEnv, synthesize } from './index';
 
 function main(): number {
   try {
     const config = resolveConfig(settingsFromEnv(process.env));
+    for (const warning of configWarnings(config)) console.error(warning);
     const { manifests, yaml } = synthesize(config);
     const outdir = process.env.CDK8S_OUTDIR ?? 'dist';
     mkdirSync(outdir, { recursive: true });

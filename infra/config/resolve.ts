@@ -4,7 +4,7 @@
  * Nothing is built before this succeeds.
  */
 import {
-  Cpu, DnsSelector, Environment, HashBy, L7ProviderName, LoadBalancingAlgorithm, Memory, SETTINGS, SETTING_NAMES,
+  Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, LoadBalancingAlgorithm, Memory, SETTINGS, SETTING_NAMES,
   SettingName, SettingValues, settingLabel,
 } from './settings';
 
@@ -28,6 +28,36 @@ export interface LoadBalancing {
   readonly hashBy?: HashBy;
   readonly hashHeader?: string;
   readonly hashCookie?: string;
+  /** Max-Age of the affinity cookie, a Gateway API duration (hash by cookie only). */
+  readonly hashCookieTtl?: string;
+}
+
+/** How Envoy finds the client IP (a ClientTrafficPolicy on Levee's own Gateway). */
+export type ClientIpDetectionConfig = { readonly mode: 'xff'; readonly trustedHops: number } | { readonly mode: 'proxy-protocol' };
+
+/** Envoy Gateway policies in front of the app's own defenses; each undefined/0 = off. */
+export interface EnvoyEdge {
+  /** undefined when Levee attaches to a shared Gateway (its owner sets client IP detection). */
+  readonly clientIp?: ClientIpDetectionConfig;
+  readonly requestTimeout?: string;
+  readonly idleTimeout?: string;
+  /** Retries of GETs on connect failure or 503; 0 = none. */
+  readonly retries: number;
+  readonly circuitBreaker: { readonly maxConnections?: number; readonly maxPendingRequests?: number; readonly maxParallelRequests?: number };
+  /** Consecutive local-origin failures (connect failure, reset, timeout) that eject a pod. */
+  readonly outlierFailures?: number;
+  /** Per-client requests per second in each Envoy: multiplier × the app's RATE_LIMIT_PER_SECOND. */
+  readonly rateLimitPerSecond?: number;
+}
+
+/** The Gateway API side of the edge (providers envoy-gateway and gateway-api). */
+export interface GatewayEdge {
+  /** gatewayClassName of the Gateway Levee creates (unused with a shared Gateway). */
+  readonly className: string;
+  /** Attach to this existing Gateway instead of creating one. */
+  readonly shared?: GatewayRef;
+  /** Own Gateway with TLS: the HTTP listener only redirects to HTTPS. */
+  readonly httpRedirect: boolean;
 }
 
 export interface LeveeConfig {
@@ -66,8 +96,17 @@ export interface LeveeConfig {
     readonly l7Provider: L7ProviderName;
     readonly ingressClass: string;
     readonly host: string;
+    /** TLS Secret in Levee's namespace (own Gateway or Ingress); never set with a shared Gateway. */
     readonly tlsSecret?: string;
+    /** The public URLs are https (own TLS Secret, or a shared Gateway that terminates TLS). */
+    readonly https: boolean;
     readonly l7Namespace: string;
+    /** matchLabels of the L7 proxy pods in l7Namespace; empty = every pod there. */
+    readonly l7ProxyLabels: Readonly<Record<string, string>>;
+    /** Set for the Gateway API providers. */
+    readonly gateway?: GatewayEdge;
+    /** Set for envoy-gateway only. */
+    readonly envoy?: EnvoyEdge;
   };
   readonly loadBalancing: LoadBalancing;
   readonly monitoringNamespace: string;
@@ -206,6 +245,11 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
   if (l4 && v.loadBalancing === 'hash' && v.hashBy !== 'client-ip') {
     problems.push(`${show('hashBy', raw.hashBy)} cannot be written out for the L4 Service (it sees no headers or cookies) while ${show('edge', raw.edge)}; allowed at L4: hashBy = "client-ip"; or set edge = "l7"`);
   }
+  if (given('hashCookieTtl') && (v.loadBalancing !== 'hash' || v.hashBy !== 'cookie')) {
+    problems.push(`${show('hashCookieTtl', raw.hashCookieTtl)} contradicts ${v.loadBalancing !== 'hash' ? show('loadBalancing', raw.loadBalancing) : show('hashBy', raw.hashBy)}; allowed: hashCookieTtl only with loadBalancing = "hash" and hashBy = "cookie"`);
+  }
+  problems.push(...edgeProblems(environment, v, raw, given));
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const previewId = environment === 'preview' ? v.previewId : undefined;
@@ -247,21 +291,15 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       ...(v.storageClass !== '' ? { storageClass: v.storageClass } : {}),
     },
     cacheRedis: { memory: v.cacheRedisMemory, maxmemoryMb: maxmemoryMb(v.cacheRedisMemory) },
-    edge: {
-      l4,
-      l7Provider: v.l7Provider,
-      ingressClass: v.ingressClass,
-      host: v.host,
-      ...(v.tlsSecret !== '' ? { tlsSecret: v.tlsSecret } : {}),
-      l7Namespace: v.l7Namespace,
-    },
+    edge: edgeConfig(environment, previewId, v, given),
     loadBalancing:
       v.loadBalancing === 'hash'
         ? {
             algorithm: 'hash',
             hashBy: v.hashBy,
             ...(v.hashBy === 'header' ? { hashHeader: v.hashHeader } : {}),
-            ...(v.hashBy === 'cookie' ? { hashCookie: v.hashCookie } : {}),
+            // ingress-nginx gets a cookie lifetime only when one is asked for (today's Ingress otherwise).
+            ...(v.hashBy === 'cookie' ? { hashCookie: v.hashCookie, ...(v.l7Provider !== 'ingress-nginx' || given('hashCookieTtl') ? { hashCookieTtl: v.hashCookieTtl } : {}) } : {}),
           }
         : { algorithm: v.loadBalancing },
     monitoringNamespace: v.monitoringNamespace,
@@ -282,6 +320,144 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     podDisruptionBudgets: environment === 'production',
     namespaceGuards: environment !== 'production',
   };
+}
+
+/** Settings that only the envoy-gateway provider writes out (as Envoy Gateway policies). */
+export const ENVOY_GATEWAY_SETTINGS = [
+  'clientIpDetection', 'xffTrustedHops', 'edgeRequestTimeout', 'edgeIdleTimeout', 'edgeRetries',
+  'edgeMaxConnections', 'edgeMaxPendingRequests', 'edgeMaxParallelRequests', 'edgeOutlierFailures', 'edgeRateLimitMultiplier',
+] as const satisfies readonly SettingName[];
+
+/** Settings of the Gateway Levee creates itself (both Gateway API providers, no shared Gateway). */
+const OWN_GATEWAY_SETTINGS = ['gatewayClass', 'httpRedirect'] as const satisfies readonly SettingName[];
+
+/** Cross-setting rules of the edge; every message names both settings, the values and what is allowed. */
+function edgeProblems(
+  environment: Environment,
+  v: SettingValues,
+  raw: Partial<Record<SettingName, string>>,
+  given: (name: SettingName) => boolean,
+): string[] {
+  const problems: string[] = [];
+  const show = (name: SettingName) => `${settingLabel(name)} = ${JSON.stringify(raw[name] ?? '')}`;
+  const provider = v.l7Provider;
+  const gatewayApi = provider !== 'ingress-nginx';
+  const shared = gatewayApi ? v.sharedGateway : undefined;
+
+  // The preview edge is a host name on the shared Gateway (or shared ingress controller), never a load balancer.
+  if (environment === 'preview') {
+    if (given('host')) problems.push(`${show('host')} cannot be set when ${show('environment')}; allowed: the preview host is always <previewId>.<previewDomain> (set previewDomain)`);
+    if (v.edge === 'l4+l7') problems.push(`${show('edge')} contradicts ${show('environment')}; allowed: edge = "l7" (a preview is a host name on the shared Gateway, never a LoadBalancer of its own)`);
+    if (gatewayApi && v.sharedGateway === undefined) {
+      problems.push(`${show('sharedGateway')} contradicts ${show('environment')}; allowed: <namespace>/<name> of the shared preview Gateway (each Gateway costs a load balancer)`);
+    }
+  } else if (given('previewDomain')) {
+    problems.push(`${show('previewDomain')} is only allowed when ${settingLabel('environment')} = "preview" (got "${environment}")`);
+  }
+
+  // Settings of one provider given with another.
+  if (!gatewayApi) {
+    for (const name of ['gatewayClass', 'sharedGateway', 'sharedGatewayTls', 'httpRedirect'] as const) {
+      if (given(name)) problems.push(`${show(name)} contradicts ${show('l7Provider')}; allowed: ${name} only with l7Provider = "envoy-gateway" or "gateway-api"`);
+    }
+  } else if (given('ingressClass')) {
+    problems.push(`${show('ingressClass')} contradicts ${show('l7Provider')}; allowed: ingressClass only with l7Provider = "ingress-nginx" (set gatewayClass instead)`);
+  }
+  if (provider !== 'envoy-gateway') {
+    for (const name of ENVOY_GATEWAY_SETTINGS) {
+      if (given(name)) problems.push(`${show(name)} contradicts ${show('l7Provider')}; allowed: ${name} only with l7Provider = "envoy-gateway" (an Envoy Gateway policy)`);
+    }
+  }
+
+  // Own Gateway or shared one.
+  if (gatewayApi && shared !== undefined) {
+    for (const name of OWN_GATEWAY_SETTINGS) {
+      if (given(name)) problems.push(`${show(name)} contradicts ${show('sharedGateway')}; allowed: ${name} only when Levee creates its own Gateway (sharedGateway = "")`);
+    }
+    if (given('tlsSecret') && v.tlsSecret !== '') {
+      problems.push(`${show('tlsSecret')} contradicts ${show('sharedGateway')}; allowed: tlsSecret = "" (the shared Gateway's listener holds the certificate; see sharedGatewayTls)`);
+    }
+    if (provider === 'envoy-gateway') {
+      for (const name of ['clientIpDetection', 'xffTrustedHops'] as const) {
+        if (given(name)) problems.push(`${show(name)} contradicts ${show('sharedGateway')}; allowed: ${name} only on Levee's own Gateway (a ClientTrafficPolicy attaches to the Gateway, which the shared Gateway's owner configures)`);
+      }
+    }
+  } else if (gatewayApi && given('sharedGatewayTls')) {
+    problems.push(`${show('sharedGatewayTls')} contradicts ${show('sharedGateway')}; allowed: sharedGatewayTls only with a shared Gateway (<namespace>/<name>)`);
+  }
+  if (gatewayApi && shared === undefined && v.httpRedirect && given('httpRedirect') && v.tlsSecret === '') {
+    problems.push(`${show('httpRedirect')} contradicts ${show('tlsSecret')}; allowed: an HTTPS redirect only with a TLS Secret`);
+  }
+  if (given('xffTrustedHops') && v.clientIpDetection === 'proxy-protocol') {
+    problems.push(`${show('xffTrustedHops')} contradicts ${show('clientIpDetection')}; allowed: xffTrustedHops only with clientIpDetection = "xff"`);
+  }
+
+  // Load balancing that a provider cannot write out.
+  if (provider === 'gateway-api' && v.loadBalancing !== 'round-robin') {
+    const which: SettingName = v.loadBalancing === 'hash' ? 'hashBy' : 'loadBalancing';
+    const what = v.loadBalancing === 'hash' ? `hash by ${v.hashBy}` : v.loadBalancing;
+    problems.push(
+      `${show(which)}${which === 'hashBy' && !given('hashBy') ? ` (the default of ${show('loadBalancing')})` : ''} cannot be written out with ${show('l7Provider')}: the portable Gateway API objects have no way to say ${what}; allowed: loadBalancing = "round-robin" (the implementation's default), or l7Provider = "envoy-gateway" or "ingress-nginx"`,
+    );
+  }
+
+  // The gateway must believe the proxy, or every client is the proxy's IP to the rate limiter.
+  if (gatewayApi && v.trustProxy === '') {
+    problems.push(`${show('trustProxy')} contradicts ${show('l7Provider')}: every request through the proxy would carry its pod IP, one rate-limit budget for all clients; allowed: the proxy pods' CIDR(s), e.g. 10.0.0.0/8`);
+  }
+  return problems;
+}
+
+/** The resolved edge: which objects the provider writes and with what. */
+function edgeConfig(environment: Environment, previewId: string | undefined, v: SettingValues, given: (name: SettingName) => boolean): LeveeConfig['edge'] {
+  const provider = v.l7Provider;
+  const gatewayApi = provider !== 'ingress-nginx';
+  const shared = gatewayApi ? v.sharedGateway : undefined;
+  const tlsSecret = shared === undefined && v.tlsSecret !== '' ? v.tlsSecret : undefined;
+  const legacy = provider === 'ingress-nginx';
+  const envoy: EnvoyEdge | undefined =
+    provider === 'envoy-gateway'
+      ? {
+          ...(shared === undefined
+            ? { clientIp: v.clientIpDetection === 'xff' ? { mode: 'xff', trustedHops: v.xffTrustedHops } : { mode: 'proxy-protocol' } }
+            : {}),
+          ...(v.edgeRequestTimeout !== undefined ? { requestTimeout: v.edgeRequestTimeout } : {}),
+          ...(v.edgeIdleTimeout !== undefined ? { idleTimeout: v.edgeIdleTimeout } : {}),
+          retries: v.edgeRetries,
+          circuitBreaker: {
+            ...(v.edgeMaxConnections !== undefined ? { maxConnections: v.edgeMaxConnections } : {}),
+            ...(v.edgeMaxPendingRequests !== undefined ? { maxPendingRequests: v.edgeMaxPendingRequests } : {}),
+            ...(v.edgeMaxParallelRequests !== undefined ? { maxParallelRequests: v.edgeMaxParallelRequests } : {}),
+          },
+          ...(v.edgeOutlierFailures !== undefined ? { outlierFailures: v.edgeOutlierFailures } : {}),
+          ...(v.edgeRateLimitMultiplier !== undefined ? { rateLimitPerSecond: v.edgeRateLimitMultiplier * v.rateLimitPerSecond } : {}),
+        }
+      : undefined;
+  return {
+    l4: v.edge === 'l4+l7',
+    l7Provider: provider,
+    ingressClass: v.ingressClass,
+    host: environment === 'preview' ? `${previewId}.${v.previewDomain}` : v.host,
+    ...(tlsSecret !== undefined ? { tlsSecret } : {}),
+    https: shared !== undefined ? v.sharedGatewayTls : tlsSecret !== undefined,
+    // ingress-nginx keeps its own defaults, so switching back to the legacy provider yields today's objects.
+    l7Namespace: legacy && !given('l7Namespace') ? 'ingress-nginx' : v.l7Namespace,
+    l7ProxyLabels: legacy && !given('l7ProxySelector') ? {} : v.l7ProxySelector,
+    ...(gatewayApi
+      ? { gateway: { className: v.gatewayClass, ...(shared !== undefined ? { shared } : {}), httpRedirect: shared === undefined && tlsSecret !== undefined && v.httpRedirect } }
+      : {}),
+    ...(envoy !== undefined ? { envoy } : {}),
+  };
+}
+
+/**
+ * Things that are valid but deserve a word, one line each: `npm run synth` prints them on
+ * stderr, the Pulumi program as warnings.
+ */
+export function configWarnings(config: LeveeConfig): string[] {
+  return config.edge.l7Provider === 'ingress-nginx'
+    ? [`warning: ${settingLabel('l7Provider')} = "ingress-nginx" is deprecated (ingress-nginx is retired: no releases or security fixes since March 2026); move to "envoy-gateway", see "Migrating from ingress-nginx" in infra/l7/README.md`]
+    : [];
 }
 
 /**

@@ -134,9 +134,71 @@ function cidrList(raw: string): Parsed<string> {
   return parts.every((p) => v4.test(p) || v6.test(p)) ? ok(parts.join(',')) : bad(allowed);
 }
 
+/** A Gateway API Duration (`10s`, `1m30s`, `500ms`; at most 4 parts, each at most 5 digits), greater than zero. */
+export const DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
+
+/** Milliseconds of a Gateway API Duration, or undefined when it is not one. */
+export function durationMillis(raw: string): number | undefined {
+  if (!DURATION.test(raw)) return undefined;
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+  let ms = 0;
+  for (const [, n, u] of raw.matchAll(/([0-9]+)(ms|h|m|s)/g)) ms += Number(n) * unit[u!]!;
+  return ms;
+}
+
+/** `off` (empty) or a duration > 0. */
+function optionalDuration(raw: string): Parsed<string | undefined> {
+  if (raw === '') return ok(undefined);
+  const ms = durationMillis(raw);
+  return ms !== undefined && ms > 0 ? ok(raw) : bad('empty (off) or a duration greater than 0 such as 500ms, 20s, 1m or 1h30m');
+}
+
+function duration(raw: string): Parsed<string> {
+  const ms = durationMillis(raw);
+  return ms !== undefined && ms > 0 ? ok(raw) : bad('a duration greater than 0 such as 500ms, 20s, 1m or 1h30m');
+}
+
+/** `off` (empty) or an integer in [min, max]. */
+function optionalInteger(min: number, max: number) {
+  const inner = integer(min, max);
+  return (raw: string): Parsed<number | undefined> => {
+    if (raw === '') return ok(undefined);
+    const parsed = inner(raw);
+    return parsed.ok ? parsed : bad(`empty (off) or an integer from ${min} to ${max}`);
+  };
+}
+
+const LABEL_KEY = /^(([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
+
+/** `key=value,key=value` (matchLabels), or empty = none. */
+function labelSelector(raw: string): Parsed<Readonly<Record<string, string>>> {
+  const allowed = 'empty (any pod of the namespace) or comma-separated <label key>=<label value> pairs (e.g. app.kubernetes.io/name=envoy,app.kubernetes.io/component=proxy)';
+  if (raw === '') return ok({});
+  const out: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const [key, value, ...rest] = pair.trim().split('=');
+    if (key === undefined || value === undefined || rest.length > 0 || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value) || key in out) return bad(allowed);
+    out[key] = value;
+  }
+  return ok(out);
+}
+
+/** An existing Gateway to attach to, `<namespace>/<name>`, or empty = Levee creates its own. */
+export interface GatewayRef { readonly namespace: string; readonly name: string }
+function optionalGatewayRef(raw: string): Parsed<GatewayRef | undefined> {
+  if (raw === '') return ok(undefined);
+  const [namespace, name, ...rest] = raw.split('/');
+  return namespace !== undefined && name !== undefined && rest.length === 0 && DNS_LABEL.test(namespace) && namespace.length <= 63 && DNS_SUBDOMAIN.test(name)
+    ? ok({ namespace, name })
+    : bad('empty (Levee creates its own Gateway) or <namespace>/<name> of an existing Gateway (e.g. levee-previews/levee-previews)');
+}
+
 const same = (value: string) => () => value;
 const byEnv = (values: Record<Environment, string | undefined>) => (environment: Environment) => values[environment];
 const prodOr = (production: string, small: string) => byEnv({ production, preview: small, dev: small });
+/** Edge defenses: on in production and in previews (which rehearse production), off in dev. */
+const exceptDev = (value: string, dev = '') => byEnv({ production: value, preview: value, dev });
 
 export const LOAD_BALANCING = ['round-robin', 'least-request', 'hash'] as const;
 export type LoadBalancingAlgorithm = (typeof LOAD_BALANCING)[number];
@@ -144,8 +206,10 @@ export const HASH_BY = ['client-ip', 'header', 'cookie'] as const;
 export type HashBy = (typeof HASH_BY)[number];
 export const EDGES = ['l4+l7', 'l7'] as const;
 export type EdgeMode = (typeof EDGES)[number];
-export const L7_PROVIDERS = ['ingress-nginx'] as const;
+export const L7_PROVIDERS = ['envoy-gateway', 'gateway-api', 'ingress-nginx'] as const;
 export type L7ProviderName = (typeof L7_PROVIDERS)[number];
+export const CLIENT_IP_DETECTION = ['xff', 'proxy-protocol'] as const;
+export type ClientIpDetection = (typeof CLIENT_IP_DETECTION)[number];
 export const WORKER_AUTOSCALERS = ['cpu', 'keda'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -205,22 +269,65 @@ export const SETTINGS = {
   storageClass: { env: 'LEVEE_STORAGE_CLASS', description: 'StorageClass of the queue Redis PVC; empty = the cluster default', default: same(''), parse: optionalResourceName },
   cacheRedisMemory: { env: 'LEVEE_CACHE_REDIS_MEMORY', description: 'cache Redis memory request = limit; maxmemory is 75% of it', default: prodOr('256Mi', '128Mi'), parse: memory },
 
-  edge: { env: 'LEVEE_EDGE', description: 'entry points: l4+l7 (LoadBalancer Service in front of the gateway plus L7 routes) or l7 (L7 routes only)', default: same('l4+l7'), parse: oneOf(EDGES) },
-  l7Provider: { env: 'LEVEE_L7_PROVIDER', description: 'how L7 routes are written', default: same('ingress-nginx'), parse: oneOf(L7_PROVIDERS) },
-  ingressClass: { env: 'LEVEE_INGRESS_CLASS', description: 'ingressClassName of the Ingress', default: same('nginx'), parse: matching(DNS_SUBDOMAIN, 'an IngressClass name (lower-case letters, digits, "-" and ".")') },
-  l7Namespace: { env: 'LEVEE_L7_NAMESPACE', description: 'namespace of the L7 proxy (allowed to reach gateway and media)', default: same('ingress-nginx'), parse: namespaceName },
+  edge: {
+    env: 'LEVEE_EDGE',
+    description: 'entry points: l4+l7 (LoadBalancer Service in front of the gateway plus L7 routes) or l7 (L7 routes only; a preview costs a hostname, never a load balancer)',
+    default: byEnv({ production: 'l4+l7', preview: 'l7', dev: 'l4+l7' }),
+    parse: oneOf(EDGES),
+  },
+  l7Provider: {
+    env: 'LEVEE_L7_PROVIDER',
+    description: 'how L7 routes are written: envoy-gateway (Gateway API objects plus Envoy Gateway policies), gateway-api (portable Gateway API objects only) or ingress-nginx (legacy Ingress; deprecated, ingress-nginx is retired)',
+    default: same('envoy-gateway'),
+    parse: oneOf(L7_PROVIDERS),
+  },
+  gatewayClass: { env: 'LEVEE_GATEWAY_CLASS', description: 'gatewayClassName of the Gateway Levee creates (Gateway API providers)', default: same('eg'), parse: matching(DNS_SUBDOMAIN, 'a GatewayClass name (lower-case letters, digits, "-" and ".")') },
+  sharedGateway: {
+    env: 'LEVEE_SHARED_GATEWAY',
+    description: "an existing Gateway to attach the routes to, as <namespace>/<name> (its allowedRoutes must admit Levee's namespace); empty = Levee creates its own Gateway",
+    default: byEnv({ production: '', preview: 'levee-previews/levee-previews', dev: '' }),
+    parse: optionalGatewayRef,
+  },
+  sharedGatewayTls: { env: 'LEVEE_SHARED_GATEWAY_TLS', description: "with a shared Gateway: its listener terminates TLS for the host (the URLs are https)", default: same('true'), parse: boolean },
+  previewDomain: { env: 'LEVEE_PREVIEW_DOMAIN', description: 'preview only: the domain under which each preview gets its host name <previewId>.<previewDomain>', default: same('preview.levee.example.com'), parse: matching(DNS_SUBDOMAIN, 'a DNS domain (lower-case letters, digits, "-" and ".")') },
+  httpRedirect: { env: 'LEVEE_HTTP_REDIRECT', description: "Levee's own Gateway with TLS: an HTTP listener whose only route redirects to HTTPS (false: both listeners serve the routes)", default: same('true'), parse: boolean },
+  ingressClass: { env: 'LEVEE_INGRESS_CLASS', description: 'ingressClassName of the Ingress (ingress-nginx provider)', default: same('nginx'), parse: matching(DNS_SUBDOMAIN, 'an IngressClass name (lower-case letters, digits, "-" and ".")') },
+  l7Namespace: { env: 'LEVEE_L7_NAMESPACE', description: 'namespace of the L7 proxy pods, allowed to reach gateway and media (with the ingress-nginx provider the default is ingress-nginx)', default: same('envoy-gateway-system'), parse: namespaceName },
+  l7ProxySelector: {
+    env: 'LEVEE_L7_PROXY_SELECTOR',
+    description: 'labels of the L7 proxy pods in that namespace, as key=value pairs; empty = every pod of the namespace (the default with the ingress-nginx provider)',
+    default: same('app.kubernetes.io/name=envoy,app.kubernetes.io/component=proxy,app.kubernetes.io/managed-by=envoy-gateway'),
+    parse: labelSelector,
+  },
   host: {
     env: 'LEVEE_HOST',
-    description: 'public host name of the L7 routes',
-    default: (environment: Environment, id: string) => ({ production: 'levee.example.com', preview: `${id}.preview.levee.example.com`, dev: 'levee.localtest.me' })[environment],
+    description: 'public host name of the L7 routes (preview: always <previewId>.<previewDomain>)',
+    default: byEnv({ production: 'levee.example.com', preview: undefined, dev: 'levee.localtest.me' }),
     parse: matching(DNS_SUBDOMAIN, 'a DNS host name (lower-case letters, digits, "-" and ".")'),
   },
-  tlsSecret: { env: 'LEVEE_TLS_SECRET', description: 'TLS Secret of the L7 routes; empty = no TLS', default: prodOr('levee-tls', ''), parse: optionalResourceName },
+  tlsSecret: { env: 'LEVEE_TLS_SECRET', description: "TLS Secret (in Levee's namespace) of the L7 routes: the certificateRefs of Levee's own Gateway, or the Ingress's TLS; empty = no TLS", default: prodOr('levee-tls', ''), parse: optionalResourceName },
+
+  clientIpDetection: {
+    env: 'LEVEE_CLIENT_IP_DETECTION',
+    description: 'envoy-gateway, own Gateway: how Envoy finds the client IP: xff (the X-Forwarded-For entry LEVEE_XFF_TRUSTED_HOPS from the right; 0 = the connection peer) or proxy-protocol (a PROXY protocol header from the load balancer)',
+    default: same('xff'),
+    parse: oneOf(CLIENT_IP_DETECTION),
+  },
+  xffTrustedHops: { env: 'LEVEE_XFF_TRUSTED_HOPS', description: "with xff: proxies in front of Envoy that append to X-Forwarded-For (0: Envoy's LoadBalancer keeps client IPs)", default: same('0'), parse: integer(0, 10) },
+  edgeRequestTimeout: { env: 'LEVEE_EDGE_REQUEST_TIMEOUT', description: 'envoy-gateway: time Envoy waits for a whole response from the pods; empty = off', default: exceptDev('20s'), parse: optionalDuration },
+  edgeIdleTimeout: { env: 'LEVEE_EDGE_IDLE_TIMEOUT', description: "envoy-gateway: idle timeout of client connections and of Envoy's connections to the pods (below the apps' 72 s keep-alive); empty = off", default: exceptDev('60s'), parse: optionalDuration },
+  edgeRetries: { env: 'LEVEE_EDGE_RETRIES', description: 'envoy-gateway: retries of idempotent GETs on connect failure or 503 (never of POST); 0 = off', default: exceptDev('2', '0'), parse: integer(0, 5) },
+  edgeMaxConnections: { env: 'LEVEE_EDGE_MAX_CONNECTIONS', description: 'envoy-gateway circuit breaker: connections each Envoy opens to the gateway (and media) pods; empty = off (Envoy default 1024)', default: exceptDev('2048'), parse: optionalInteger(1, 1_000_000) },
+  edgeMaxPendingRequests: { env: 'LEVEE_EDGE_MAX_PENDING_REQUESTS', description: 'envoy-gateway circuit breaker: requests each Envoy queues waiting for a connection; beyond it Envoy answers 503 at once; empty = off', default: exceptDev('512'), parse: optionalInteger(1, 1_000_000) },
+  edgeMaxParallelRequests: { env: 'LEVEE_EDGE_MAX_PARALLEL_REQUESTS', description: 'envoy-gateway circuit breaker: requests in flight from each Envoy to the pods; empty = off', default: exceptDev('4096'), parse: optionalInteger(1, 1_000_000) },
+  edgeOutlierFailures: { env: 'LEVEE_EDGE_OUTLIER_FAILURES', description: 'envoy-gateway passive health check: consecutive connection failures, resets or timeouts after which a pod is ejected for 30 s (answers, even 503s, never eject); empty = off', default: exceptDev('5'), parse: optionalInteger(1, 1000) },
+  edgeRateLimitMultiplier: { env: 'LEVEE_EDGE_RATE_LIMIT_MULTIPLIER', description: "envoy-gateway: per-client local rate limit in each Envoy, as a multiple of LEVEE_RATE_LIMIT_PER_SECOND (sheds a flood before Node; the app's shared limit stays exact); empty = off", default: exceptDev('3'), parse: optionalInteger(1, 1000) },
 
   loadBalancing: { env: 'LEVEE_LOAD_BALANCING', description: 'algorithm: round-robin, least-request or hash', default: same('round-robin'), parse: oneOf(LOAD_BALANCING) },
   hashBy: { env: 'LEVEE_HASH_BY', description: 'with hash: client-ip, header or cookie', default: same('client-ip'), parse: oneOf(HASH_BY) },
   hashHeader: { env: 'LEVEE_HASH_HEADER', description: 'with hash by header: the header (e.g. the API token)', default: same('Authorization'), parse: matching(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name (letters, digits and "-", at most 64 characters)') },
   hashCookie: { env: 'LEVEE_HASH_COOKIE', description: 'with hash by cookie: the affinity cookie name', default: same('levee-affinity'), parse: matching(/^[A-Za-z0-9_-]{1,64}$/, 'a cookie name (letters, digits, "_" and "-", at most 64 characters)') },
+  hashCookieTtl: { env: 'LEVEE_HASH_COOKIE_TTL', description: 'with hash by cookie: lifetime (Max-Age) of the affinity cookie', default: same('1h'), parse: duration },
 
   dnsSelector: {
     env: 'LEVEE_DNS_SELECTOR',
@@ -234,7 +341,7 @@ export const SETTINGS = {
 
   rateLimitPerSecond: { env: 'LEVEE_RATE_LIMIT_PER_SECOND', description: 'gateway RATE_LIMIT_PER_SECOND (per client IP)', default: same('10'), parse: integer(1, 100000) },
   rateLimitIpv6Prefix: { env: 'LEVEE_RATE_LIMIT_IPV6_PREFIX', description: 'gateway RATE_LIMIT_IPV6_PREFIX: IPv6 clients share one budget per this prefix of their address (a subscriber holds a /64 or more)', default: same('64'), parse: integer(32, 128) },
-  trustProxy: { env: 'LEVEE_TRUST_PROXY', description: "gateway TRUST_PROXY: CIDRs whose X-Forwarded-For is believed; set it to the L7 proxy's pod CIDR (the default trusts every 10.x peer, so any such pod or node reaching the gateway directly can pick its client IP)", default: same('10.0.0.0/8'), parse: cidrList },
+  trustProxy: { env: 'LEVEE_TRUST_PROXY', description: "the L7 proxy's pod CIDR(s), passed to the gateway as TRUST_PROXY: peers whose X-Forwarded-For is believed (the default trusts every 10.x peer, so any such pod or node reaching the gateway directly can pick its client IP); empty = trust no proxy (ingress-nginx only)", default: same('10.0.0.0/8'), parse: cidrList },
   queueName: { env: 'LEVEE_QUEUE_NAME', description: 'BullMQ queue name (QUEUE_NAME)', default: same('images'), parse: matching(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" and "-", at most 64 characters') },
   queueMaxWaiting: { env: 'LEVEE_QUEUE_MAX_WAITING', description: 'gateway QUEUE_MAX_WAITING (backpressure bound)', default: same('10000'), parse: integer(1, 10000000) },
   cacheTtlSeconds: { env: 'LEVEE_CACHE_TTL_SECONDS', description: 'gateway CACHE_TTL_SECONDS', default: same('30'), parse: integer(1, 86400) },

@@ -7,7 +7,8 @@ import { objectMeta, selectorLabels } from './pod';
 /** A traffic source or destination of an allow rule. */
 export type Peer =
   | { readonly component: ComponentKey }
-  | { readonly namespace: string }
+  /** Pods of another namespace: all of them, or those with `labels`. */
+  | { readonly namespace: string; readonly labels?: Readonly<Record<string, string>> }
   /** Any address: used only for the gateway's public port (see below). */
   | { readonly anywhere: true };
 
@@ -25,21 +26,24 @@ export interface ComponentTraffic {
 
 /**
  * Who may talk to whom; everything else is denied by `levee-default-deny`.
- * The gateway's port is open to every source: the L4 LoadBalancer with
+ * With the L4 edge, the gateway's port is open to every source: the LoadBalancer with
  * `externalTrafficPolicy: Local` delivers packets with the clients' own IPs, which can be
  * any address, so no narrower `from` can be written (the L7 proxy and Prometheus are
  * subsets of "anywhere"). That includes every pod and node of the cluster, not only the
  * L7 proxy: the gateway believes X-Forwarded-For from any peer inside LEVEE_TRUST_PROXY
  * (default 10.0.0.0/8), so such a peer can choose the client IP the per-IP rate limiter
- * sees. Narrow LEVEE_TRUST_PROXY to the L7 proxy's pod CIDR (infra/README.md). Rendered
- * PNGs live in the queue Redis, so media reaches it too.
+ * sees. Narrow LEVEE_TRUST_PROXY to the L7 proxy's pod CIDR (infra/README.md). Without the
+ * L4 edge (`LEVEE_EDGE=l7`, every preview) only the L7 proxy pods (LEVEE_L7_NAMESPACE +
+ * LEVEE_L7_PROXY_SELECTOR) and Prometheus reach it. Rendered PNGs live in the queue Redis,
+ * so media reaches it too.
  */
 export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, ComponentTraffic> {
   const monitoring: Peer = { namespace: config.monitoringNamespace };
+  const l7Proxy: Peer = { namespace: config.edge.l7Namespace, labels: config.edge.l7ProxyLabels };
   const keda = config.worker.autoscaler === 'keda';
   return {
     gateway: {
-      ingress: [{ peers: [{ anywhere: true }], ports: [PORTS.gateway] }],
+      ingress: [{ peers: config.edge.l4 ? [{ anywhere: true }] : [l7Proxy, monitoring], ports: [PORTS.gateway] }],
       egress: [
         { peers: [{ component: 'queueRedis' }, { component: 'cacheRedis' }], ports: [PORTS.redis] },
         { peers: [{ component: 'model' }], ports: [PORTS.model] },
@@ -47,7 +51,7 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
       dns: true,
     },
     media: {
-      ingress: [{ peers: [{ namespace: config.edge.l7Namespace }, monitoring], ports: [PORTS.media] }],
+      ingress: [{ peers: [l7Proxy, monitoring], ports: [PORTS.media] }],
       egress: [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }],
       dns: true,
     },
@@ -84,7 +88,10 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
 
 function peer(p: Peer): k8s.NetworkPolicyPeer | undefined {
   if ('anywhere' in p) return undefined;
-  if ('namespace' in p) return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } } };
+  if ('namespace' in p) {
+    const namespaceSelector = { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } };
+    return p.labels && Object.keys(p.labels).length > 0 ? { namespaceSelector, podSelector: { matchLabels: { ...p.labels } } } : { namespaceSelector };
+  }
   return { podSelector: { matchLabels: selectorLabels(COMPONENTS[p.component]) } };
 }
 

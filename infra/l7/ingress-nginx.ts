@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-28';
 import type { LoadBalancing } from '../config/resolve';
+import { durationMillis } from '../config/settings';
 import { objectMeta } from '../constructs/pod';
 import type { L7Provider, L7RouteProps } from './provider';
 
@@ -23,6 +24,7 @@ export function ingressNginxLoadBalancingAnnotations(lb: LoadBalancing, tls: boo
             [`${PREFIX}/session-cookie-name`]: lb.hashCookie ?? 'levee-affinity',
             [`${PREFIX}/session-cookie-samesite`]: 'Lax',
             ...(tls ? { [`${PREFIX}/session-cookie-secure`]: 'true' } : {}),
+            ...(lb.hashCookieTtl !== undefined ? { [`${PREFIX}/session-cookie-max-age`]: String(Math.ceil(durationMillis(lb.hashCookieTtl)! / 1000)) } : {}),
           };
         case 'header':
           return { [`${PREFIX}/upstream-hash-by`]: `$http_${(lb.hashHeader ?? 'Authorization').toLowerCase().replace(/-/g, '_')}` };
@@ -66,6 +68,7 @@ export class IngressNginxRoutes extends Construct {
   }
 }
 
+/** Legacy: ingress-nginx is retired upstream; synthesis warns (configWarnings). */
 export const ingressNginxProvider: L7Provider = {
   name: 'ingress-nginx',
   addRoutes: (scope, id, props) => new IngressNginxRoutes(scope, id, props),

@@ -1,7 +1,7 @@
 /**
- * The seam between the topology and whatever writes L7 routes. ingress-nginx (annotations
- * on an Ingress) is the default; the project is retired, so a Gateway API provider
- * (HTTPRoute + policy attachments) plugs in here without touching the constructs.
+ * The seam between the topology and whatever writes L7 routes: Envoy Gateway (Gateway API
+ * objects plus policy attachments, the default), portable Gateway API objects, or the
+ * legacy ingress-nginx Ingress. The Edge construct only calls `addRoutes`.
  */
 import type { Construct } from 'constructs';
 import type { LeveeConfig, LoadBalancing } from '../config/resolve';
@@ -18,7 +18,7 @@ export interface L7RouteProps {
   readonly config: LeveeConfig;
   readonly name: string;
   readonly host: string;
-  /** TLS Secret name; no TLS when undefined. */
+  /** TLS Secret name in the chart's namespace; no TLS of Levee's own when undefined. */
   readonly tlsSecret?: string;
   readonly backends: readonly L7Backend[];
   readonly loadBalancing: LoadBalancing;

@@ -53,7 +53,7 @@ const TYPED: Readonly<Record<string, ResourceClass>> = {
 
 /**
  * CRD-backed kinds we know of. They become `apiextensions.CustomResource`s; their CRDs
- * (KEDA, Gateway API, Prometheus operator) must already be installed in the cluster.
+ * (KEDA, Gateway API, Envoy Gateway, Prometheus operator) must already be installed in the cluster.
  */
 const CUSTOM: ReadonlySet<string> = new Set([
   'keda.sh/v1alpha1/ScaledObject',
@@ -61,6 +61,8 @@ const CUSTOM: ReadonlySet<string> = new Set([
   'keda.sh/v1alpha1/TriggerAuthentication',
   'gateway.networking.k8s.io/v1/Gateway',
   'gateway.networking.k8s.io/v1/HTTPRoute',
+  'gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy',
+  'gateway.envoyproxy.io/v1alpha1/ClientTrafficPolicy',
   'monitoring.coreos.com/v1/ServiceMonitor',
   'monitoring.coreos.com/v1/PodMonitor',
 ]);

@@ -8,5 +8,6 @@ const levee = buildLevee();
 
 export const namespace = levee.outputs.namespace;
 export const gatewayAddress = levee.outputs.gatewayAddress;
+export const url = levee.outputs.url;
 export const apiUrl = levee.outputs.apiUrl;
 export const imagesUrl = levee.outputs.imagesUrl;

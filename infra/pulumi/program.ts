@@ -8,7 +8,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import * as random from '@pulumi/random';
 import {
-  ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, resolveConfig, synthesize,
+  ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, configWarnings, resolveConfig, synthesize,
 } from '../index';
 import type { Manifest } from './api-objects';
 import { RegisteredObject, registerManifests } from './register';
@@ -24,8 +24,14 @@ export interface LeveeStackArgs {
 export interface LeveeOutputs {
   /** The namespace everything lives in. */
   readonly namespace: pulumi.Output<string>;
-  /** External IP or host name of the gateway's LoadBalancer Service (of the Ingress with edge = l7). */
+  /**
+   * External IP or host name of the gateway's L4 LoadBalancer Service; with edge = l7, the
+   * Ingress's (ingress-nginx). Undefined for a Gateway, whose address is in its status
+   * (which Pulumi cannot read from a custom resource), and for previews on the shared Gateway.
+   */
   readonly gatewayAddress: pulumi.Output<string | undefined>;
+  /** Public base URL of the environment, e.g. `https://pr-7.preview.levee.example.com` (a preview's URL). */
+  readonly url: pulumi.Output<string>;
   /** Public URL of the API routes (`/api`). */
   readonly apiUrl: pulumi.Output<string>;
   /** Public URL of the rendered images (`/images`). */
@@ -104,6 +110,7 @@ export class LeveeStack extends pulumi.ComponentResource {
     this.outputs = {
       namespace: (this.namespace as k8s.core.v1.Namespace).metadata.apply((m) => m.name),
       gatewayAddress: this.gatewayAddress(),
+      url: pulumi.output(publicUrl(config, '')),
       apiUrl: pulumi.output(publicUrl(config, '/api')),
       imagesUrl: pulumi.output(publicUrl(config, '/images')),
     };
@@ -149,9 +156,9 @@ export class LeveeStack extends pulumi.ComponentResource {
   }
 }
 
-/** `https://levee.example.com/api` (http when no TLS Secret is configured). */
-export function publicUrl(config: LeveeConfig, path: '/api' | '/images'): string {
-  return `${config.edge.tlsSecret !== undefined ? 'https' : 'http'}://${config.edge.host}${path}`;
+/** `https://levee.example.com/api`; http when the edge has no TLS (no TLS Secret, or a shared Gateway without). */
+export function publicUrl(config: LeveeConfig, path: '' | '/api' | '/images'): string {
+  return `${config.edge.https ? 'https' : 'http'}://${config.edge.host}${path}`;
 }
 
 /**
@@ -174,6 +181,7 @@ function asRunError(err: unknown): unknown {
 /** The program: read and validate the stack config, build and register everything. */
 export function buildLevee(opts?: pulumi.ComponentResourceOptions): LeveeStack {
   const { config, kubernetes } = loadStackConfig();
+  for (const warning of configWarnings(config)) void pulumi.log.warn(warning);
   try {
     return new LeveeStack('levee', { config, kubernetes }, opts);
   } catch (err) {

@@ -31,6 +31,8 @@ function baseFor(environment: Environment): SettingsInput {
 }
 
 function configType(name: SettingName): ConfigDeclaration['type'] {
+  // A setting that "" switches off (e.g. edgeRateLimitMultiplier) must take "" from stack config too.
+  if (spec(name).parse('').ok) return 'string';
   const sample = ENVIRONMENTS.map((e) => spec(name).default(e, SAMPLE_ID)).find((d) => d !== undefined);
   const value = sample === undefined ? undefined : spec(name).parse(sample).value;
   return typeof value === 'number' ? 'integer' : typeof value === 'boolean' ? 'boolean' : 'string';

@@ -1,7 +1,8 @@
 /**
  * Registers a synthesized chart, object by object, with the ordering and ownership rules
  * that YAML cannot express: namespaced objects wait for their namespace, objects that
- * reference a Secret wait for it, autoscalers wait for their target, and a workload owned
+ * reference a Secret wait for it, autoscalers wait for their target, routes and policies wait
+ * for the Gateway API objects they attach to, and a workload owned
  * by an autoscaler leaves `spec.replicas` to it.
  */
 import * as pulumi from '@pulumi/pulumi';
@@ -70,6 +71,24 @@ export function autoscalerTargets(manifests: readonly Manifest[]): Map<Manifest,
 }
 
 /**
+ * `<namespace>/<kind>/<name>` of the Gateway API objects a manifest attaches to: a route's
+ * parent Gateways in its own namespace, a policy's `targetRefs`. A shared Gateway in another
+ * namespace is not part of the stack and so is not a dependency.
+ */
+export function gatewayApiReferences(m: Manifest): string[] {
+  const spec = (m.spec ?? {}) as { parentRefs?: { kind?: string; name?: string; namespace?: string }[]; targetRefs?: { kind?: string; name?: string }[] };
+  const ns = m.metadata.namespace ?? '';
+  const out: string[] = [];
+  if (m.apiVersion.startsWith('gateway.networking.k8s.io/')) {
+    for (const p of spec.parentRefs ?? []) if ((p.namespace ?? ns) === ns && p.name) out.push(`${ns}/${p.kind ?? 'Gateway'}/${p.name}`);
+  }
+  if (m.apiVersion.startsWith('gateway.envoyproxy.io/')) {
+    for (const t of spec.targetRefs ?? []) if (t.kind && t.name) out.push(`${ns}/${t.kind}/${t.name}`);
+  }
+  return [...new Set(out)];
+}
+
+/**
  * Registers every manifest as its own typed resource, in the given order.
  * Throws before registering anything when a kind is unknown or two objects collide.
  */
@@ -88,6 +107,7 @@ export function registerManifests(manifests: readonly Manifest[], opts: Register
   const targets = autoscalerTargets(manifests);
   const scaled = new Set(targets.values());
   const byTarget = new Map<string, pulumi.CustomResource>();
+  const byReference = new Map<string, pulumi.CustomResource>();
   const out: RegisteredObject[] = [];
 
   // Workloads first so that autoscalers can wait for their targets.
@@ -104,6 +124,11 @@ export function registerManifests(manifests: readonly Manifest[], opts: Register
     const target = targets.get(m);
     const targetResource = target !== undefined ? byTarget.get(target) : undefined;
     if (targetResource) dependsOn.push(targetResource);
+    // Routes after their Gateway, policies after what they attach to (the chart lists them in that order).
+    for (const ref of gatewayApiReferences(m)) {
+      const attached = byReference.get(ref);
+      if (attached) dependsOn.push(attached);
+    }
 
     const selfKey = `${ns ?? ''}/${m.kind}/${m.metadata.name}`;
     const ignoreChanges = SCALABLE_KINDS.has(m.kind) && scaled.has(selfKey) ? ['spec.replicas'] : [];
@@ -116,6 +141,7 @@ export function registerManifests(manifests: readonly Manifest[], opts: Register
       ...(protect ? { protect } : {}),
     });
     if (SCALABLE_KINDS.has(m.kind)) byTarget.set(selfKey, resource);
+    byReference.set(selfKey, resource);
     out.push({ manifest: m, resource, dependsOn, ignoreChanges, protect });
   }
   // Report in the chart's order.

@@ -502,8 +502,11 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
       for (const rule of m.spec?.rules ?? []) {
         const backend = (rule.backendRefs ?? [])[0];
         if (!backend) continue;
+        // Method and header matches narrow a prefix to the same backend here (e.g. the GET-only
+        // rule that carries retries): the stand-in routes by prefix, once per prefix.
         for (const match of rule.matches ?? [{ path: { type: 'PathPrefix', value: '/' } }]) {
-          l7.push({ source: `HTTPRoute ${m.metadata.name}`, pathPrefix: match.path?.value ?? '/', service: backend.name, port: backend.port });
+          const route = { source: `HTTPRoute ${m.metadata.name}`, pathPrefix: match.path?.value ?? '/', service: backend.name, port: backend.port };
+          if (!l7.some((r) => r.pathPrefix === route.pathPrefix && r.service === route.service && r.port === route.port)) l7.push(route);
         }
       }
     }

@@ -56,7 +56,7 @@ async function submit(port: number, ip: string, body: Record<string, unknown>): 
   return res.json.id as string;
 }
 
-async function waitCompleted(ids: string[], timeoutMs: number, ip = '10.9.9.9'): Promise<Record<string, HttpResponse>> {
+async function waitCompleted(ids: string[], timeoutMs: number, ip = '10.9.9.'): Promise<Record<string, HttpResponse>> {
   const deadline = Date.now() + timeoutMs;
   const done: Record<string, HttpResponse> = {};
   let i = 0;

@@ -12,6 +12,8 @@ describe('snapshots', () => {
     ['production', {}],
     ['preview', PREVIEW],
     ['dev', DEV],
+    // Byte for byte the production chart from before the Gateway API edge (checked when this was added).
+    ['production, legacy ingress-nginx', { l7Provider: 'ingress-nginx' }],
   ])('the %s chart matches its snapshot', (_env, settings) => {
     const chart = new LeveeChart(Testing.app(), 'levee', { config: resolveConfig(settings) });
     expect(Testing.synth(chart)).toMatchSnapshot();
@@ -272,15 +274,38 @@ describe('production', () => {
     expect(lb.spec.ports).toEqual([{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
   });
 
-  test('the L7 edge routes /api to the gateway and /images to media with TLS and round-robin', () => {
-    const ing = find(m, 'Ingress', 'levee');
-    expect(ing.spec.ingressClassName).toBe('nginx');
-    expect(ing.spec.tls).toEqual([{ hosts: ['levee.example.com'], secretName: 'levee-tls' }]);
-    expect(ing.spec.rules[0].http.paths).toEqual([
-      { path: '/api', pathType: 'Prefix', backend: { service: { name: 'levee-gateway', port: { number: 8080 } } } },
-      { path: '/images', pathType: 'Prefix', backend: { service: { name: 'levee-media', port: { number: 8082 } } } },
+  test('the L7 edge is a Gateway with an HTTPS listener for the host and an HTTP listener that only redirects', () => {
+    const gw = find(m, 'Gateway', 'levee');
+    expect(gw.apiVersion).toBe('gateway.networking.k8s.io/v1');
+    expect(gw.spec.gatewayClassName).toBe('eg');
+    expect(gw.spec.listeners.map((l: any) => [l.name, l.protocol, l.port, l.hostname, l.allowedRoutes.namespaces.from])).toEqual([
+      ['https', 'HTTPS', 443, 'levee.example.com', 'Same'],
+      ['http', 'HTTP', 80, 'levee.example.com', 'Same'],
     ]);
-    expect(ing.metadata.annotations['nginx.ingress.kubernetes.io/load-balance']).toBe('round_robin');
+    expect(gw.spec.listeners[0].tls).toEqual({ mode: 'Terminate', certificateRefs: [{ group: '', kind: 'Secret', name: 'levee-tls' }] });
+    expect(gw.status).toBeUndefined();
+    const redirect = find(m, 'HTTPRoute', 'levee-redirect');
+    expect(redirect.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'levee', sectionName: 'http' }]);
+    expect(redirect.spec.rules).toEqual([{ name: 'https-redirect', filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] }]);
+  });
+
+  test('the HTTPRoute sends PathPrefix /api to the gateway and /images to media on the HTTPS listener; GETs to /api have a rule of their own', () => {
+    const route = find(m, 'HTTPRoute', 'levee');
+    expect(route.spec.hostnames).toEqual(['levee.example.com']);
+    expect(route.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'levee', sectionName: 'https' }]);
+    expect(route.spec.rules.map((r: any) => [r.name, r.matches[0].path, r.matches[0].method, r.backendRefs])).toEqual([
+      ['api-reads', { type: 'PathPrefix', value: '/api' }, 'GET', [{ group: '', kind: 'Service', name: 'levee-gateway', port: 8080 }]],
+      ['api', { type: 'PathPrefix', value: '/api' }, undefined, [{ group: '', kind: 'Service', name: 'levee-gateway', port: 8080 }]],
+      ['images', { type: 'PathPrefix', value: '/images' }, undefined, [{ group: '', kind: 'Service', name: 'levee-media', port: 8082 }]],
+    ]);
+    expect(route.status).toBeUndefined();
+    expect(all(m, 'Ingress')).toEqual([]);
+  });
+
+  test('the gateway trusts the proxy pod CIDR setting for X-Forwarded-For', () => {
+    const env = (s: Record<string, string>) => find(manifestsFor(s), 'Deployment', 'levee-gateway').spec.template.spec.containers[0].env;
+    expect(env({})).toContainEqual({ name: 'TRUST_PROXY', value: '10.0.0.0/8' });
+    expect(env({ trustProxy: '10.244.0.0/16,fd00:10:244::/56' })).toContainEqual({ name: 'TRUST_PROXY', value: '10.244.0.0/16,fd00:10:244::/56' });
   });
 
   test('network: default deny both ways, then one allow policy per component', () => {
@@ -288,6 +313,11 @@ describe('production', () => {
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     expect(all(m, 'NetworkPolicy')).toHaveLength(7);
   });
+
+  const envoyProxies = {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'envoy-gateway-system' } },
+    podSelector: { matchLabels: { 'app.kubernetes.io/name': 'envoy', 'app.kubernetes.io/component': 'proxy', 'app.kubernetes.io/managed-by': 'envoy-gateway' } },
+  };
 
   const from = (name: string) => find(m, 'NetworkPolicy', name).spec.ingress.flatMap((r: any) => r.from ?? [{ anywhere: true }]);
   const pods = (...names: string[]) => names.map((n) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': n } } }));
@@ -299,14 +329,26 @@ describe('production', () => {
     expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.egress).toEqual([]);
   });
 
-  test('the model is reachable from gateway, worker and monitoring; media from the L7 proxy and monitoring', () => {
+  test('the model is reachable from gateway, worker and monitoring; media from the Envoy proxies and monitoring', () => {
     expect(from('levee-model')).toEqual([...pods('levee-gateway', 'levee-worker'), ns('monitoring')]);
-    expect(from('levee-media')).toEqual([ns('ingress-nginx'), ns('monitoring')]);
+    expect(from('levee-media')).toEqual([envoyProxies, ns('monitoring')]);
     expect(from('levee-worker')).toEqual([ns('monitoring')]);
   });
 
   test('the gateway port is open to every source (L4 Local delivers client IPs) and nothing else', () => {
     expect(find(m, 'NetworkPolicy', 'levee-gateway').spec.ingress).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+  });
+
+  test('without the L4 edge only the Envoy proxies (namespace and labels from the settings) and monitoring reach the gateway', () => {
+    const l7 = manifestsFor({ edge: 'l7', l7Namespace: 'edge', l7ProxySelector: 'gateway.envoyproxy.io/owning-gateway-name=levee' });
+    const proxies = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'edge' } }, podSelector: { matchLabels: { 'gateway.envoyproxy.io/owning-gateway-name': 'levee' } } };
+    for (const [name, port] of [['levee-gateway', 8080], ['levee-media', 8082]] as const) {
+      expect(find(l7, 'NetworkPolicy', name).spec.ingress).toEqual([{ from: [proxies, ns('monitoring')], ports: [{ protocol: 'TCP', port }] }]);
+    }
+  });
+
+  test('with the legacy provider the ingress-nginx namespace reaches media, as before', () => {
+    expect(find(manifestsFor({ l7Provider: 'ingress-nginx' }), 'NetworkPolicy', 'levee-media').spec.ingress[0].from).toEqual([ns('ingress-nginx'), ns('monitoring')]);
   });
 
   test('apps may resolve DNS; Redis and the model may not reach anything', () => {
@@ -366,9 +408,9 @@ describe('preview pr-7', () => {
     expect(sts.spec.template.spec.volumes).toContainEqual({ name: 'data', emptyDir: { sizeLimit: '1Gi' } });
   });
 
-  test('a ResourceQuota sized for the chart and a LimitRange', () => {
+  test('a ResourceQuota sized for the chart (no load balancer at all) and a LimitRange', () => {
     const quota = find(m, 'ResourceQuota', 'levee-quota');
-    expect(quota.spec.hard).toMatchObject({ pods: 17, persistentvolumeclaims: 0, 'services.loadbalancers': 1, 'limits.cpu': '9250m' });
+    expect(quota.spec.hard).toMatchObject({ pods: 17, persistentvolumeclaims: 0, 'services.loadbalancers': 0, 'services.nodeports': 0, 'limits.cpu': '9250m' });
     expect(find(m, 'LimitRange', 'levee-limits').spec.limits[0].type).toBe('Container');
   });
 
@@ -398,8 +440,19 @@ describe('preview pr-7', () => {
     expect(memoryMi).toBeLessThanOrEqual(parseMemoryBytes(quota['limits.memory'])! / 1024 ** 2);
   });
 
-  test('the preview host has no TLS by default', () => {
-    const ing = find(m, 'Ingress', 'levee');
+  test('the edge is a hostname route on the shared preview Gateway: no LoadBalancer Service, no Gateway of its own', () => {
+    expect(m.filter((o: any) => o.kind === 'Service' && o.spec.type === 'LoadBalancer')).toEqual([]);
+    expect(all(m, 'Gateway')).toEqual([]);
+    expect(all(m, 'ClientTrafficPolicy')).toEqual([]);
+    const route = find(m, 'HTTPRoute', 'levee');
+    expect(route.metadata.namespace).toBe('levee-pr-7');
+    expect(route.spec.hostnames).toEqual(['pr-7.preview.levee.example.com']);
+    expect(route.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'levee-previews', name: 'levee-previews' }]);
+    expect(find(m, 'BackendTrafficPolicy', 'levee').spec.targetRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'levee' }]);
+  });
+
+  test('with the legacy provider the preview host is an Ingress rule without TLS', () => {
+    const ing = find(manifestsFor({ ...PREVIEW, l7Provider: 'ingress-nginx' }), 'Ingress', 'levee');
     expect(ing.spec.rules[0].host).toBe('pr-7.preview.levee.example.com');
     expect(ing.spec.tls).toBeUndefined();
   });
@@ -414,17 +467,32 @@ describe('dev', () => {
   });
 });
 
-describe('load balancing', () => {
-  const ann = (settings: Record<string, string>) => find(manifestsFor(settings), 'Ingress', 'levee').metadata.annotations;
+describe('load balancing with the legacy ingress-nginx provider (today\'s Ingress)', () => {
+  const legacy = (settings: Record<string, string>) => manifestsFor({ l7Provider: 'ingress-nginx', ...settings });
+  const ann = (settings: Record<string, string>) => find(legacy(settings), 'Ingress', 'levee').metadata.annotations;
+
+  test('the Ingress routes /api to the gateway and /images to media with TLS and round-robin', () => {
+    const ing = find(legacy({}), 'Ingress', 'levee');
+    expect(ing.spec.ingressClassName).toBe('nginx');
+    expect(ing.spec.tls).toEqual([{ hosts: ['levee.example.com'], secretName: 'levee-tls' }]);
+    expect(ing.spec.rules[0].http.paths).toEqual([
+      { path: '/api', pathType: 'Prefix', backend: { service: { name: 'levee-gateway', port: { number: 8080 } } } },
+      { path: '/images', pathType: 'Prefix', backend: { service: { name: 'levee-media', port: { number: 8082 } } } },
+    ]);
+    expect(ing.metadata.annotations).toEqual({ 'nginx.ingress.kubernetes.io/load-balance': 'round_robin', 'nginx.ingress.kubernetes.io/ssl-redirect': 'true' });
+    expect(all(legacy({}), 'Gateway')).toEqual([]);
+    expect(all(legacy({}), 'HTTPRoute')).toEqual([]);
+    expect(all(legacy({}), 'BackendTrafficPolicy')).toEqual([]);
+  });
 
   test('hash by client IP sets ClientIP affinity on the L4 Service and hashes $remote_addr at L7', () => {
-    const m = manifestsFor({ loadBalancing: 'hash', hashBy: 'client-ip' });
+    const m = legacy({ loadBalancing: 'hash', hashBy: 'client-ip' });
     expect(find(m, 'Service', 'levee-edge').spec).toMatchObject({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } });
     expect(ann({ loadBalancing: 'hash' })['nginx.ingress.kubernetes.io/upstream-hash-by']).toBe('$remote_addr');
   });
 
   test('least-request is ingress-nginx EWMA (L7 only)', () => {
-    const m = manifestsFor({ edge: 'l7', loadBalancing: 'least-request' });
+    const m = legacy({ edge: 'l7', loadBalancing: 'least-request' });
     expect(m.filter((o) => o.kind === 'Service' && o.metadata.name === 'levee-edge')).toEqual([]);
     expect(ann({ edge: 'l7', loadBalancing: 'least-request' })['nginx.ingress.kubernetes.io/load-balance']).toBe('ewma');
   });
@@ -433,12 +501,15 @@ describe('load balancing', () => {
     expect(ann({ edge: 'l7', loadBalancing: 'hash', hashBy: 'header', hashHeader: 'X-Api-Token' })['nginx.ingress.kubernetes.io/upstream-hash-by']).toBe('$http_x_api_token');
   });
 
-  test('hash by cookie uses ingress-nginx cookie affinity, secure under TLS', () => {
-    expect(ann({ edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie', hashCookie: 'sticky' })).toMatchObject({
+  test('hash by cookie uses ingress-nginx cookie affinity, secure under TLS, with a max age only when a lifetime is set', () => {
+    const cookie = ann({ edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie', hashCookie: 'sticky' });
+    expect(cookie).toMatchObject({
       'nginx.ingress.kubernetes.io/affinity': 'cookie',
       'nginx.ingress.kubernetes.io/session-cookie-name': 'sticky',
       'nginx.ingress.kubernetes.io/session-cookie-secure': 'true',
     });
+    expect(cookie['nginx.ingress.kubernetes.io/session-cookie-max-age']).toBeUndefined();
+    expect(ann({ edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie', hashCookieTtl: '1h30m' })['nginx.ingress.kubernetes.io/session-cookie-max-age']).toBe('5400');
   });
 });
 

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, SETTINGS, SETTING_NAMES, buildManifests, resolveConfig, settingsFromEnv } from '../../infra';
+import { ConfigError, SETTINGS, SETTING_NAMES, buildManifests, configWarnings, resolveConfig, settingsFromEnv } from '../../infra';
 
 const INVALID: [string, Record<string, string>, string[]][] = [
   ["unknown environment", {"environment": "staging"}, ["LEVEE_ENV (levee:environment) = \"staging\" is invalid; allowed: one of production, preview, dev"]],
@@ -36,7 +36,37 @@ const INVALID: [string, Record<string, string>, string[]][] = [
   ["hashBy without hash", {"hashBy": "client-ip"}, ["LEVEE_HASH_BY (levee:hashBy) = \"client-ip\" contradicts LEVEE_LOAD_BALANCING (levee:loadBalancing) = \"round-robin\"; allowed: hashBy only with loadBalancing = \"hash\""]],
   ["hashCookie with header hash", {"edge": "l7", "loadBalancing": "hash", "hashBy": "header", "hashCookie": "x"}, ["LEVEE_HASH_COOKIE (levee:hashCookie) = \"x\" contradicts LEVEE_HASH_BY (levee:hashBy) = \"header\"; allowed: hashCookie only with hashBy = \"cookie\""]],
   ["unknown edge", {"edge": "l4"}, ["LEVEE_EDGE (levee:edge) = \"l4\" is invalid; allowed: one of l4+l7, l7"]],
-  ["unknown l7 provider", {"l7Provider": "gateway-api"}, ["LEVEE_L7_PROVIDER (levee:l7Provider) = \"gateway-api\" is invalid; allowed: one of ingress-nginx"]],
+  ["unknown l7 provider", {"l7Provider": "traefik"}, ["LEVEE_L7_PROVIDER (levee:l7Provider) = \"traefik\" is invalid; allowed: one of envoy-gateway, gateway-api, ingress-nginx"]],
+  ["preview with a host",{"environment":"preview","previewId":"pr-7","host":"x.example.com"},["LEVEE_HOST (levee:host) = \"x.example.com\" cannot be set when LEVEE_ENV (levee:environment) = \"preview\"; allowed: the preview host is always <previewId>.<previewDomain> (set previewDomain)"]],
+  ["preview with its own load balancer",{"environment":"preview","previewId":"pr-7","edge":"l4+l7"},["LEVEE_EDGE (levee:edge) = \"l4+l7\" contradicts LEVEE_ENV (levee:environment) = \"preview\"; allowed: edge = \"l7\" (a preview is a host name on the shared Gateway, never a LoadBalancer of its own)"]],
+  ["preview with its own Gateway",{"environment":"preview","previewId":"pr-7","sharedGateway":""},["LEVEE_SHARED_GATEWAY (levee:sharedGateway) = \"\" contradicts LEVEE_ENV (levee:environment) = \"preview\"; allowed: <namespace>/<name> of the shared preview Gateway (each Gateway costs a load balancer)"]],
+  ["preview domain outside preview",{"previewDomain":"preview.example.com"},["LEVEE_PREVIEW_DOMAIN (levee:previewDomain) = \"preview.example.com\" is only allowed when LEVEE_ENV (levee:environment) = \"preview\" (got \"production\")"]],
+  ["bad preview domain",{"environment":"preview","previewId":"pr-7","previewDomain":"Preview.Example.com"},["LEVEE_PREVIEW_DOMAIN (levee:previewDomain) = \"Preview.Example.com\" is invalid; allowed: a DNS domain (lower-case letters, digits, \"-\" and \".\")"]],
+  ["bad shared gateway",{"sharedGateway":"levee-previews"},["LEVEE_SHARED_GATEWAY (levee:sharedGateway) = \"levee-previews\" is invalid; allowed: empty (Levee creates its own Gateway) or <namespace>/<name> of an existing Gateway (e.g. levee-previews/levee-previews)"]],
+  ["shared gateway TLS without a shared gateway",{"sharedGatewayTls":"false"},["LEVEE_SHARED_GATEWAY_TLS (levee:sharedGatewayTls) = \"false\" contradicts LEVEE_SHARED_GATEWAY (levee:sharedGateway) = \"\"; allowed: sharedGatewayTls only with a shared Gateway (<namespace>/<name>)"]],
+  ["gateway class with ingress-nginx",{"l7Provider":"ingress-nginx","gatewayClass":"eg"},["LEVEE_GATEWAY_CLASS (levee:gatewayClass) = \"eg\" contradicts LEVEE_L7_PROVIDER (levee:l7Provider) = \"ingress-nginx\"; allowed: gatewayClass only with l7Provider = \"envoy-gateway\" or \"gateway-api\""]],
+  ["ingress class with envoy-gateway",{"ingressClass":"nginx"},["LEVEE_INGRESS_CLASS (levee:ingressClass) = \"nginx\" contradicts LEVEE_L7_PROVIDER (levee:l7Provider) = \"envoy-gateway\"; allowed: ingressClass only with l7Provider = \"ingress-nginx\" (set gatewayClass instead)"]],
+  ["edge rate limit with gateway-api",{"l7Provider":"gateway-api","edgeRateLimitMultiplier":"3"},["LEVEE_EDGE_RATE_LIMIT_MULTIPLIER (levee:edgeRateLimitMultiplier) = \"3\" contradicts LEVEE_L7_PROVIDER (levee:l7Provider) = \"gateway-api\"; allowed: edgeRateLimitMultiplier only with l7Provider = \"envoy-gateway\" (an Envoy Gateway policy)"]],
+  ["edge retries with ingress-nginx",{"l7Provider":"ingress-nginx","edgeRetries":"2"},["LEVEE_EDGE_RETRIES (levee:edgeRetries) = \"2\" contradicts LEVEE_L7_PROVIDER (levee:l7Provider) = \"ingress-nginx\"; allowed: edgeRetries only with l7Provider = \"envoy-gateway\" (an Envoy Gateway policy)"]],
+  ["gateway class with a shared gateway",{"sharedGateway":"infra/public","gatewayClass":"eg"},["LEVEE_GATEWAY_CLASS (levee:gatewayClass) = \"eg\" contradicts LEVEE_SHARED_GATEWAY (levee:sharedGateway) = \"infra/public\"; allowed: gatewayClass only when Levee creates its own Gateway (sharedGateway = \"\")"]],
+  ["TLS secret with a shared gateway",{"sharedGateway":"infra/public","tlsSecret":"levee-tls"},["LEVEE_TLS_SECRET (levee:tlsSecret) = \"levee-tls\" contradicts LEVEE_SHARED_GATEWAY (levee:sharedGateway) = \"infra/public\"; allowed: tlsSecret = \"\" (the shared Gateway's listener holds the certificate; see sharedGatewayTls)"]],
+  ["client IP detection on a shared gateway",{"sharedGateway":"infra/public","clientIpDetection":"proxy-protocol"},["LEVEE_CLIENT_IP_DETECTION (levee:clientIpDetection) = \"proxy-protocol\" contradicts LEVEE_SHARED_GATEWAY (levee:sharedGateway) = \"infra/public\"; allowed: clientIpDetection only on Levee's own Gateway (a ClientTrafficPolicy attaches to the Gateway, which the shared Gateway's owner configures)"]],
+  ["HTTPS redirect without TLS",{"tlsSecret":"","httpRedirect":"true"},["LEVEE_HTTP_REDIRECT (levee:httpRedirect) = \"true\" contradicts LEVEE_TLS_SECRET (levee:tlsSecret) = \"\"; allowed: an HTTPS redirect only with a TLS Secret"]],
+  ["trusted hops with PROXY protocol",{"clientIpDetection":"proxy-protocol","xffTrustedHops":"1"},["LEVEE_XFF_TRUSTED_HOPS (levee:xffTrustedHops) = \"1\" contradicts LEVEE_CLIENT_IP_DETECTION (levee:clientIpDetection) = \"proxy-protocol\"; allowed: xffTrustedHops only with clientIpDetection = \"xff\""]],
+  ["bad client IP detection",{"clientIpDetection":"header"},["LEVEE_CLIENT_IP_DETECTION (levee:clientIpDetection) = \"header\" is invalid; allowed: one of xff, proxy-protocol"]],
+  ["too many trusted hops",{"xffTrustedHops":"11"},["LEVEE_XFF_TRUSTED_HOPS (levee:xffTrustedHops) = \"11\" is invalid; allowed: an integer from 0 to 10"]],
+  ["least-request with gateway-api",{"l7Provider":"gateway-api","edge":"l7","loadBalancing":"least-request"},["LEVEE_LOAD_BALANCING (levee:loadBalancing) = \"least-request\" cannot be written out with LEVEE_L7_PROVIDER (levee:l7Provider) = \"gateway-api\": the portable Gateway API objects have no way to say least-request; allowed: loadBalancing = \"round-robin\" (the implementation's default), or l7Provider = \"envoy-gateway\" or \"ingress-nginx\""]],
+  ["hash by cookie with gateway-api",{"l7Provider":"gateway-api","edge":"l7","loadBalancing":"hash","hashBy":"cookie"},["LEVEE_HASH_BY (levee:hashBy) = \"cookie\" cannot be written out with LEVEE_L7_PROVIDER (levee:l7Provider) = \"gateway-api\": the portable Gateway API objects have no way to say hash by cookie; allowed: loadBalancing = \"round-robin\" (the implementation's default), or l7Provider = \"envoy-gateway\" or \"ingress-nginx\""]],
+  ["hash by client IP (default) with gateway-api",{"l7Provider":"gateway-api","loadBalancing":"hash"},["LEVEE_HASH_BY (levee:hashBy) = \"client-ip\" (the default of LEVEE_LOAD_BALANCING (levee:loadBalancing) = \"hash\") cannot be written out with LEVEE_L7_PROVIDER (levee:l7Provider) = \"gateway-api\": the portable Gateway API objects have no way to say hash by client-ip; allowed: loadBalancing = \"round-robin\" (the implementation's default), or l7Provider = \"envoy-gateway\" or \"ingress-nginx\""]],
+  ["cookie lifetime without cookie hashing",{"edge":"l7","loadBalancing":"hash","hashBy":"header","hashCookieTtl":"1h"},["LEVEE_HASH_COOKIE_TTL (levee:hashCookieTtl) = \"1h\" contradicts LEVEE_HASH_BY (levee:hashBy) = \"header\"; allowed: hashCookieTtl only with loadBalancing = \"hash\" and hashBy = \"cookie\""]],
+  ["cookie lifetime that is not a duration",{"edge":"l7","loadBalancing":"hash","hashBy":"cookie","hashCookieTtl":"1 hour"},["LEVEE_HASH_COOKIE_TTL (levee:hashCookieTtl) = \"1 hour\" is invalid; allowed: a duration greater than 0 such as 500ms, 20s, 1m or 1h30m"]],
+  ["no trusted proxy with envoy-gateway",{"trustProxy":""},["LEVEE_TRUST_PROXY (levee:trustProxy) = \"\" contradicts LEVEE_L7_PROVIDER (levee:l7Provider) = \"envoy-gateway\": every request through the proxy would carry its pod IP, one rate-limit budget for all clients; allowed: the proxy pods' CIDR(s), e.g. 10.0.0.0/8"]],
+  ["bad edge timeout",{"edgeRequestTimeout":"20"},["LEVEE_EDGE_REQUEST_TIMEOUT (levee:edgeRequestTimeout) = \"20\" is invalid; allowed: empty (off) or a duration greater than 0 such as 500ms, 20s, 1m or 1h30m"]],
+  ["zero edge timeout",{"edgeIdleTimeout":"0s"},["LEVEE_EDGE_IDLE_TIMEOUT (levee:edgeIdleTimeout) = \"0s\" is invalid; allowed: empty (off) or a duration greater than 0 such as 500ms, 20s, 1m or 1h30m"]],
+  ["edge retries out of range",{"edgeRetries":"6"},["LEVEE_EDGE_RETRIES (levee:edgeRetries) = \"6\" is invalid; allowed: an integer from 0 to 5"]],
+  ["edge rate limit multiplier 0",{"edgeRateLimitMultiplier":"0"},["LEVEE_EDGE_RATE_LIMIT_MULTIPLIER (levee:edgeRateLimitMultiplier) = \"0\" is invalid; allowed: empty (off) or an integer from 1 to 1000"]],
+  ["bad proxy selector",{"l7ProxySelector":"app.kubernetes.io/name"},["LEVEE_L7_PROXY_SELECTOR (levee:l7ProxySelector) = \"app.kubernetes.io/name\" is invalid; allowed: empty (any pod of the namespace) or comma-separated <label key>=<label value> pairs (e.g. app.kubernetes.io/name=envoy,app.kubernetes.io/component=proxy)"]],
+  ["circuit breaker not a number",{"edgeMaxConnections":"lots"},["LEVEE_EDGE_MAX_CONNECTIONS (levee:edgeMaxConnections) = \"lots\" is invalid; allowed: empty (off) or an integer from 1 to 1000000"]],
   ["bad host", {"host": "Levee.Example.com"}, ["LEVEE_HOST (levee:host) = \"Levee.Example.com\" is invalid; allowed: a DNS host name (lower-case letters, digits, \"-\" and \".\")"]],
   ["bad tls secret", {"tlsSecret": "My_TLS"}, ["LEVEE_TLS_SECRET (levee:tlsSecret) = \"My_TLS\" is invalid; allowed: empty (none) or a Kubernetes resource name (lower-case letters, digits, \"-\" and \".\")"]],
   ["keda + cpu target", {"workerAutoscaler": "keda", "workerCpuTarget": "50"}, ["LEVEE_WORKER_CPU_TARGET (levee:workerCpuTarget) = \"50\" contradicts LEVEE_WORKER_AUTOSCALER (levee:workerAutoscaler) = \"keda\"; allowed: a CPU target only with workerAutoscaler = \"cpu\" (KEDA scales on queue depth)"]],
@@ -99,6 +129,38 @@ describe('valid settings', () => {
       'levee-cache-redis': 'redis:7.2.11-alpine',
     });
     expect(images({}).find(([n]) => n === 'levee-gateway')![1]).toBe('ghcr.io/levee-dev/levee-gateway:0.1.0');
+  });
+
+  test('a preview host is <previewId>.<previewDomain>, on the shared preview Gateway, without a load balancer', () => {
+    const c = resolveConfig({ environment: 'preview', previewId: 'pr-9', previewDomain: 'pr.example.net' });
+    expect(c.edge.host).toBe('pr-9.pr.example.net');
+    expect(c.edge.l4).toBe(false);
+    expect(c.edge.gateway?.shared).toEqual({ namespace: 'levee-previews', name: 'levee-previews' });
+    expect(c.edge.https).toBe(true);
+    expect(c.edge.tlsSecret).toBeUndefined();
+  });
+
+  test('the legacy provider keeps its own proxy namespace and selects the whole namespace, unless told otherwise', () => {
+    expect(resolveConfig({ l7Provider: 'ingress-nginx' }).edge).toMatchObject({ l7Namespace: 'ingress-nginx', l7ProxyLabels: {} });
+    expect(resolveConfig({ l7Provider: 'ingress-nginx', l7Namespace: 'nginx', l7ProxySelector: 'app=nginx' }).edge).toMatchObject({ l7Namespace: 'nginx', l7ProxyLabels: { app: 'nginx' } });
+    expect(resolveConfig({}).edge).toMatchObject({
+      l7Namespace: 'envoy-gateway-system',
+      l7ProxyLabels: { 'app.kubernetes.io/name': 'envoy', 'app.kubernetes.io/component': 'proxy', 'app.kubernetes.io/managed-by': 'envoy-gateway' },
+    });
+  });
+
+  test('the edge limit is the multiplier times the app limit; dev has no edge defenses', () => {
+    expect(resolveConfig({ rateLimitPerSecond: '7', edgeRateLimitMultiplier: '4' }).edge.envoy?.rateLimitPerSecond).toBe(28);
+    expect(resolveConfig({ environment: 'dev' }).edge.envoy).toEqual({ clientIp: { mode: 'xff', trustedHops: 0 }, retries: 0, circuitBreaker: {} });
+  });
+
+  test('only the legacy provider gets a warning, one line', () => {
+    expect(configWarnings(resolveConfig({}))).toEqual([]);
+    expect(configWarnings(resolveConfig({ l7Provider: 'gateway-api' }))).toEqual([]);
+    const [warning, ...rest] = configWarnings(resolveConfig({ l7Provider: 'ingress-nginx' }));
+    expect(rest).toEqual([]);
+    expect(warning).toMatch(/^warning: LEVEE_L7_PROVIDER \(levee:l7Provider\) = "ingress-nginx" is deprecated .*envoy-gateway/);
+    expect(warning).not.toContain('\n');
   });
 
   test('an empty TLS secret or storage class means none', () => {
@@ -168,6 +230,20 @@ describe('npm run synth', () => {
     expect(r.status).toBe(0);
     expect(r.files).toEqual(['levee.k8s.yaml']);
     expect(r.stdout).toContain('namespace levee-pr-7');
+  });
+
+  test('writes the production edge on Envoy Gateway with nothing on stderr', () => {
+    const r = run({});
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('(40 objects, namespace levee)');
+  });
+
+  test('with the legacy ingress-nginx provider, prints one deprecation line and still writes', () => {
+    const r = run({ LEVEE_L7_PROVIDER: 'ingress-nginx' });
+    expect(r.status).toBe(0);
+    expect(r.files).toEqual(['levee.k8s.yaml']);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^warning: LEVEE_L7_PROVIDER \(levee:l7Provider\) = "ingress-nginx" is deprecated/)]);
   });
 
   test('fails with the message and writes nothing for an invalid setting', () => {

@@ -20,7 +20,13 @@ export function all(manifests: readonly Manifest[], kind: string): any[] {
 export const PREVIEW = { environment: 'preview', previewId: 'pr-7' } as const;
 export const DEV = { environment: 'dev' } as const;
 
-/** Every environment and load-balancing variant the chart supports. */
+/** Every edge defense of the envoy-gateway provider switched off. */
+export const NO_EDGE_DEFENSES = {
+  edgeRequestTimeout: '', edgeIdleTimeout: '', edgeRetries: '0', edgeMaxConnections: '', edgeMaxPendingRequests: '',
+  edgeMaxParallelRequests: '', edgeOutlierFailures: '', edgeRateLimitMultiplier: '',
+} as const;
+
+/** Every environment, L7 provider and load-balancing variant the chart supports. */
 export const VARIANTS: Record<string, SettingsInput> = {
   'production (defaults)': {},
   'production, hash by client IP': { loadBalancing: 'hash', hashBy: 'client-ip' },
@@ -30,8 +36,18 @@ export const VARIANTS: Record<string, SettingsInput> = {
   'production, KEDA workers': { workerAutoscaler: 'keda' },
   'production, storage class, no TLS': { storageClass: 'fast-ssd', tlsSecret: '' },
   'production, OpenShift DNS and a node-local DNS cache': { dnsSelector: 'openshift-dns/dns.operator.openshift.io/daemonset-dns=default', dnsPort: '5353', dnsCidrs: '169.254.20.10/32' },
+  'production, no HTTPS redirect, X-Forwarded-For with 2 trusted hops': { httpRedirect: 'false', xffTrustedHops: '2' },
+  'production, PROXY protocol, every edge defense off': { clientIpDetection: 'proxy-protocol', ...NO_EDGE_DEFENSES },
+  'production, on a shared Gateway': { sharedGateway: 'edge-system/public', l7ProxySelector: 'app.kubernetes.io/name=envoy' },
+  'production, gateway-api provider': { l7Provider: 'gateway-api', gatewayClass: 'cilium' },
+  'production, ingress-nginx (legacy)': { l7Provider: 'ingress-nginx' },
+  'production, ingress-nginx, L7 only, hash by cookie with a lifetime': { l7Provider: 'ingress-nginx', edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie', hashCookieTtl: '30m' },
   'preview pr-7': { ...PREVIEW },
   'preview pr-7, KEDA, hash by client IP': { ...PREVIEW, workerAutoscaler: 'keda', loadBalancing: 'hash' },
+  'preview pr-7, hash by cookie, on a shared Gateway without TLS': { ...PREVIEW, loadBalancing: 'hash', hashBy: 'cookie', sharedGatewayTls: 'false' },
+  'preview pr-7, gateway-api provider': { ...PREVIEW, l7Provider: 'gateway-api' },
+  'preview pr-7, ingress-nginx (legacy)': { ...PREVIEW, l7Provider: 'ingress-nginx' },
   dev: { ...DEV },
   'dev, L7 only, hash by cookie': { ...DEV, edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie' },
+  'dev, ingress-nginx (legacy)': { ...DEV, l7Provider: 'ingress-nginx' },
 };

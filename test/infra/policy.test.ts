@@ -13,7 +13,7 @@ const redisArgs = (m: M, name: string) => container(m, name).args as string[];
 const setFlag = (args: string[], flag: string, value: string) => (args[args.indexOf(flag) + 1] = value);
 const redisScript = (m: M, name: string, edit: (script: string) => string) => (container(m, name).command[2] = edit(container(m, name).command[2]));
 
-const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void][] = [
+const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void, settings?: Record<string, string>][] = [
   ['pss-restricted', 'Deployment/levee/levee-gateway', 'a container may escalate privileges', (m) => delete container(m, 'levee-gateway').securityContext.allowPrivilegeEscalation],
   ['pss-restricted', 'Deployment/levee/levee-media', 'a container runs with a uid below 10000', (m) => (container(m, 'levee-media').securityContext.runAsUser = 1000) && (pod(m, 'levee-media').securityContext.runAsUser = 1000)],
   ['pss-restricted', 'Deployment/levee/levee-model', 'capabilities are not dropped', (m) => (container(m, 'levee-model').securityContext.capabilities = {})],
@@ -56,6 +56,18 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['no-literal-secrets', 'Secret/levee/levee-queue-redis', 'a Secret in the manifests', (m) => m.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'levee-queue-redis', namespace: 'levee' }, stringData: { password: 'x' } })],
   ['service-account', 'Deployment/levee/levee-gateway', 'the default ServiceAccount', (m) => (pod(m, 'levee-gateway').serviceAccountName = 'default')],
   ['service-account', 'Deployment/levee/levee-media', 'an automounted token', (m) => { pod(m, 'levee-media').automountServiceAccountToken = true; }],
+  ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef to a Service the chart does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[1].backendRefs[0].name = 'levee-gatway')],
+  ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef to a port the Service does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[2].backendRefs[0].port = 8080)],
+  ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef into another namespace', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[0].backendRefs[0].namespace = 'default')],
+  ['route-parents', 'HTTPRoute/levee/levee', 'a parentRef to a listener the Gateway does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.parentRefs[0].sectionName = 'tls')],
+  ['route-parents', 'HTTPRoute/levee/levee-redirect', 'a parentRef to a Gateway of the namespace that the chart does not have', (m) => (byName(m, 'HTTPRoute', 'levee-redirect').spec.parentRefs[0].name = 'public')],
+  ['route-parents', 'HTTPRoute/levee/levee', 'a host name no listener admits', (m) => (byName(m, 'HTTPRoute', 'levee').spec.hostnames = ['api.example.org'])],
+  ['policy-targets', 'BackendTrafficPolicy/levee/levee', 'a targetRef to a route the chart does not have', (m) => (byName(m, 'BackendTrafficPolicy', 'levee').spec.targetRefs[0].name = 'levee-api')],
+  ['policy-targets', 'BackendTrafficPolicy/levee/levee-reads', 'a targetRef to a route rule that does not exist', (m) => (byName(m, 'BackendTrafficPolicy', 'levee-reads').spec.targetRefs[0].sectionName = 'reads')],
+  ['policy-targets', 'ClientTrafficPolicy/levee/levee', 'a targetRef to a Gateway the chart does not have', (m) => (byName(m, 'ClientTrafficPolicy', 'levee').spec.targetRefs[0].name = 'eg')],
+  ['edge-rate-limit', 'BackendTrafficPolicy/levee/levee', 'an edge limit below the app limit', (m) => (byName(m, 'BackendTrafficPolicy', 'levee').spec.rateLimit.local.rules[1].limit.requests = 9)],
+  ['edge-rate-limit', 'BackendTrafficPolicy/levee/levee-reads', 'an edge limit per minute that is below the app limit per second', (m) => (byName(m, 'BackendTrafficPolicy', 'levee-reads').spec.rateLimit.local.rules[0].limit = { requests: 300, unit: 'Minute' })],
+  ['route-backends', 'Ingress/levee/levee', 'a legacy Ingress backend on a port the Service does not have', (m) => { const i = m.findIndex((o) => o.kind === 'Ingress'); m[i].spec.rules[0].http.paths[1].backend.service.port.number = 80; }, { l7Provider: 'ingress-nginx' }],
 ];
 
 describe('policy', () => {
@@ -63,8 +75,16 @@ describe('policy', () => {
     expect(checkPolicy(manifestsFor({}))).toEqual([]);
   });
 
-  test.each(CASES)('%s fires on %s: %s', (rule, object, _what, breakIt) => {
-    const manifests = JSON.parse(JSON.stringify(manifestsFor({})));
+  test('an edge limit per minute at or above the app limit is accepted; a route to a shared Gateway is not judged by the chart', () => {
+    const m = JSON.parse(JSON.stringify(manifestsFor({})));
+    byName(m, 'BackendTrafficPolicy', 'levee').spec.rateLimit.local.rules[0].limit = { requests: 600, unit: 'Minute' };
+    expect(checkPolicy(m)).toEqual([]);
+    expect(checkPolicy(manifestsFor({ sharedGateway: 'edge-system/public' }))).toEqual([]);
+  });
+
+  test.each(CASES)('%s fires on %s: %s', (rule, object, _what, breakIt, settings = {}) => {
+    const manifests = JSON.parse(JSON.stringify(manifestsFor(settings)));
+    expect(checkPolicy(manifests)).toEqual([]);
     breakIt(manifests);
     const violations = checkPolicy(manifests);
     expect(violations.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 /**
- * Every synthesized object, in every environment and load-balancing variant, validates
- * against the Kubernetes OpenAPI schema (kubernetes-models) or the KEDA CRD schema.
+ * Every synthesized object, in every environment, L7 provider and load-balancing variant,
+ * validates against the Kubernetes OpenAPI schema (kubernetes-models), the KEDA CRD schema,
+ * or — Gateway API and Envoy Gateway kinds — the openAPIV3Schema of the CRDs in infra/crds.
  */
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -9,7 +10,17 @@ import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { LimitRange, Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { checkPolicy } from '../../infra';
+import { loadCrdValidators } from './crd-schema';
 import { manifestsFor, VARIANTS } from './helpers';
+
+const CRDS = loadCrdValidators();
+/** The custom kinds Levee writes and the CRD each is checked against. */
+const CRD_KINDS = [
+  'gateway.networking.k8s.io/v1/Gateway',
+  'gateway.networking.k8s.io/v1/HTTPRoute',
+  'gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy',
+  'gateway.envoyproxy.io/v1alpha1/ClientTrafficPolicy',
+];
 
 type Validatable = { validate(): void };
 const MODELS: Record<string, new (data: any) => Validatable> = {
@@ -32,7 +43,14 @@ describe.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
   const manifests = manifestsFor(settings);
 
   test.each(manifests.map((m) => [`${m.kind}/${m.metadata.name}`, m] as const))('%s validates against its schema', (_id, manifest) => {
-    const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
+    const type = `${manifest.apiVersion}/${manifest.kind}`;
+    const crd = CRDS.get(type);
+    if (crd) {
+      expect(CRD_KINDS).toContain(type);
+      expect(crd.validate(manifest)).toEqual([]);
+      return;
+    }
+    const Model = MODELS[type];
     expect(Model).toBeDefined();
     expect(() => new Model!(manifest).validate()).not.toThrow();
   });
@@ -54,6 +72,32 @@ describe.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
     expect(redis.map((c: any) => c.command[2].match(/^requirepass .*$/m)?.[0])).toEqual(['requirepass $REDIS_PASSWORD', 'requirepass $REDIS_PASSWORD']);
     for (const c of redis) expect(c.env.find((e: any) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef.key).toBe('password');
   });
+});
+
+test('every custom kind Levee writes has its CRD in infra/crds, and every variant together writes each of them', () => {
+  const written = new Set(Object.values(VARIANTS).flatMap((settings) => manifestsFor(settings).map((m) => `${m.apiVersion}/${m.kind}`)));
+  for (const type of CRD_KINDS) {
+    expect(CRDS.has(type)).toBe(true);
+    expect(written.has(type)).toBe(true);
+  }
+  expect([...written].filter((t) => !MODELS[t] && !CRDS.has(t))).toEqual([]);
+});
+
+test.each([
+  ['a BackendTrafficPolicy with an unknown load balancer', 'BackendTrafficPolicy', (o: any) => (o.spec.loadBalancer.type = 'Fastest'), '/spec/loadBalancer/type must be equal to one of the allowed values'],
+  ['a BackendTrafficPolicy with a misspelt field', 'BackendTrafficPolicy', (o: any) => (o.spec.circuitBreaker.maxConnection = 10), '/spec/circuitBreaker must NOT have additional properties'],
+  ['a BackendTrafficPolicy with a duration Envoy Gateway cannot parse', 'BackendTrafficPolicy', (o: any) => (o.spec.timeout.http.requestTimeout = '20 seconds'), '/spec/timeout/http/requestTimeout must match pattern'],
+  ['an HTTPRoute with a negative port', 'HTTPRoute', (o: any) => (o.spec.rules[0].backendRefs[0].port = -1), '/spec/rules/0/backendRefs/0/port must be >= 1'],
+  ['an HTTPRoute with a path match type outside the enum', 'HTTPRoute', (o: any) => (o.spec.rules[0].matches[0].path.type = 'Prefix'), '/spec/rules/0/matches/0/path/type must be equal to one of the allowed values'],
+  ['a Gateway without a class', 'Gateway', (o: any) => delete o.spec.gatewayClassName, "/spec must have required property 'gatewayClassName'"],
+  ['a Gateway with two listeners of one name (list-type map)', 'Gateway', (o: any) => (o.spec.listeners[1].name = o.spec.listeners[0].name), '/spec/listeners must pass "listMapKeys" keyword validation'],
+  ['a ClientTrafficPolicy with a string hop count', 'ClientTrafficPolicy', (o: any) => (o.spec.clientIPDetection.xForwardedFor.numTrustedHops = '1'), '/spec/clientIPDetection/xForwardedFor/numTrustedHops must be integer'],
+  ['an object with an invalid metadata name', 'HTTPRoute', (o: any) => (o.metadata.name = 'Levee_Route'), '/metadata'],
+])('the CRD schema check rejects %s', (_what, kind, breakIt, message) => {
+  const object = JSON.parse(JSON.stringify(manifestsFor({}).find((m) => m.kind === kind)));
+  expect(CRDS.get(`${object.apiVersion}/${object.kind}`)!.validate(object)).toEqual([]);
+  breakIt(object);
+  expect(CRDS.get(`${object.apiVersion}/${object.kind}`)!.validate(object).join('\n')).toContain(message);
 });
 
 test('the schema check itself rejects a broken object', () => {

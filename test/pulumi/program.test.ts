@@ -36,6 +36,18 @@ const CASES: readonly Case[] = [
     config: { 'levee:workerAutoscaler': 'keda', 'levee:loadBalancing': 'hash', 'levee:imageTag': '1.2.3' },
     settings: { workerAutoscaler: 'keda', loadBalancing: 'hash', imageTag: '1.2.3' },
   },
+  {
+    title: 'production with the legacy ingress-nginx provider',
+    stack: 'production',
+    config: { 'levee:l7Provider': 'ingress-nginx' },
+    settings: { l7Provider: 'ingress-nginx' },
+  },
+  {
+    title: 'production on a shared Gateway with the portable gateway-api provider, L7 only',
+    stack: 'production',
+    config: { 'levee:l7Provider': 'gateway-api', 'levee:sharedGateway': 'edge-system/public', 'levee:edge': 'l7' },
+    settings: { l7Provider: 'gateway-api', sharedGateway: 'edge-system/public', edge: 'l7' },
+  },
 ];
 
 interface Run {
@@ -188,16 +200,50 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     }
   });
 
-  test('exports the namespace, the gateway address from the LoadBalancer status and the public URLs', async () => {
-    const scheme = expectedConfig.edge.tlsSecret ? 'https' : 'http';
+  test('exports the namespace, the gateway address from the LoadBalancer status (when there is one) and the public URLs', async () => {
+    const scheme = expectedConfig.edge.https ? 'https' : 'http';
     expect(await valueOf(run.levee.outputs.namespace)).toBe(expectedConfig.namespace);
-    expect(await valueOf(run.levee.outputs.gatewayAddress)).toBe(MOCK_LB_IP);
+    // Only a LoadBalancer Service reports an address Pulumi can read; a Gateway's is in its status.
+    expect(await valueOf(run.levee.outputs.gatewayAddress)).toBe(expectedConfig.edge.l4 ? MOCK_LB_IP : undefined);
+    expect(await valueOf(run.levee.outputs.url)).toBe(`${scheme}://${expectedConfig.edge.host}`);
     expect(await valueOf(run.levee.outputs.apiUrl)).toBe(`${scheme}://${expectedConfig.edge.host}/api`);
     expect(await valueOf(run.levee.outputs.imagesUrl)).toBe(`${scheme}://${expectedConfig.edge.host}/images`);
+  });
+
+  test('registers the L7 edge of its provider; Gateway API kinds and Envoy Gateway policies as custom resources, each after what it attaches to', () => {
+    const kinds = (kind: string) => run.levee.objects.filter((o) => o.manifest.kind === kind);
+    const provider = expectedConfig.edge.l7Provider;
+    expect(kinds('Ingress')).toHaveLength(provider === 'ingress-nginx' ? 1 : 0);
+    expect(kinds('HTTPRoute').length > 0).toBe(provider !== 'ingress-nginx');
+    expect(kinds('Gateway')).toHaveLength(provider !== 'ingress-nginx' && !expectedConfig.edge.gateway?.shared ? 1 : 0);
+    expect(kinds('BackendTrafficPolicy').length > 0).toBe(provider === 'envoy-gateway');
+    const types = run.recorder.registrations.map((r) => r.type);
+    for (const o of [...kinds('Gateway'), ...kinds('HTTPRoute'), ...kinds('BackendTrafficPolicy'), ...kinds('ClientTrafficPolicy')]) {
+      expect(types).toContain(`kubernetes:${o.manifest.apiVersion}:${o.manifest.kind}`);
+    }
+    const resource = (kind: string, name: string) => run.levee.object(kind, name)!;
+    for (const route of kinds('HTTPRoute')) {
+      if (kinds('Gateway').length > 0) expect(route.dependsOn).toContain(resource('Gateway', 'levee'));
+      else expect(route.dependsOn).toEqual([run.levee.namespace]);
+    }
+    for (const policy of [...kinds('BackendTrafficPolicy'), ...kinds('ClientTrafficPolicy')]) {
+      const target = policy.manifest.kind === 'ClientTrafficPolicy' ? resource('Gateway', 'levee') : resource('HTTPRoute', 'levee');
+      expect(policy.dependsOn).toContain(target);
+    }
   });
 });
 
 describe('preview environments', () => {
+  test('a preview stack exports its URL, <previewId>.<previewDomain> on the shared Gateway, and registers no LoadBalancer', async () => {
+    const { levee, recorder } = await runProgram('preview-pr-42', {});
+    expect(await valueOf(levee.outputs.url)).toBe('https://pr-42.preview.levee.example.com');
+    const lbs = recorder.registrations.filter((r) => r.type === 'kubernetes:core/v1:Service' && (unwrapSecrets(r.inputs.spec) as { type?: string }).type === 'LoadBalancer');
+    expect(lbs).toEqual([]);
+    expect(recorder.registrations.filter((r) => r.type === 'kubernetes:gateway.networking.k8s.io/v1:Gateway')).toEqual([]);
+    const route = recorder.registrations.find((r) => r.type === 'kubernetes:gateway.networking.k8s.io/v1:HTTPRoute')!;
+    expect((unwrapSecrets(route.inputs.spec) as { hostnames: string[] }).hostnames).toEqual(['pr-42.preview.levee.example.com']);
+  });
+
   test('a stack preview-<id> deploys into namespace levee-<id>, labelled with the preview id, with the small footprint', async () => {
     const { levee, recorder } = await runProgram('preview-pr-42', {});
     expect(levee.config.namespace).toBe('levee-pr-42');

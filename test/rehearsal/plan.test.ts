@@ -105,10 +105,18 @@ describe('the production manifests as Docker containers', () => {
     expect(edge.ports).toEqual([{ name: 'http', port: 80, targets: [{ ip: p.pods.find((x) => x.name === 'levee-gateway-r0')!.ip, port: 8080 }] }]);
   });
 
-  test('the L7 routes come from the Ingress: /api → gateway, /images → media', () => {
-    expect(p.l7.map((r) => [r.pathPrefix, r.service, r.port])).toEqual([
-      ['/api', 'levee-gateway', 8080],
-      ['/images', 'levee-media', 8082],
+  test('the L7 routes come from the HTTPRoute (its GET-only /api rule and the rest, one route each): /api → gateway, /images → media', () => {
+    expect(p.l7.map((r) => [r.source, r.pathPrefix, r.service, r.port])).toEqual([
+      ['HTTPRoute levee', '/api', 'levee-gateway', 8080],
+      ['HTTPRoute levee', '/images', 'levee-media', 8082],
+    ]);
+  });
+
+  test('with the legacy provider, the L7 routes come from the Ingress', () => {
+    const legacy = plan(buildManifests(resolveConfig({ l7Provider: 'ingress-nginx' })) as any[]);
+    expect(legacy.l7.map((r) => [r.source, r.pathPrefix, r.service, r.port])).toEqual([
+      ['Ingress levee', '/api', 'levee-gateway', 8080],
+      ['Ingress levee', '/images', 'levee-media', 8082],
     ]);
   });
 });
@@ -125,7 +133,7 @@ describe('what a kubelet would refuse, or the rehearsal cannot do, fails the pla
     expect(mutate((m) => (byName(m, 'Service', 'levee-model').spec.selector = { 'app.kubernetes.io/name': 'nobody' }))).toThrow(new PlanError('Service levee-model selects no pod of the manifests'));
   });
   test('an L7 route to a Service port that does not exist', () => {
-    expect(mutate((m) => (byName(m, 'Ingress', 'levee').spec.rules[0].http.paths[0].backend.service.port.number = 9999))).toThrow('Ingress levee: /api routes to port 9999 of Service levee-gateway, which has no such port');
+    expect(mutate((m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[0].backendRefs[0].port = 9999))).toThrow('HTTPRoute levee: /api routes to port 9999 of Service levee-gateway, which has no such port');
   });
   test('a probe on a port name no container has', () => {
     expect(mutate((m) => (byName(m, 'Service', 'levee-gateway').spec.ports[0].targetPort = 'web'))).toThrow('Service levee-gateway port 8080: no container port named "web"');

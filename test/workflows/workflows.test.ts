@@ -75,12 +75,19 @@ describe('preview.yml runs the pull request’s code', () => {
     expect(smoke).toBeGreaterThan(up);
     expect(report).toBeGreaterThan(smoke);
     const step = deploy.steps[smoke];
-    expect(step.run).toMatch(/set -o pipefail[\s\S]*npm run --silent smoke -- --url "\$\{API_URL%\/api\}" --images-url "\$\{IMAGES_URL%\/images\}" 2>&1 \| tee smoke\.txt/);
-    expect(step.env.API_URL).toBe('${{ steps.up.outputs.apiUrl }}');
+    expect(step.run).toMatch(/set -o pipefail[\s\S]*npm run --silent smoke -- --url "\$PREVIEW_URL" 2>&1 \| tee smoke\.txt/);
+    expect(step.env.PREVIEW_URL).toBe('${{ steps.up.outputs.url }}');
     expect(step['continue-on-error']).toBeUndefined();
     expect(deploy.steps[report].if).toBe("always() && steps.up.outcome == 'success'");
     expect(deploy.steps[report].with.script).toContain('core.summary');
     expect(deploy.steps[report].with.script).toContain('createComment');
+  });
+
+  test('every stack output the workflow reads is one the Pulumi program exports', () => {
+    const used = [...new Set([...read('preview.yml').matchAll(/steps\.up\.outputs\.(\w+)/g)].map((m) => m[1]!))];
+    const exported = [...readFileSync(join(ROOT, 'infra/pulumi/index.ts'), 'utf8').matchAll(/^export const (\w+)/gm)].map((m) => m[1]!);
+    expect(used.sort()).toEqual(['namespace', 'url']);
+    for (const name of used) expect(exported).toContain(name);
   });
 
   test('closing the PR destroys the stack and deletes only the PR’s images', () => {
