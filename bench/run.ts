@@ -136,9 +136,11 @@ async function breakerFastFail(redis: RedisServer): Promise<Row[]> {
   const origin = await stubOrigin();
   origin.setMode('hang');
   const port = await freePort();
+  const metricsPort = await freePort();
   const timeoutMs = 1000;
   const gw = new ServiceProcess('gateway', {
     PORT: String(port),
+    METRICS_PORT: String(metricsPort),
     REDIS_URL: redis.url,
     MODEL_URL: origin.url,
     QUEUE_NAME: 'bench-breaker',
@@ -154,7 +156,7 @@ async function breakerFastFail(redis: RedisServer): Promise<Row[]> {
       const res = await request(port, '/api/styles');
       if (res.status !== 503) throw new Error(`expected 503 while the model hangs, got ${res.status}`);
     }
-    const metrics = (await request(port, '/metrics')).body.toString();
+    const metrics = (await request(metricsPort, '/metrics')).body.toString();
     if (!/levee_circuit_state\{[^}]*target="model"[^}]*\} 1/.test(metrics)) throw new Error('breaker did not open');
     const loadsBefore = origin.loads();
     const result = await autocannon({ url: `http://127.0.0.1:${port}/api/styles`, connections: 100, duration: SECONDS });

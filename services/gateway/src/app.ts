@@ -52,6 +52,8 @@ export interface GatewayDeps {
 
 export interface Gateway extends FastifyInstance {
   lifecycle: Lifecycle;
+  /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
+  metricsRegistry: Registry;
   levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry };
 }
 
@@ -129,6 +131,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     done();
   });
   app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry });
+  app.decorate('metricsRegistry', registry);
 
   registerProblemHandlers(app);
   const { recordRaw } = registerHttpMetrics(app, registry);
@@ -141,7 +144,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     draining: () => lifecycle.draining,
     recordRaw,
   }));
-  registerHealthRoutes(app, { lifecycle, registry });
+  registerHealthRoutes(app, { lifecycle });
   app.register(imageRoutes, { producer });
   app.register(styleRoutes, { cache, modelClient });
   if (deps.serveMedia ?? settings.SERVE_MEDIA) app.register(mediaRoutes, { redis: queueRedis });
