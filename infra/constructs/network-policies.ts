@@ -32,14 +32,18 @@ export interface ComponentTraffic {
  * L7 proxy: the gateway believes X-Forwarded-For from any peer inside LEVEE_TRUST_PROXY
  * (default 10.0.0.0/8), so such a peer can choose the client IP the per-IP rate limiter
  * sees. Narrow LEVEE_TRUST_PROXY to the L7 proxy's pod CIDR (infra/README.md). Rendered
- * PNGs live in the queue Redis, so media reaches it too.
+ * PNGs live in the queue Redis, so media reaches it too. Every app's metrics listener is
+ * open to the monitoring namespace only, on its own port (the public ports serve no metrics).
  */
 export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, ComponentTraffic> {
   const monitoring: Peer = { namespace: config.monitoringNamespace };
   const keda = config.worker.autoscaler === 'keda';
   return {
     gateway: {
-      ingress: [{ peers: [{ anywhere: true }], ports: [PORTS.gateway] }],
+      ingress: [
+        { peers: [{ anywhere: true }], ports: [PORTS.gateway] },
+        { peers: [monitoring], ports: [PORTS.gatewayMetrics] },
+      ],
       egress: [
         { peers: [{ component: 'queueRedis' }, { component: 'cacheRedis' }], ports: [PORTS.redis] },
         { peers: [{ component: 'model' }], ports: [PORTS.model] },
@@ -47,12 +51,18 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
       dns: true,
     },
     media: {
-      ingress: [{ peers: [{ namespace: config.edge.l7Namespace }, monitoring], ports: [PORTS.media] }],
+      ingress: [
+        { peers: [{ namespace: config.edge.l7Namespace }], ports: [PORTS.media] },
+        { peers: [monitoring], ports: [PORTS.mediaMetrics] },
+      ],
       egress: [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }],
       dns: true,
     },
     model: {
-      ingress: [{ peers: [{ component: 'gateway' }, { component: 'worker' }, monitoring], ports: [PORTS.model] }],
+      ingress: [
+        { peers: [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
+        { peers: [monitoring], ports: [PORTS.modelMetrics] },
+      ],
       egress: [],
       dns: false,
     },

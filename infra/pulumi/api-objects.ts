@@ -63,6 +63,7 @@ const CUSTOM: ReadonlySet<string> = new Set([
   'gateway.networking.k8s.io/v1/HTTPRoute',
   'monitoring.coreos.com/v1/ServiceMonitor',
   'monitoring.coreos.com/v1/PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
 ]);
 
 /** Kinds that live outside any namespace. */
