@@ -28,4 +28,4 @@ export type { AlertRule, AlertName, RuleGroup, Severity } from './monitoring/ale
 export { leveeDashboard, dashboardQueries } from './monitoring/dashboard';
 export { METRICS, SERIES, seriesNames } from './monitoring/metrics';
 export type { MetricSpec } from './monitoring/metrics';
-export { selectedMetrics } from './monitoring/promql';
+export { selectedMetrics, selectors } from './monitoring/promql';
