@@ -56,15 +56,27 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['no-literal-secrets', 'Secret/levee/levee-queue-redis', 'a Secret in the manifests', (m) => m.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'levee-queue-redis', namespace: 'levee' }, stringData: { password: 'x' } })],
   ['service-account', 'Deployment/levee/levee-gateway', 'the default ServiceAccount', (m) => (pod(m, 'levee-gateway').serviceAccountName = 'default')],
   ['service-account', 'Deployment/levee/levee-media', 'an automounted token', (m) => { pod(m, 'levee-media').automountServiceAccountToken = true; }],
+  ['metrics-private', 'Service/levee/levee-edge', 'the LoadBalancer sends traffic to the gateway metrics port', (m) => (byName(m, 'Service', 'levee-edge').spec.ports[0].targetPort = 'metrics')],
+  ['metrics-private', 'Ingress/levee/levee', 'an L7 route to the media metrics Service port', (m) => (byName(m, 'Ingress', 'levee').spec.rules[0].http.paths[1].backend.service.port.number = 9466)],
+  ['metrics-private', 'NetworkPolicy/levee/levee-gateway', 'the gateway metrics port open to every source', (m) => delete byName(m, 'NetworkPolicy', 'levee-gateway').spec.ingress[1].from],
+  ['monitoring', 'ServiceMonitor/levee/levee-model', 'an endpoint port the Service does not have', (m) => (byName(m, 'ServiceMonitor', 'levee-model').spec.endpoints[0].port = 'http-metrics')],
+  ['monitoring', 'ServiceMonitor/levee/levee-media', 'a selector that matches no Service', (m) => (byName(m, 'ServiceMonitor', 'levee-media').spec.selector.matchLabels['app.kubernetes.io/name'] = 'levee-medai')],
+  ['monitoring', 'PodMonitor/levee/levee-worker', 'a port the worker pods do not have', (m) => (byName(m, 'PodMonitor', 'levee-worker').spec.podMetricsEndpoints[0].port = 'http')],
+  ['monitoring', 'PrometheusRule/levee/levee', 'an alert without a runbook', (m) => delete byName(m, 'PrometheusRule', 'levee').spec.groups[0].rules[0].annotations.runbook_url],
+  ['monitoring', 'PrometheusRule/levee/levee', 'an alert with an unknown severity', (m) => (byName(m, 'PrometheusRule', 'levee').spec.groups[1].rules[0].labels.severity = 'page')],
 ];
 
+/** The production manifests with monitoring on: every object kind the rules judge. */
+const BASE = { monitoring: 'prometheus-operator' } as const;
+
 describe('policy', () => {
-  test('the production manifests are clean', () => {
+  test('the production manifests are clean, with and without monitoring', () => {
     expect(checkPolicy(manifestsFor({}))).toEqual([]);
+    expect(checkPolicy(manifestsFor(BASE))).toEqual([]);
   });
 
   test.each(CASES)('%s fires on %s: %s', (rule, object, _what, breakIt) => {
-    const manifests = JSON.parse(JSON.stringify(manifestsFor({})));
+    const manifests = JSON.parse(JSON.stringify(manifestsFor(BASE)));
     breakIt(manifests);
     const violations = checkPolicy(manifests);
     expect(violations.length).toBeGreaterThan(0);

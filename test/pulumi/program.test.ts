@@ -36,6 +36,12 @@ const CASES: readonly Case[] = [
     config: { 'levee:workerAutoscaler': 'keda', 'levee:loadBalancing': 'hash', 'levee:imageTag': '1.2.3' },
     settings: { workerAutoscaler: 'keda', loadBalancing: 'hash', imageTag: '1.2.3' },
   },
+  {
+    title: 'production with monitoring (prometheus-operator), selector labels and a threshold',
+    stack: 'production',
+    config: { 'levee:monitoring': 'prometheus-operator', 'levee:monitoringLabels': 'release=kube-prometheus-stack', 'levee:alertOldestJobMinutes': '20' },
+    settings: { monitoring: 'prometheus-operator', monitoringLabels: 'release=kube-prometheus-stack', alertOldestJobMinutes: '20' },
+  },
 ];
 
 interface Run {
@@ -185,6 +191,28 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     } else {
       expect(types.filter((t) => t.includes('keda.sh'))).toEqual([]);
       expect(types).toContain(`kubernetes:autoscaling/v2:HorizontalPodAutoscaler ${ns}/levee-worker`);
+    }
+  });
+
+  test('registers the monitors, the PrometheusRule and the dashboard ConfigMap only with monitoring on, each in the namespace', () => {
+    const types = run.recorder.registrations.map((r) => `${r.type} ${r.name}`);
+    const ns = expectedConfig.namespace;
+    const monitoringTypes = types.filter((t) => t.includes('monitoring.coreos.com') || t.includes(':ConfigMap '));
+    if (expectedConfig.monitoring) {
+      expect(monitoringTypes.sort()).toEqual([
+        `kubernetes:core/v1:ConfigMap ${ns}/levee-dashboard`,
+        `kubernetes:monitoring.coreos.com/v1:PodMonitor ${ns}/levee-worker`,
+        `kubernetes:monitoring.coreos.com/v1:PrometheusRule ${ns}/levee`,
+        `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-gateway`,
+        `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-media`,
+        `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-model`,
+      ]);
+      const nsResource = run.levee.namespace;
+      for (const o of run.levee.objects.filter((x) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap'].includes(x.manifest.kind))) {
+        expect(o.dependsOn).toContain(nsResource);
+      }
+    } else {
+      expect(monitoringTypes).toEqual([]);
     }
   });
 
