@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import type { Registry } from 'prom-client';
-import { alertGroups, dashboardQueries, leveeDashboard, METRICS, resolveConfig, selectors, SERIES } from '../../infra';
+import { ALERT_NAMES, alertGroups, dashboardQueries, leveeDashboard, METRICS, resolveConfig, selectors, SERIES } from '../../infra';
 import { buildGateway } from '../../services/gateway/src/app';
 import { buildMedia } from '../../services/media/src/app';
 import { parseMediaSettings } from '../../services/media/src/settings';
@@ -104,5 +104,18 @@ test("the README's metrics table lists every metric with its type and labels", (
   for (const m of METRICS) {
     const labels = m.labels.length ? m.labels.map((l) => `\`${l}\``).join(', ') : '—';
     expect(readme).toContain(`| \`${m.name}\` | ${m.type} | ${labels} |`);
+  }
+});
+
+test("the README's list of alerts names every alert with its severity and default threshold", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const rules = alertGroups(config, config.monitoring!).flatMap((g) => g.rules);
+  for (const alert of ALERT_NAMES) {
+    const severity = rules.find((r) => r.alert === alert)!.labels.severity;
+    expect(readme).toContain(`| \`${alert}\` | ${severity} |`);
+  }
+  const a = config.monitoring!.alerts;
+  for (const shown of [`**${a.breakerOpenMinutes} minute**`, `**${a.rateLimitedPercent}%**`, `**${a.queueRejectedPercent}%**`, `**${a.oldestJobMinutes} minutes**`, `**${a.jobFailurePercent}%**`, `**${a.stalledJobs}**`, `**${a.queueRedisMemoryPercent}%**`, `**${a.gatewayMaxedMinutes} minutes**`]) {
+    expect(readme).toContain(shown);
   }
 });
