@@ -46,10 +46,7 @@ function selector(namespace: string, matchers: Record<string, string> = {}): str
   return `{${parts.join(',')}}`;
 }
 
-/**
- * The alert rules for one chart. The gateway's at-maximum alert is left out when its
- * autoscaler cannot scale (minimum = maximum replicas: it would always be "at its maximum").
- */
+/** The alert rules for one chart (its settings guarantee the gateway's minimum replicas < its maximum). */
 export function alertGroups(config: LeveeConfig, monitoring: MonitoringConfig): RuleGroup[] {
   const ns = config.namespace;
   const a = monitoring.alerts;
@@ -126,20 +123,17 @@ export function alertGroups(config: LeveeConfig, monitoring: MonitoringConfig): 
     ),
   ];
 
-  const capacity: AlertRule[] = [];
-  if (config.gateway.minReplicas < config.gateway.maxReplicas) {
-    capacity.push(
-      rule(
-        'LeveeGatewayAtMaxReplicas',
-        'warning',
-        `count by (namespace) (up${selector(ns, { job: gw })}) >= ${config.gateway.maxReplicas}`,
-        `${a.gatewayMaxedMinutes}m`,
-        'The gateway has been at its maximum replicas',
-        `{{ $value }} gateway pods run in {{ $labels.namespace }}, the autoscaler's maximum (${config.gateway.maxReplicas}), for ${a.gatewayMaxedMinutes}m: it cannot add more, so CPU per pod and latency rise with the load.`,
-        { component: 'gateway' },
-      ),
-    );
-  }
+  const capacity: AlertRule[] = [
+    rule(
+      'LeveeGatewayAtMaxReplicas',
+      'warning',
+      `count by (namespace) (up${selector(ns, { job: gw })}) >= ${config.gateway.maxReplicas}`,
+      `${a.gatewayMaxedMinutes}m`,
+      'The gateway has been at its maximum replicas',
+      `{{ $value }} gateway pods run in {{ $labels.namespace }}, the autoscaler's maximum (${config.gateway.maxReplicas}), for ${a.gatewayMaxedMinutes}m: it cannot add more, so CPU per pod and latency rise with the load.`,
+      { component: 'gateway' },
+    ),
+  ];
   for (const component of SCRAPED_COMPONENTS) {
     const job = COMPONENTS[component];
     capacity.push(

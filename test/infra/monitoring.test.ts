@@ -137,10 +137,10 @@ describe('monitoring settings', () => {
     expect(find(m, 'ConfigMap', 'levee-dashboard').metadata.labels['grafana.io/dashboard']).toBe('levee');
   });
 
-  test('a gateway that cannot scale (min = max) has no at-maximum alert; a preview scopes everything to its namespace', () => {
+  test("a preview scopes everything to its namespace, and the at-maximum alert follows its gateway's maximum", () => {
     const m = manifestsFor({ ...ON, environment: 'preview', previewId: 'pr-7' });
     const alerts = alertsOf(m);
-    expect(alerts.map((r: any) => r.alert)).not.toContain('LeveeGatewayAtMaxReplicas');
+    expect(alerts.find((r: any) => r.alert === 'LeveeGatewayAtMaxReplicas').expr).toBe('count by (namespace) (up{namespace="levee-pr-7",job="levee-gateway"}) >= 3');
     for (const r of alerts) expect(r.expr).toContain('namespace="levee-pr-7"');
     expect(find(m, 'ServiceMonitor', 'levee-gateway').metadata.namespace).toBe('levee-pr-7');
     expect(JSON.parse(find(m, 'ConfigMap', 'levee-dashboard').data[DASHBOARD_FILE]).title).toBe('Levee (levee-pr-7)');
