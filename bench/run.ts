@@ -20,6 +20,7 @@ import { request } from '../test/helpers/http';
 import { ServiceProcess } from '../test/helpers/processes';
 import { BlockList } from '../services/gateway/src/block-list';
 import { bullmqAddCost, GatewayBenchRow, runGatewayBench } from './gateway';
+import { BenchResults, renderBenchChartSvg } from './chart';
 import { runWorkerBench } from './worker';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -35,6 +36,8 @@ interface Row {
   p99?: number;
   ofCeiling?: string;
   target?: string;
+  /** Origin loads per hot-key expiry (the cache-breakdown rows), for the chart. */
+  loads?: number;
 }
 
 /** A stand-in model API whose /v1/styles counts its loads and takes 200 ms; `mode` can break it. */
@@ -121,8 +124,8 @@ async function cacheBreakdown(redis: RedisServer): Promise<Row[]> {
       if (levee.some((s) => s !== 200)) throw new Error('Levee answered non-200 during the flood');
     }
     return [
-      { scenario: `naive cache-aside: origin loads per hot-key expiry (${FLOOD.toLocaleString('en')} concurrent, 2 replicas)`, figure: `${(naiveLoads / rounds).toFixed(0)} loads (${((FLOOD * rounds) / (naiveMs / 1000)).toFixed(0)} req/s)`, rps: (FLOOD * rounds) / (naiveMs / 1000) },
-      { scenario: `Levee cache: origin loads per hot-key expiry (${FLOOD.toLocaleString('en')} concurrent, 2 replicas)`, figure: `${(leveeLoads / rounds).toFixed(0)} load${leveeLoads === rounds ? '' : 's'} (${((FLOOD * rounds) / (leveeMs / 1000)).toFixed(0)} req/s)`, rps: (FLOOD * rounds) / (leveeMs / 1000), target: '1' },
+      { scenario: `naive cache-aside: origin loads per hot-key expiry (${FLOOD.toLocaleString('en')} concurrent, 2 replicas)`, figure: `${(naiveLoads / rounds).toFixed(0)} loads (${((FLOOD * rounds) / (naiveMs / 1000)).toFixed(0)} req/s)`, rps: (FLOOD * rounds) / (naiveMs / 1000), loads: naiveLoads / rounds },
+      { scenario: `Levee cache: origin loads per hot-key expiry (${FLOOD.toLocaleString('en')} concurrent, 2 replicas)`, figure: `${(leveeLoads / rounds).toFixed(0)} load${leveeLoads === rounds ? '' : 's'} (${((FLOOD * rounds) / (leveeMs / 1000)).toFixed(0)} req/s)`, rps: (FLOOD * rounds) / (leveeMs / 1000), target: '1', loads: leveeLoads / rounds },
     ];
   } finally {
     admin.disconnect();
@@ -136,9 +139,11 @@ async function breakerFastFail(redis: RedisServer): Promise<Row[]> {
   const origin = await stubOrigin();
   origin.setMode('hang');
   const port = await freePort();
+  const metricsPort = await freePort();
   const timeoutMs = 1000;
   const gw = new ServiceProcess('gateway', {
     PORT: String(port),
+    METRICS_PORT: String(metricsPort),
     REDIS_URL: redis.url,
     MODEL_URL: origin.url,
     QUEUE_NAME: 'bench-breaker',
@@ -154,7 +159,7 @@ async function breakerFastFail(redis: RedisServer): Promise<Row[]> {
       const res = await request(port, '/api/styles');
       if (res.status !== 503) throw new Error(`expected 503 while the model hangs, got ${res.status}`);
     }
-    const metrics = (await request(port, '/metrics')).body.toString();
+    const metrics = (await request(metricsPort, '/metrics')).body.toString();
     if (!/levee_circuit_state\{[^}]*target="model"[^}]*\} 1/.test(metrics)) throw new Error('breaker did not open');
     const loadsBefore = origin.loads();
     const result = await autocannon({ url: `http://127.0.0.1:${port}/api/styles`, connections: 100, duration: SECONDS });
@@ -278,12 +283,16 @@ async function main(): Promise<void> {
   process.stdout.write(`\nLevee benchmark — ${started.toISOString()} — ${machine}\n\n${text}\n`);
 
   fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'latest.json'), JSON.stringify({ date: started.toISOString(), machine, rows, raw }, null, 2));
+  const results = { date: started.toISOString(), machine, rows, raw };
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'latest.json'), JSON.stringify(results, null, 2));
+  // The picture of this run, next to BENCHMARKS.md (redraw: npx tsx bench/render-chart.ts).
+  fs.writeFileSync(path.join(ROOT, 'BENCHMARKS.svg'), await renderBenchChartSvg(results as unknown as BenchResults));
   fs.writeFileSync(
     path.join(ROOT, 'BENCHMARKS.md'),
     `# Benchmarks\n\nThe latest \`npm run bench\` (written by \`bench/run.ts\`; figures are from the machine it ran on — rerun on yours).\n\n` +
       `- date: ${started.toISOString()}\n- machine: ${machine}\n- load: autocannon, 100 connections; gateway throughput: 5 rounds × 3 s per scenario, each run between two ceiling runs, median share of the mean of those two ceilings (the per-round shares in parentheses); CPU per request of the server process and of the load generator (client); 127.0.0.1 only\n` +
-      `- ceiling: a bare Fastify route answering a small JSON object, in its own process\n\n${text}\n`,
+      `- ceiling: a bare Fastify route answering a small JSON object, in its own process\n\n${text}\n\n` +
+      `![Throughput and p99 per scenario against the ceiling and the peers, and origin loads per expiry, naive vs Levee](BENCHMARKS.svg)\n`,
   );
 }
 

@@ -6,6 +6,7 @@ import { Edge } from './constructs/edge';
 import { Gateway } from './constructs/gateway';
 import { Media } from './constructs/media';
 import { Model } from './constructs/model';
+import { Monitoring } from './constructs/monitoring';
 import { LeveeNamespace } from './constructs/namespace';
 import { NetworkPolicies } from './constructs/network-policies';
 import { QueueRedis } from './constructs/queue-redis';
@@ -31,6 +32,8 @@ export class LeveeChart extends Chart {
   public readonly worker: Worker;
   public readonly edge: Edge;
   public readonly networkPolicies: NetworkPolicies;
+  /** Present only with `monitoring = prometheus-operator`. */
+  public readonly monitoring?: Monitoring;
 
   constructor(scope: Construct, id: string, props: LeveeChartProps) {
     super(scope, id, { ...props, disableResourceNameHashes: true });
@@ -45,5 +48,6 @@ export class LeveeChart extends Chart {
     this.worker = new Worker(this, 'worker', { config });
     this.edge = new Edge(this, 'edge', { config });
     this.networkPolicies = new NetworkPolicies(this, 'network-policies', { config });
+    if (config.monitoring) this.monitoring = new Monitoring(this, 'monitoring', { config, monitoring: config.monitoring });
   }
 }

@@ -24,9 +24,16 @@ export const PORTS = {
   gateway: 8080,
   model: 8081,
   media: 8082,
+  /** Metrics listeners (METRICS_PORT): reachable only from the monitoring namespace, never routed by the edge. */
+  gatewayMetrics: 9465,
+  mediaMetrics: 9466,
+  modelMetrics: 9467,
   workerMetrics: 9464,
   redis: 6379,
 } as const;
+
+/** Name of every metrics port (container and Service), which ServiceMonitors and PodMonitors scrape. */
+export const METRICS_PORT_NAME = 'metrics';
 
 /** The uid/gid every container runs as (the Dockerfiles use `USER 10001:10001`). */
 export const RUN_AS_ID = 10001;

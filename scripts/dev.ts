@@ -10,7 +10,12 @@ import { prettyFactory } from 'pino-pretty';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const GATEWAY_PORT = process.env.PORT ?? '8080';
 const MODEL_PORT = process.env.MODEL_PORT ?? '8081';
-const METRICS_PORT = process.env.METRICS_PORT ?? '9464';
+/** Each service's metrics listener (the public ports serve no /metrics). */
+const METRICS = {
+  gateway: process.env.GATEWAY_METRICS_PORT ?? '9465',
+  worker: process.env.WORKER_METRICS_PORT ?? process.env.METRICS_PORT ?? '9464',
+  model: process.env.MODEL_METRICS_PORT ?? '9467',
+};
 
 const TTY = Boolean(process.stdout.isTTY);
 const COLORS: Record<string, string> = TTY ? { model: '\x1b[35m', worker: '\x1b[33m', gateway: '\x1b[36m' } : {};
@@ -93,18 +98,25 @@ async function main(): Promise<void> {
   }
   const modelUrl = `http://127.0.0.1:${MODEL_PORT}`;
   // Everything listens on loopback only: this is a developer machine, not a pod.
-  children.push(start('model', 'services/model/src/server.ts', { PORT: MODEL_PORT, HOST: '127.0.0.1' }));
-  children.push(start('worker', 'services/worker/src/server.ts', { REDIS_URL, MODEL_URL: modelUrl, METRICS_PORT, METRICS_HOST: '127.0.0.1' }));
+  children.push(start('model', 'services/model/src/server.ts', { PORT: MODEL_PORT, HOST: '127.0.0.1', METRICS_PORT: METRICS.model, METRICS_HOST: '127.0.0.1' }));
+  children.push(start('worker', 'services/worker/src/server.ts', { REDIS_URL, MODEL_URL: modelUrl, METRICS_PORT: METRICS.worker, METRICS_HOST: '127.0.0.1' }));
   children.push(
     start('gateway', 'services/gateway/src/server.ts', {
       REDIS_URL,
       MODEL_URL: modelUrl,
       PORT: GATEWAY_PORT,
       HOST: '127.0.0.1',
+      METRICS_PORT: METRICS.gateway,
+      METRICS_HOST: '127.0.0.1',
       SHUTDOWN_DELAY_SECONDS: process.env.SHUTDOWN_DELAY_SECONDS ?? '0',
     }),
   );
   process.stdout.write(`levee dev: gateway on http://127.0.0.1:${GATEWAY_PORT} (Ctrl-C stops everything)\n`);
+  process.stdout.write(
+    `levee dev: metrics on ${Object.entries(METRICS)
+      .map(([name, port]) => `${name} http://127.0.0.1:${port}/metrics`)
+      .join(', ')}\n`,
+  );
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 }

@@ -4,7 +4,7 @@
  * Nothing is built before this succeeds.
  */
 import {
-  Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, LoadBalancingAlgorithm, Memory, SETTINGS, SETTING_NAMES,
+  Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, SETTINGS, SETTING_NAMES,
   SettingName, SettingValues, settingLabel,
 } from './settings';
 
@@ -60,6 +60,27 @@ export interface GatewayEdge {
   readonly httpRedirect: boolean;
 }
 
+/** Alert thresholds (see infra/monitoring/alerts.ts and the README's list of alerts). */
+export interface AlertThresholds {
+  readonly breakerOpenMinutes: number;
+  readonly rateLimitedPercent: number;
+  readonly queueRejectedPercent: number;
+  readonly oldestJobMinutes: number;
+  readonly jobFailurePercent: number;
+  readonly stalledJobs: number;
+  readonly queueRedisMemoryPercent: number;
+  readonly gatewayMaxedMinutes: number;
+}
+
+/** prometheus-operator objects and the Grafana dashboard; present only when monitoring is on. */
+export interface MonitoringConfig {
+  readonly labels: readonly Label[];
+  readonly scrapeIntervalSeconds: number;
+  readonly dashboardLabel: Label;
+  readonly runbookUrl: string;
+  readonly alerts: AlertThresholds;
+}
+
 export interface LeveeConfig {
   readonly environment: Environment;
   readonly previewId?: string;
@@ -110,6 +131,8 @@ export interface LeveeConfig {
   };
   readonly loadBalancing: LoadBalancing;
   readonly monitoringNamespace: string;
+  /** With `monitoring = prometheus-operator`; undefined = no monitoring objects. */
+  readonly monitoring?: MonitoringConfig;
   readonly kedaNamespace: string;
   /** Where the apps may send DNS queries (the DNS egress rule). */
   readonly dns: { readonly selector: DnsSelector; readonly port: number; readonly cidrs: readonly string[] };
@@ -217,6 +240,11 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     const which: SettingName = given('queueRedisStorageSize') ? 'queueRedisStorageSize' : 'storageClass';
     problems.push(`${show(which, raw[which])} contradicts ${settingLabel('queueRedisPersistence')} = "false"; allowed: storage settings only with persistence = "true"`);
   }
+  if (v.monitoring !== 'prometheus-operator') {
+    for (const name of MONITORING_ONLY_SETTINGS.filter(given)) {
+      problems.push(`${show(name, raw[name])} contradicts ${show('monitoring', raw.monitoring)}; allowed: ${name} only with monitoring = "prometheus-operator"`);
+    }
+  }
   for (const [mem, label] of [['queueRedisMemory', 'queue'], ['cacheRedisMemory', 'cache']] as const) {
     if (v[mem].bytes < 64 * 1024 ** 2) {
       problems.push(`${show(mem, raw[mem])} is too small for the ${label} Redis; allowed: at least 64Mi`);
@@ -303,6 +331,26 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
           }
         : { algorithm: v.loadBalancing },
     monitoringNamespace: v.monitoringNamespace,
+    ...(v.monitoring === 'prometheus-operator'
+      ? {
+          monitoring: {
+            labels: v.monitoringLabels,
+            scrapeIntervalSeconds: v.scrapeIntervalSeconds,
+            dashboardLabel: v.grafanaDashboardLabel,
+            runbookUrl: v.runbookUrl,
+            alerts: {
+              breakerOpenMinutes: v.alertBreakerOpenMinutes,
+              rateLimitedPercent: v.alertRateLimitedPercent,
+              queueRejectedPercent: v.alertQueueRejectedPercent,
+              oldestJobMinutes: v.alertOldestJobMinutes,
+              jobFailurePercent: v.alertJobFailurePercent,
+              stalledJobs: v.alertStalledJobs,
+              queueRedisMemoryPercent: v.alertQueueRedisMemoryPercent,
+              gatewayMaxedMinutes: v.alertGatewayMaxedMinutes,
+            },
+          },
+        }
+      : {}),
     kedaNamespace: v.kedaNamespace,
     dns: { selector: v.dnsSelector, port: v.dnsPort, cidrs: v.dnsCidrs === '' ? [] : v.dnsCidrs.split(',') },
     app: {

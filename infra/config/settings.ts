@@ -194,6 +194,40 @@ function optionalGatewayRef(raw: string): Parsed<GatewayRef | undefined> {
     : bad('empty (Levee creates its own Gateway) or <namespace>/<name> of an existing Gateway (e.g. levee-previews/levee-previews)');
 }
 
+/** A Kubernetes label `key=value`. */
+export interface Label {
+  readonly key: string;
+  readonly value: string;
+}
+
+function parseLabel(raw: string): Label | undefined {
+  const eq = raw.indexOf('=');
+  if (eq < 0) return undefined;
+  const key = raw.slice(0, eq).trim();
+  const value = raw.slice(eq + 1).trim();
+  return LABEL_KEY.test(key) && LABEL_VALUE.test(value) ? { key, value } : undefined;
+}
+
+function label(raw: string): Parsed<Label> {
+  const parsed = parseLabel(raw);
+  return parsed ? ok(parsed) : bad('a Kubernetes label key=value (e.g. grafana_dashboard=1)');
+}
+
+function labelList(raw: string): Parsed<readonly Label[]> {
+  if (raw.trim() === '') return ok([]);
+  const labels = raw.split(',').map(parseLabel);
+  return labels.every((l): l is Label => l !== undefined) ? ok(labels) : bad('empty or comma-separated Kubernetes labels key=value (e.g. release=kube-prometheus-stack)');
+}
+
+function httpsUrl(raw: string): Parsed<string> {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'https:' && !url.hash ? ok(raw) : bad('an https:// URL without a #fragment (the alerts append #<alert>)');
+  } catch {
+    return bad('an https:// URL without a #fragment (the alerts append #<alert>)');
+  }
+}
+
 const same = (value: string) => () => value;
 const byEnv = (values: Record<Environment, string | undefined>) => (environment: Environment) => values[environment];
 const prodOr = (production: string, small: string) => byEnv({ production, preview: small, dev: small });
@@ -211,6 +245,8 @@ export type L7ProviderName = (typeof L7_PROVIDERS)[number];
 export const CLIENT_IP_DETECTION = ['xff', 'proxy-protocol'] as const;
 export type ClientIpDetection = (typeof CLIENT_IP_DETECTION)[number];
 export const WORKER_AUTOSCALERS = ['cpu', 'keda'] as const;
+export const MONITORING = ['none', 'prometheus-operator'] as const;
+export type MonitoringMode = (typeof MONITORING)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** Settings for one autoscaled app; env names are `LEVEE_<APP>_…`. */
@@ -338,6 +374,20 @@ export const SETTINGS = {
   dnsPort: { env: 'LEVEE_DNS_PORT', description: 'port the DNS pods listen on, UDP and TCP (OpenShift: 5353)', default: same('53'), parse: integer(1, 65535) },
   dnsCidrs: { env: 'LEVEE_DNS_CIDRS', description: 'more DNS destinations on that port, as CIDRs (NodeLocal DNSCache: 169.254.20.10/32); empty = none', default: same(''), parse: cidrList },
   monitoringNamespace: { env: 'LEVEE_MONITORING_NAMESPACE', description: 'namespace of Prometheus (allowed to scrape the metrics ports)', default: same('monitoring'), parse: namespaceName },
+  // Monitoring objects (prometheus-operator); every setting below needs monitoring = prometheus-operator.
+  monitoring: { env: 'LEVEE_MONITORING', description: 'monitoring objects: none, or prometheus-operator (a ServiceMonitor/PodMonitor per component, a PrometheusRule with the alerts, a Grafana dashboard ConfigMap)', default: same('none'), parse: oneOf(MONITORING) },
+  monitoringLabels: { env: 'LEVEE_MONITORING_LABELS', description: "labels put on the ServiceMonitors, PodMonitor and PrometheusRule so that your Prometheus's selectors pick them (kube-prometheus-stack: release=<its release name>); empty = none", default: same(''), parse: labelList },
+  scrapeIntervalSeconds: { env: 'LEVEE_SCRAPE_INTERVAL_SECONDS', description: 'how often Prometheus scrapes each pod', default: same('15'), parse: integer(5, 300) },
+  grafanaDashboardLabel: { env: 'LEVEE_GRAFANA_DASHBOARD_LABEL', description: "label of the dashboard ConfigMap that Grafana's dashboard sidecar looks for", default: same('grafana_dashboard=1'), parse: label },
+  runbookUrl: { env: 'LEVEE_RUNBOOK_URL', description: 'runbook document the alerts link to (runbook_url = <this>#<alert name in lower case>)', default: same('https://github.com/levee-dev/levee/blob/main/docs/runbooks.md'), parse: httpsUrl },
+  alertBreakerOpenMinutes: { env: 'LEVEE_ALERT_BREAKER_OPEN_MINUTES', description: 'alert LeveeCircuitBreakerOpen: a breaker not closed for this long', default: same('1'), parse: integer(1, 1440) },
+  alertRateLimitedPercent: { env: 'LEVEE_ALERT_RATE_LIMITED_PERCENT', description: 'alert LeveeRateLimitedShareHigh: percent of /api answers that are 429 (5-minute rate), for 10 minutes', default: same('25'), parse: integer(1, 100) },
+  alertQueueRejectedPercent: { env: 'LEVEE_ALERT_QUEUE_REJECTED_PERCENT', description: 'alert LeveeQueueFull: percent of POST /api/images refused with 503 by the queue bound (5-minute rate), for 5 minutes', default: same('1'), parse: integer(1, 100) },
+  alertOldestJobMinutes: { env: 'LEVEE_ALERT_OLDEST_JOB_MINUTES', description: 'alert LeveeOldestJobWaiting: age of the oldest waiting job', default: same('10'), parse: integer(1, 1440) },
+  alertJobFailurePercent: { env: 'LEVEE_ALERT_JOB_FAILURE_PERCENT', description: 'alert LeveeJobFailureRatioHigh: percent of the jobs finished over 15 minutes that failed for good, for 5 minutes', default: same('5'), parse: integer(1, 100) },
+  alertStalledJobs: { env: 'LEVEE_ALERT_STALLED_JOBS', description: 'alert LeveeStalledJobsRecovered: stalled jobs recovered within 15 minutes (workers dying mid-job)', default: same('3'), parse: integer(1, 100000) },
+  alertQueueRedisMemoryPercent: { env: 'LEVEE_ALERT_QUEUE_REDIS_MEMORY_PERCENT', description: 'alert LeveeQueueRedisMemoryHigh: queue Redis used memory, percent of its maxmemory, for 5 minutes', default: same('80'), parse: integer(1, 100) },
+  alertGatewayMaxedMinutes: { env: 'LEVEE_ALERT_GATEWAY_MAXED_MINUTES', description: 'alert LeveeGatewayAtMaxReplicas: gateway pods at the autoscaler maximum for this long', default: same('15'), parse: integer(1, 1440) },
 
   rateLimitPerSecond: { env: 'LEVEE_RATE_LIMIT_PER_SECOND', description: 'gateway RATE_LIMIT_PER_SECOND (per client IP)', default: same('10'), parse: integer(1, 100000) },
   rateLimitIpv6Prefix: { env: 'LEVEE_RATE_LIMIT_IPV6_PREFIX', description: 'gateway RATE_LIMIT_IPV6_PREFIX: IPv6 clients share one budget per this prefix of their address (a subscriber holds a /64 or more)', default: same('64'), parse: integer(32, 128) },
@@ -359,6 +409,12 @@ export const SETTINGS = {
 export type SettingName = keyof typeof SETTINGS;
 export type SettingValues = { [K in SettingName]: (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never };
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** Settings that only mean something with `monitoring = prometheus-operator`. */
+export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
+  'monitoringLabels', 'scrapeIntervalSeconds', 'grafanaDashboardLabel', 'runbookUrl', 'alertBreakerOpenMinutes', 'alertRateLimitedPercent',
+  'alertQueueRejectedPercent', 'alertOldestJobMinutes', 'alertJobFailurePercent', 'alertStalledJobs', 'alertQueueRedisMemoryPercent', 'alertGatewayMaxedMinutes',
+];
 
 /** `LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas)` — how every error names a setting, for env and Pulumi alike. */
 export function settingLabel(name: SettingName): string {

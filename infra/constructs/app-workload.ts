@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-28';
 import type { AppSizing, LeveeConfig } from '../config/resolve';
+import { METRICS_PORT_NAME } from '../names';
 import {
   TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, podSecurityContext, resources, selectorLabels, topologySpread,
 } from './pod';
@@ -13,15 +14,21 @@ export interface AppWorkloadProps {
   readonly component: string;
   readonly sizing: AppSizing;
   readonly image: string;
-  /** Container ports; the first one is the metrics port too. */
+  /** Container ports the app serves on (the first one is the Service's). */
   readonly ports: readonly { readonly name: string; readonly port: number }[];
+  /**
+   * The metrics listener (METRICS_PORT), a container port named `metrics`: on the Service
+   * too (a port the edge never routes to), scraped by Prometheus from the monitoring namespace.
+   * Omit it when it is already one of `ports` (the worker's health server).
+   */
+  readonly metricsPort?: number;
   readonly env: readonly k8s.EnvVar[];
   readonly livenessProbe: k8s.Probe;
   readonly readinessProbe: k8s.Probe;
   /** preStop sleep, for apps behind a Service. @default - none */
   readonly preStopSeconds?: number;
   readonly terminationGracePeriodSeconds: number;
-  /** Create a ClusterIP Service on the first port. @default true */
+  /** Create a ClusterIP Service on the first port (and the metrics port). @default true */
   readonly service?: boolean;
   /** Create a CPU HorizontalPodAutoscaler. @default true */
   readonly cpuAutoscaler?: boolean;
@@ -42,7 +49,9 @@ export class AppWorkload extends Construct {
   constructor(scope: Construct, id: string, props: AppWorkloadProps) {
     super(scope, id);
     const { config, name, component, sizing } = props;
-    const metricsPort = props.ports[0]!.port;
+    const ports = [...props.ports, ...(props.metricsPort !== undefined ? [{ name: METRICS_PORT_NAME, port: props.metricsPort }] : [])];
+    const metrics = ports.find((p) => p.name === METRICS_PORT_NAME);
+    if (!metrics) throw new Error(`AppWorkload ${name}: no port named "${METRICS_PORT_NAME}" (set metricsPort, or name one of the ports so)`);
 
     this.serviceAccount = new k8s.KubeServiceAccount(this, 'service-account', {
       metadata: objectMeta(config, name, component),
@@ -53,7 +62,7 @@ export class AppWorkload extends Construct {
       name: component,
       image: props.image,
       imagePullPolicy: 'IfNotPresent',
-      ports: props.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+      ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
       env: [...props.env],
       resources: resources(sizing.resources),
       securityContext: containerSecurityContext(),
@@ -81,7 +90,7 @@ export class AppWorkload extends Construct {
             labels: objectMeta(config, name, component).labels,
             annotations: {
               'prometheus.io/scrape': 'true',
-              'prometheus.io/port': String(metricsPort),
+              'prometheus.io/port': String(metrics.port),
               'prometheus.io/path': '/metrics',
             },
           },
@@ -100,13 +109,13 @@ export class AppWorkload extends Construct {
     });
 
     if (props.service ?? true) {
-      const port = props.ports[0]!;
+      const servicePorts = [props.ports[0]!, ...(metrics !== props.ports[0] ? [metrics] : [])];
       this.service = new k8s.KubeService(this, 'service', {
         metadata: objectMeta(config, name, component),
         spec: {
           type: 'ClusterIP',
           selector: selectorLabels(name),
-          ports: [{ name: port.name, port: port.port, targetPort: k8s.IntOrString.fromString(port.name), protocol: 'TCP' }],
+          ports: servicePorts.map((port) => ({ name: port.name, port: port.port, targetPort: k8s.IntOrString.fromString(port.name), protocol: 'TCP' })),
         },
       });
     }

@@ -21,9 +21,11 @@ export class Gateway extends AppWorkload {
       sizing: config.gateway,
       image: appImage(config, COMPONENTS.gateway),
       ports: [{ name: 'http', port: PORTS.gateway }],
+      metricsPort: PORTS.gatewayMetrics,
       env: [
         ...plainEnv({
           PORT: PORTS.gateway,
+          METRICS_PORT: PORTS.gatewayMetrics,
           QUEUE_REDIS_URL,
           CACHE_REDIS_URL,
           MODEL_URL,

@@ -21,8 +21,9 @@ export class Media extends AppWorkload {
       sizing: config.media,
       image: appImage(config, COMPONENTS.media),
       ports: [{ name: 'http', port: PORTS.media }],
+      metricsPort: PORTS.mediaMetrics,
       env: [
-        ...plainEnv({ PORT: PORTS.media, QUEUE_REDIS_URL, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
+        ...plainEnv({ PORT: PORTS.media, METRICS_PORT: PORTS.mediaMetrics, QUEUE_REDIS_URL, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
         secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
       ],
       livenessProbe: httpProbe('/healthz', PORTS.media, { period: 10, failures: 3, initialDelay: 5 }),

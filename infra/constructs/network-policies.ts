@@ -34,8 +34,9 @@ export interface ComponentTraffic {
  * (default 10.0.0.0/8), so such a peer can choose the client IP the per-IP rate limiter
  * sees. Narrow LEVEE_TRUST_PROXY to the L7 proxy's pod CIDR (infra/README.md). Without the
  * L4 edge (`LEVEE_EDGE=l7`, every preview) only the L7 proxy pods (LEVEE_L7_NAMESPACE +
- * LEVEE_L7_PROXY_SELECTOR) and Prometheus reach it. Rendered PNGs live in the queue Redis,
- * so media reaches it too.
+ * LEVEE_L7_PROXY_SELECTOR) reach it. Rendered PNGs live in the queue Redis, so media
+ * reaches it too. Every app's metrics listener is open to the monitoring namespace only, on
+ * its own port (the public ports serve no metrics).
  */
 export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, ComponentTraffic> {
   const monitoring: Peer = { namespace: config.monitoringNamespace };
@@ -43,7 +44,10 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
   const keda = config.worker.autoscaler === 'keda';
   return {
     gateway: {
-      ingress: [{ peers: config.edge.l4 ? [{ anywhere: true }] : [l7Proxy, monitoring], ports: [PORTS.gateway] }],
+      ingress: [
+        { peers: config.edge.l4 ? [{ anywhere: true }] : [l7Proxy], ports: [PORTS.gateway] },
+        { peers: [monitoring], ports: [PORTS.gatewayMetrics] },
+      ],
       egress: [
         { peers: [{ component: 'queueRedis' }, { component: 'cacheRedis' }], ports: [PORTS.redis] },
         { peers: [{ component: 'model' }], ports: [PORTS.model] },
@@ -51,12 +55,18 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
       dns: true,
     },
     media: {
-      ingress: [{ peers: [l7Proxy, monitoring], ports: [PORTS.media] }],
+      ingress: [
+        { peers: [l7Proxy], ports: [PORTS.media] },
+        { peers: [monitoring], ports: [PORTS.mediaMetrics] },
+      ],
       egress: [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }],
       dns: true,
     },
     model: {
-      ingress: [{ peers: [{ component: 'gateway' }, { component: 'worker' }, monitoring], ports: [PORTS.model] }],
+      ingress: [
+        { peers: [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
+        { peers: [monitoring], ports: [PORTS.modelMetrics] },
+      ],
       egress: [],
       dns: false,
     },

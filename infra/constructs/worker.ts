@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import type { ITriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import type { LeveeConfig } from '../config/resolve';
-import { COMPONENTS, PORTS, QUEUE_REDIS_SECRET } from '../names';
+import { COMPONENTS, METRICS_PORT_NAME, PORTS, QUEUE_REDIS_SECRET } from '../names';
 import { AppWorkload, scalingBehavior } from './app-workload';
 import { MODEL_URL, QUEUE_REDIS_URL } from './endpoints';
 import { appImage, httpProbe, objectMeta, plainEnv, secretEnv } from './pod';
@@ -34,7 +34,8 @@ export class Worker extends AppWorkload {
       component: 'worker',
       sizing: config.worker,
       image: appImage(config, COMPONENTS.worker),
-      ports: [{ name: 'metrics', port: PORTS.workerMetrics }],
+      // The worker's one port: /metrics, /healthz and /readyz. No Service: a PodMonitor scrapes it.
+      ports: [{ name: METRICS_PORT_NAME, port: PORTS.workerMetrics }],
       env: [
         ...plainEnv({
           METRICS_PORT: PORTS.workerMetrics,

@@ -65,6 +65,7 @@ const CUSTOM: ReadonlySet<string> = new Set([
   'gateway.envoyproxy.io/v1alpha1/ClientTrafficPolicy',
   'monitoring.coreos.com/v1/ServiceMonitor',
   'monitoring.coreos.com/v1/PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
 ]);
 
 /** Kinds that live outside any namespace. */

@@ -453,6 +453,17 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       }
     }
     if (scraped.length > 0) check(true, `every metrics port answers /metrics: ${scraped.join(', ')}`);
+    // …and no public port serves them (the LoadBalancer and the L7 routes reach only those).
+    const leaking: string[] = [];
+    const publicPorts: string[] = [];
+    for (const pod of plan.pods) {
+      for (const p of pod.containers.flatMap((c) => c.ports).filter((p) => p.name === 'http')) {
+        const r = await httpGet(`http://${pod.ip}:${p.port}/metrics`).catch(() => undefined);
+        publicPorts.push(`${pod.name}:${p.port}`);
+        if (r && (r.status === 200 || /^# (HELP|TYPE) /m.test(r.body))) leaking.push(`${pod.name}:${p.port} → ${r.status}`);
+      }
+    }
+    if (publicPorts.length > 0) check(leaking.length === 0, leaking.length === 0 ? `no public port serves /metrics: ${publicPorts.join(', ')}` : `public ports serve /metrics: ${leaking.join(', ')}`);
     const metricsOf = async (pod: PodPlan) => (await Promise.all((scrapeUrls.get(pod.name) ?? []).map((u) => httpGet(u).then((r) => r.body, () => '')))).join('\n');
 
     // The L4 LoadBalancer(s): the selected pod's readiness path through the published address.

@@ -40,8 +40,11 @@ let modelPort: number;
 let workerEnv: Record<string, string>;
 let gatewayEnv: Record<string, string>;
 
+let modelMetricsPort: number;
+const gatewayMetricsPorts: number[] = [];
+
 function startModel(): ServiceProcess {
-  return new ServiceProcess('model', { PORT: String(modelPort), STYLES_DELAY_MS: String(STYLES_DELAY_MS) });
+  return new ServiceProcess('model', { PORT: String(modelPort), METRICS_PORT: String(modelMetricsPort), STYLES_DELAY_MS: String(STYLES_DELAY_MS) });
 }
 
 async function startWorker(): Promise<ServiceProcess> {
@@ -77,6 +80,7 @@ async function waitCompleted(ids: string[], timeoutMs: number, ip = '10.9.9.'): 
 beforeAll(async () => {
   redis = await RedisServer.start();
   modelPort = await freePort();
+  modelMetricsPort = await freePort();
   const queueName = `e2e-${process.pid}`;
   workerEnv = {
     QUEUE_REDIS_URL: redis.url,
@@ -103,7 +107,8 @@ beforeAll(async () => {
   model = startModel();
   for (let i = 0; i < 2; i++) {
     gatewayPorts.push(await freePort());
-    gateways.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPorts[i]) }));
+    gatewayMetricsPorts.push(await freePort());
+    gateways.push(new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPorts[i]), METRICS_PORT: String(gatewayMetricsPorts[i]) }));
   }
   await model.waitHttp(modelPort, '/healthz');
   worker = await startWorker();
@@ -118,6 +123,20 @@ afterAll(async () => {
   }
   await Promise.all([...gateways, worker, model].filter(Boolean).map((p) => p.stop(5000)));
   await redis?.stop();
+});
+
+test('0. metrics are served on METRICS_PORT only: GET /metrics on the public port is a 404 problem', async () => {
+  const onPublic = await request(gatewayPorts[0], '/metrics', { headers: asClient('10.0.0.7') });
+  expect(onPublic.status).toBe(404);
+  expect(onPublic.headers['content-type']).toContain('application/problem+json');
+  for (const [port, name] of [[gatewayMetricsPorts[0], 'levee_http_requests_total'], [modelMetricsPort, 'levee_model_requests_total']] as const) {
+    const res = await request(port, '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.body.toString()).toContain(`# TYPE ${name} counter`);
+  }
+  expect((await request(modelPort, '/metrics')).status).toBe(404);
+  expect((await request(gatewayMetricsPorts[0], '/api/styles')).status).toBe(404); // and the API is not on the metrics port
 });
 
 test('1. a submitted job is accepted at once, completes, and its PNG decodes at the requested size', async () => {
@@ -150,7 +169,7 @@ test('2. one client sending 30 requests in a second across both gateways gets ex
 });
 
 async function modelStylesLoads(): Promise<number> {
-  const res = await request(modelPort, '/metrics');
+  const res = await request(modelMetricsPort, '/metrics');
   return metricValue(res.body.toString(), 'levee_model_requests_total', { route: '/v1/styles' });
 }
 
@@ -189,12 +208,12 @@ test('4. with the model down the breaker opens, styles come from stale within mi
   // Drive both gateways' breakers open (5 timeouts in a row each): every answer meanwhile is
   // the stale copy, since a failed refresh never fails the request. The replicas share the
   // load lock, so only one of them tries the model at a time: ~10 × the timeout in all.
-  const circuitOpen = async (port: number) =>
-    metricValue((await request(port, '/metrics')).body.toString(), 'levee_circuit_state', { target: 'model' }) === 1;
+  const circuitOpen = async (g: number) =>
+    metricValue((await request(gatewayMetricsPorts[g], '/metrics')).body.toString(), 'levee_circuit_state', { target: 'model' }) === 1;
   const deadline = Date.now() + 20 * GATEWAY_MODEL_TIMEOUT_MS;
   for (let round = 0; ; round++) {
     // only the gateways still closed: an open one would take the lock from the other for nothing
-    const open = await Promise.all(gatewayPorts.map(circuitOpen));
+    const open = await Promise.all(gatewayPorts.map((_, g) => circuitOpen(g)));
     const closed = gatewayPorts.filter((_, g) => !open[g]);
     if (closed.length === 0) break;
     if (Date.now() > deadline) throw new Error(`the breakers of the gateways on ${closed.join(', ')} did not open`);

@@ -13,7 +13,7 @@ import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { RedisServer } from '../helpers/redis-server';
 import { until } from '../helpers/wait';
-import { FakeOrigin, inject, InjectResponse, pollFor, portOf, Stack, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, InjectResponse, pollFor, portOf, Stack, testSettings, waitReady, scrape } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const json = { 'content-type': 'application/json' };
@@ -151,14 +151,16 @@ describe('gateway HTTP API', () => {
     }
   });
 
-  it('serves /healthz, /readyz and /metrics with the contract metric names', async () => {
+  it('serves /healthz and /readyz; /metrics is not on the public port (a 404 problem) but in the registry of the metrics listener', async () => {
     const app = await gateway();
     await inject(app, { url: '/api/styles' });
     expect((await inject(app, { url: '/healthz' })).json()).toEqual({ status: 'ok' });
     expect((await inject(app, { url: '/readyz' })).json()).toEqual({ status: 'ready' });
-    const metrics = await inject(app, { url: '/metrics' });
-    expect(metrics.statusCode).toBe(200);
-    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    const onPublicPort = await inject(app, { url: '/metrics' });
+    expect(onPublicPort.statusCode).toBe(404);
+    expect(onPublicPort.headers['content-type']).toContain('application/problem+json');
+    expect(onPublicPort.json()).toMatchObject({ status: 404, title: 'Not Found' });
+    const metrics = await scrape(app);
     for (const name of [
       'levee_http_requests_total{',
       'levee_http_request_duration_seconds_bucket{',
@@ -167,10 +169,13 @@ describe('gateway HTTP API', () => {
       'levee_cache_origin_loads_total{',
       'levee_circuit_state{',
       'levee_queue_jobs{',
+      'levee_queue_rejected_total{',
     ]) {
-      expect(metrics.body).toContain(name);
+      expect(metrics).toContain(name);
     }
-    expect(metrics.body).toMatch(/levee_http_requests_total\{route="\/api\/styles",method="GET",status="200",service="gateway"\} 1/);
+    expect(metrics).toMatch(/levee_http_requests_total\{route="\/api\/styles",method="GET",status="200",service="gateway"\} 1/);
+    // the 404 on the public port is counted like any unknown path
+    expect(metrics).toMatch(/levee_http_requests_total\{route="unmatched",method="GET",status="404",service="gateway"\} 1/);
     // health routes are not rate limited and carry no RateLimit headers
     expect((await inject(app, { url: '/healthz' })).headers['ratelimit-policy']).toBeUndefined();
   });
@@ -184,6 +189,10 @@ describe('gateway HTTP API', () => {
     expect(res.headers['retry-after']).toBe('5');
     expect(res.json()).toMatchObject({ status: 503, title: 'Service Unavailable' });
     expect(await app.levee.producer.queue.getWaitingCount()).toBe(3);
+    // every refusal by the bound is counted, by reason (what the queue-full alert watches)
+    const metrics = await scrape(app);
+    expect(metricValue(metrics, 'levee_queue_rejected_total', { reason: 'depth' })).toBe(3);
+    expect(metricValue(metrics, 'levee_queue_rejected_total', { reason: 'memory' })).toBe(0);
   });
 
   it('answers 503 + Retry-After when the queue Redis is near its maxmemory, leaving room for accepted jobs\' images', async () => {
@@ -207,6 +216,7 @@ describe('gateway HTTP API', () => {
       const refused = await pollFor(post, refusedForMemory, 20, 150);
       expect(refused.statusCode).toBe(503);
       expect(refused.headers['retry-after']).toBe('5');
+      expect(metricValue(await scrape(gw), 'levee_queue_rejected_total', { reason: 'memory' })).toBeGreaterThanOrEqual(1);
       // WHEN memory is available again THEN jobs are accepted (after the next read, ≤ 1 s)
       await admin.config('SET', 'maxmemory', '0');
       const accepted = await pollFor(post, (res) => res.statusCode === 202, 20, 150);
@@ -453,7 +463,7 @@ afterAll(() => stack.close());
     ['a request line that is not HTTP', 'HELLO\r\n\r\n', 400],
   ])('%s: a problem detail, and the process stays up', async (_name, raw, status) => {
     const port = portOf(app.server.listening ? app : await listen(app));
-    const malformed = async () => metricValue((await inject(app, { url: '/metrics' })).body, 'levee_http_malformed_requests_total', { status: String(status) });
+    const malformed = async () => metricValue(await scrape(app), 'levee_http_malformed_requests_total', { status: String(status) });
     const before = await malformed();
     const answer = await rawHttp(port, raw);
     const [head, body] = answer.split('\r\n\r\n');

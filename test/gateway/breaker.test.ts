@@ -1,5 +1,5 @@
 import { isBreakerOpen } from '../../services/shared/src/breaker';
-import { FakeOrigin, inject, metricValue, sleep, Stack, testSettings } from './helpers';
+import { FakeOrigin, inject, metricValue, sleep, Stack, testSettings, scrape } from './helpers';
 
 describe('circuit breaker around the model API, seen through GET /api/styles', () => {
   let stack: Stack;
@@ -11,8 +11,8 @@ describe('circuit breaker around the model API, seen through GET /api/styles', (
   });
   afterEach(() => stack.close());
 
-  const circuitState = async (app: Parameters<typeof inject>[0]) =>
-    metricValue((await inject(app, '/metrics')).body, 'levee_circuit_state', { target: 'model' });
+  const circuitState = async (app: Parameters<typeof scrape>[0]) =>
+    metricValue(await scrape(app), 'levee_circuit_state', { target: 'model' });
 
   it('opens after consecutive failures, fails fast while open, lets exactly one trial through, and closes on success', async () => {
     // Open for 3 s: the 20 fast-fail calls below all fall inside it even on a slow machine.
@@ -41,7 +41,7 @@ describe('circuit breaker around the model API, seen through GET /api/styles', (
     expect(Date.now() - started).toBeLessThan(2500);
     expect(origin.calls).toBe(5);
     // the refused calls never reached the origin, so they are not origin loads
-    expect(metricValue((await inject(app, '/metrics')).body, 'levee_cache_origin_loads_total', { cache: 'styles' })).toBe(5);
+    expect(metricValue(await scrape(app), 'levee_cache_origin_loads_total', { cache: 'styles' })).toBe(5);
 
     // WHEN the open period has passed THEN exactly one trial call reaches the model
     await sleep(opened + 3100 - Date.now());

@@ -7,7 +7,7 @@ import { createRedis } from '../../services/shared/src/redis';
 import { request } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { FakeOrigin, inject, InjectResponse, metricValue, portOf, sleep, Stack, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, InjectResponse, metricValue, portOf, sleep, Stack, testSettings, waitReady, scrape } from './helpers';
 
 /** n concurrent GET /api/styles spread over the gateways, over keep-alive HTTP. */
 async function flood(ports: number[], n: number) {
@@ -54,7 +54,7 @@ describe('GET /api/styles under a flood (cache breakdown, stale, negative cachin
     expect(new Set(results.map((r) => r.body.toString())).size).toBe(1);
     expect(cacheStatus['levee; fwd=miss']).toBeGreaterThanOrEqual(2); // the loader and its waiters
     // exactly one replica counted an origin load
-    const loads = await Promise.all(gws.map(async (g) => metricValue((await inject(g, '/metrics')).body, 'levee_cache_origin_loads_total', { cache: 'styles' }) ?? 0));
+    const loads = await Promise.all(gws.map(async (g) => metricValue(await scrape(g), 'levee_cache_origin_loads_total', { cache: 'styles' }) ?? 0));
     expect(loads.sort()).toEqual([0, 1]);
   });
 

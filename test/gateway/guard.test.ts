@@ -3,7 +3,7 @@ import http from 'node:http';
 import Fastify from 'fastify';
 import { Gateway, guardedServer } from '../../services/gateway/src/app';
 import { request } from '../helpers/http';
-import { FakeOrigin, inject, InjectResponse, metricValue, portOf, Stack, testSettings } from './helpers';
+import { FakeOrigin, inject, InjectResponse, metricValue, portOf, Stack, testSettings, scrape } from './helpers';
 
 /**
  * The rate limiter's guard: a client blocked in this process is answered before Fastify sees
@@ -75,7 +75,7 @@ describe('rate limiter guard (429s answered before Fastify)', () => {
     // Outside /api nothing is limited.
     expect((await inject(app, '/healthz')).statusCode).toBe(200);
 
-    const metrics = (await inject(app, '/metrics')).body;
+    const metrics = await scrape(app);
     const requests = (labels: Record<string, string>) => metricValue(metrics, 'levee_http_requests_total', labels);
     expect(requests({ route: '/api/styles', method: 'GET', status: '429' })).toBe(12);
     expect(requests({ route: '/api/styles', method: 'HEAD', status: '429' })).toBe(1);

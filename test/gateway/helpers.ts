@@ -132,6 +132,11 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return undefined;
 }
 
+/** What the gateway's metrics listener would serve (the public port has no /metrics). */
+export async function scrape(app: { metricsRegistry: { metrics(): Promise<string> } }): Promise<string> {
+  return app.metricsRegistry.metrics();
+}
+
 export function portOf(app: { server: { address(): unknown } }): number {
   return (app.server.address() as AddressInfo).port;
 }

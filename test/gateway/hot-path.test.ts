@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { registerHttpMetrics } from '../../services/shared/src/http-metrics';
 import { rawHttp, statusesOf } from '../helpers/http';
 import { Producer, QueueUnavailableError } from '../../services/gateway/src/producer';
-import { FakeOrigin, inject, metricValue, portOf, Stack, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, metricValue, portOf, Stack, testSettings, waitReady, scrape } from './helpers';
 
 describe('gateway hot-path mechanisms', () => {
   let stack: Stack;
@@ -48,7 +48,7 @@ describe('gateway hot-path mechanisms', () => {
     expect(outside.headers['ratelimit-policy']).toBeUndefined();
     expect((await inject(app, { url: `/images/${'x'.repeat(3000)}.png` })).statusCode).toBe(414);
     // Fastify runs no route hooks for these: they are still counted, as route "unmatched"
-    const metrics = (await inject(app, '/metrics')).body;
+    const metrics = await scrape(app);
     const unmatched = (status: string) => metricValue(metrics, 'levee_http_requests_total', { route: 'unmatched', method: 'GET', status });
     expect(unmatched('400')).toBe(3);
     expect(unmatched('429')).toBe(1);
@@ -174,11 +174,10 @@ describe('HTTP metrics', () => {
     const app = Fastify({ logger: false });
     registerHttpMetrics(app, registry);
     app.get('/things/:id', async (request, reply) => (request.params as { id: string }).id === 'x' ? reply.code(404).send({}) : { ok: true });
-    app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
     await app.listen({ port: 0, host: '127.0.0.1' });
     for (const url of ['/things/1', '/things/2', '/things/x', '/nowhere']) await inject(app, { url });
     await inject(app, { method: 'HEAD', url: '/things/1' });
-    const text = (await inject(app, { url: '/metrics' })).body;
+    const text = await registry.metrics();
     const count = (labels: Record<string, string>) => metricValue(text, 'levee_http_requests_total', labels);
     expect(count({ route: '/things/:id', method: 'GET', status: '200' })).toBe(2);
     expect(count({ route: '/things/:id', method: 'GET', status: '404' })).toBe(1);
@@ -191,7 +190,7 @@ describe('HTTP metrics', () => {
     expect(h('_bucket', { route: '/things/:id', method: 'GET', le: '5' })).toBe(3);
     expect(h('_sum', { route: '/things/:id', method: 'GET' })).toBeGreaterThan(0);
     // a second scrape does not count the same responses again
-    const again = (await inject(app, { url: '/metrics' })).body;
+    const again = await registry.metrics();
     expect(metricValue(again, 'levee_http_requests_total', { route: '/things/:id', method: 'GET', status: '200' })).toBe(2);
     await app.close();
   });

@@ -1,7 +1,7 @@
 import { createRedis } from '../../services/shared/src/redis';
 import { RedisServer } from '../helpers/redis-server';
 import type { Gateway } from '../../services/gateway/src/app';
-import { FakeOrigin, inject, InjectResponse, Stack, sleep, testSettings, waitReady } from './helpers';
+import { FakeOrigin, inject, InjectResponse, Stack, sleep, testSettings, waitReady, scrape } from './helpers';
 
 const count = (results: InjectResponse[], status: number) => results.filter((r) => r.statusCode === status).length;
 
@@ -38,7 +38,7 @@ describe('per-IP rate limiting shared through Redis', () => {
     // the budget comes back in the next window
     await sleep(1100);
     expect((await inject(replicas[1], '/api/styles')).statusCode).toBe(200);
-    const metrics = (await inject(replicas[0], '/metrics')).body;
+    const metrics = await scrape(replicas[0]);
     expect(metrics).toMatch(/levee_rate_limited_total\{service="gateway"\} [1-9]\d*/);
     // the 429s, written straight to the socket, still reach the HTTP metrics
     expect(metrics).toMatch(/levee_http_requests_total\{route="\/api\/styles",method="GET",status="429"[^}]*\} [1-9]\d*/);

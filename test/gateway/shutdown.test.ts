@@ -57,14 +57,16 @@ describe('graceful shutdown', () => {
     expect(second).toContain('"styles"');
   });
 
-  it('as a process: SIGTERM → /readyz 503 at once, in-flight requests complete, exit code 0', async () => {
+  it('as a process: metrics only on METRICS_PORT (through the drain); SIGTERM → /readyz 503 at once, in-flight requests complete, exit code 0', async () => {
     const origin = await stack.origin(500);
     const port = await freePort();
+    const metricsPort = await freePort();
     // A private Redis: a real process uses the default key prefix, which must not leak into
     // the shared Redis that `npm run dev` may be using.
     const redis = await RedisServer.start();
     const gw = new ServiceProcess('gateway', {
       PORT: String(port),
+      METRICS_PORT: String(metricsPort),
       REDIS_URL: redis.url,
       MODEL_URL: origin.url,
       QUEUE_NAME: `t-shutdown-${process.pid}`,
@@ -73,17 +75,37 @@ describe('graceful shutdown', () => {
     });
     try {
       await gw.waitHttp(port, '/readyz');
+      await gw.waitHttp(metricsPort, '/metrics');
+      const onPublic = await request(port, '/metrics');
+      expect(onPublic.status).toBe(404);
+      expect(onPublic.json).toMatchObject({ status: 404, title: 'Not Found' });
       const inFlight = Array.from({ length: 5 }, () => request(port, '/api/styles'));
       await sleep(100);
       gw.signal('SIGTERM');
       await sleep(100);
       expect((await request(port, '/readyz')).status).toBe(503);
+      // Prometheus still sees the draining pod
+      const draining = await request(metricsPort, '/metrics');
+      expect(draining.status).toBe(200);
+      expect(draining.body.toString()).toContain('levee_http_requests_total{route="unmatched",method="GET",status="404"');
       expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual(Array(5).fill(200));
       expect(await gw.exited).toEqual({ code: 0, signal: null });
     } finally {
       gw.signal('SIGKILL');
       await redis.stop();
     }
+  }, 30_000);
+
+  it('as a process: METRICS_PORT equal to PORT stops it with a message (metrics never on the public port)', () => {
+    const root = path.resolve(__dirname, '../..');
+    const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'services/gateway/src/server.ts')], {
+      cwd: root,
+      env: { ...process.env, PORT: '18080', METRICS_PORT: '18080' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(res.status).toBe(78);
+    expect(res.stderr).toContain('METRICS_PORT="18080": must differ from PORT (18080)');
   }, 30_000);
 
   it('as a process: a bad setting stops it with a message naming the variable', () => {

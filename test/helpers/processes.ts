@@ -4,6 +4,8 @@ import path from 'node:path';
 import { request } from './http';
 
 const ROOT = path.resolve(__dirname, '../..');
+/** Services whose metrics listener is apart from PORT (the worker's METRICS_PORT is its only port). */
+const OWN_METRICS_LISTENER = new Set(['gateway', 'media', 'model']);
 
 /**
  * A real Levee service process (`node --import tsx services/<name>/src/server.ts`), as
@@ -22,7 +24,9 @@ export class ServiceProcess {
   ) {
     this.proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
       cwd: ROOT,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      // The HTTP services' metrics listeners get a port of the OS's choosing unless the test
+      // names one (a fixed default port would collide between parallel tests).
+      env: { ...process.env, LOG_LEVEL: 'warn', ...(OWN_METRICS_LISTENER.has(name) ? { METRICS_PORT: '0' } : {}), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (chunk: Buffer) => {

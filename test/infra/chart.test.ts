@@ -163,6 +163,7 @@ describe('production', () => {
     const env = find(m, 'Deployment', 'levee-gateway').spec.template.spec.containers[0].env;
     expect(env).toEqual([
       { name: 'PORT', value: '8080' },
+      { name: 'METRICS_PORT', value: '9465' },
       { name: 'QUEUE_REDIS_URL', value: 'redis://levee-queue-redis:6379' },
       { name: 'CACHE_REDIS_URL', value: 'redis://levee-cache-redis:6379' },
       { name: 'MODEL_URL', value: 'http://levee-model:8081' },
@@ -184,11 +185,11 @@ describe('production', () => {
 
   test('media, worker and model get their agreed environment variable names', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
-    expect(names('levee-media')).toEqual(['PORT', 'QUEUE_REDIS_URL', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_PASSWORD']);
+    expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'QUEUE_REDIS_URL', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_PASSWORD']);
     expect(names('levee-worker')).toEqual([
       'METRICS_PORT', 'QUEUE_REDIS_URL', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_REDIS_PASSWORD',
     ]);
-    expect(names('levee-model')).toEqual(['PORT', 'DRAIN_TIMEOUT_SECONDS']);
+    expect(names('levee-model')).toEqual(['PORT', 'METRICS_PORT', 'DRAIN_TIMEOUT_SECONDS']);
   });
 
   test('the queue Redis is a StatefulSet with a PVC, AOF, noeviction and maxmemory below its limit', () => {
@@ -329,26 +330,61 @@ describe('production', () => {
     expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.egress).toEqual([]);
   });
 
-  test('the model is reachable from gateway, worker and monitoring; media from the Envoy proxies and monitoring', () => {
-    expect(from('levee-model')).toEqual([...pods('levee-gateway', 'levee-worker'), ns('monitoring')]);
-    expect(from('levee-media')).toEqual([envoyProxies, ns('monitoring')]);
-    expect(from('levee-worker')).toEqual([ns('monitoring')]);
+  /** port → who may reach it */
+  const ingressByPort = (name: string) =>
+    Object.fromEntries(find(m, 'NetworkPolicy', name).spec.ingress.flatMap((r: any) => r.ports.map((p: any) => [p.port, r.from ?? 'anywhere'])));
+
+  test('the model is reachable from gateway and worker; media from the Envoy proxies; each metrics port from the monitoring namespace only', () => {
+    expect(ingressByPort('levee-model')).toEqual({ 8081: pods('levee-gateway', 'levee-worker'), 9467: [ns('monitoring')] });
+    expect(ingressByPort('levee-media')).toEqual({ 8082: [envoyProxies], 9466: [ns('monitoring')] });
+    expect(ingressByPort('levee-worker')).toEqual({ 9464: [ns('monitoring')] });
+    expect(ingressByPort('levee-gateway')).toEqual({ 8080: 'anywhere', 9465: [ns('monitoring')] });
+    const elsewhere = manifestsFor({ monitoringNamespace: 'observability' });
+    expect(find(elsewhere, 'NetworkPolicy', 'levee-gateway').spec.ingress[1].from).toEqual([ns('observability')]);
   });
 
-  test('the gateway port is open to every source (L4 Local delivers client IPs) and nothing else', () => {
-    expect(find(m, 'NetworkPolicy', 'levee-gateway').spec.ingress).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+  test.each([
+    ['levee-gateway', 8080, 9465],
+    ['levee-media', 8082, 9466],
+    ['levee-model', 8081, 9467],
+  ])('%s serves on %i and its metrics on a port of their own, %i, on the pod and on its Service; the edge routes only the first', (name, port, metricsPort) => {
+    const c = find(m, 'Deployment', name).spec.template.spec.containers[0];
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: port, protocol: 'TCP' },
+      { name: 'metrics', containerPort: metricsPort, protocol: 'TCP' },
+    ]);
+    expect(c.env).toContainEqual({ name: 'METRICS_PORT', value: String(metricsPort) });
+    expect(find(m, 'Deployment', name).spec.template.metadata.annotations['prometheus.io/port']).toBe(String(metricsPort));
+    expect(find(m, 'Service', name).spec.ports).toEqual([
+      { name: 'http', port, targetPort: 'http', protocol: 'TCP' },
+      { name: 'metrics', port: metricsPort, targetPort: 'metrics', protocol: 'TCP' },
+    ]);
+    // neither the L4 LoadBalancer nor the L7 routes reach a metrics port
+    expect(find(m, 'Service', 'levee-edge').spec.ports.map((p: any) => p.targetPort)).toEqual(['http']);
+    const backends = find(m, 'HTTPRoute', 'levee').spec.rules.flatMap((r: any) => r.backendRefs.map((b: any) => b.port));
+    expect(backends).not.toContain(metricsPort);
   });
 
-  test('without the L4 edge only the Envoy proxies (namespace and labels from the settings) and monitoring reach the gateway', () => {
+  test('the gateway port is open to every source (L4 Local delivers client IPs); its metrics port only to the monitoring namespace', () => {
+    expect(find(m, 'NetworkPolicy', 'levee-gateway').spec.ingress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 8080 }] },
+      { from: [ns('monitoring')], ports: [{ protocol: 'TCP', port: 9465 }] },
+    ]);
+  });
+
+  test('without the L4 edge only the Envoy proxies (namespace and labels from the settings) reach the gateway, and monitoring its metrics port', () => {
     const l7 = manifestsFor({ edge: 'l7', l7Namespace: 'edge', l7ProxySelector: 'gateway.envoyproxy.io/owning-gateway-name=levee' });
     const proxies = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'edge' } }, podSelector: { matchLabels: { 'gateway.envoyproxy.io/owning-gateway-name': 'levee' } } };
-    for (const [name, port] of [['levee-gateway', 8080], ['levee-media', 8082]] as const) {
-      expect(find(l7, 'NetworkPolicy', name).spec.ingress).toEqual([{ from: [proxies, ns('monitoring')], ports: [{ protocol: 'TCP', port }] }]);
+    for (const [name, port, metricsPort] of [['levee-gateway', 8080, 9465], ['levee-media', 8082, 9466]] as const) {
+      expect(find(l7, 'NetworkPolicy', name).spec.ingress).toEqual([
+        { from: [proxies], ports: [{ protocol: 'TCP', port }] },
+        { from: [ns('monitoring')], ports: [{ protocol: 'TCP', port: metricsPort }] },
+      ]);
     }
   });
 
   test('with the legacy provider the ingress-nginx namespace reaches media, as before', () => {
-    expect(find(manifestsFor({ l7Provider: 'ingress-nginx' }), 'NetworkPolicy', 'levee-media').spec.ingress[0].from).toEqual([ns('ingress-nginx'), ns('monitoring')]);
+    expect(find(manifestsFor({ l7Provider: 'ingress-nginx' }), 'NetworkPolicy', 'levee-media').spec.ingress[0].from).toEqual([ns('ingress-nginx')]);
   });
 
   test('apps may resolve DNS; Redis and the model may not reach anything', () => {

@@ -68,11 +68,24 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['edge-rate-limit', 'BackendTrafficPolicy/levee/levee', 'an edge limit below the app limit', (m) => (byName(m, 'BackendTrafficPolicy', 'levee').spec.rateLimit.local.rules[1].limit.requests = 9)],
   ['edge-rate-limit', 'BackendTrafficPolicy/levee/levee-reads', 'an edge limit per minute that is below the app limit per second', (m) => (byName(m, 'BackendTrafficPolicy', 'levee-reads').spec.rateLimit.local.rules[0].limit = { requests: 300, unit: 'Minute' })],
   ['route-backends', 'Ingress/levee/levee', 'a legacy Ingress backend on a port the Service does not have', (m) => { const i = m.findIndex((o) => o.kind === 'Ingress'); m[i].spec.rules[0].http.paths[1].backend.service.port.number = 80; }, { l7Provider: 'ingress-nginx' }],
+  ['metrics-private', 'Service/levee/levee-edge', 'the LoadBalancer sends traffic to the gateway metrics port', (m) => (byName(m, 'Service', 'levee-edge').spec.ports[0].targetPort = 'metrics')],
+  ['metrics-private', 'HTTPRoute/levee/levee', 'an L7 route to the media metrics Service port', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules.find((r: any) => r.backendRefs[0].name === 'levee-media').backendRefs[0].port = 9466)],
+  ['metrics-private', 'Ingress/levee/levee', 'a legacy Ingress to the media metrics Service port', (m) => (byName(m, 'Ingress', 'levee').spec.rules[0].http.paths[1].backend.service.port.number = 9466), { l7Provider: 'ingress-nginx' }],
+  ['metrics-private', 'NetworkPolicy/levee/levee-gateway', 'the gateway metrics port open to every source', (m) => delete byName(m, 'NetworkPolicy', 'levee-gateway').spec.ingress[1].from],
+  ['monitoring', 'ServiceMonitor/levee/levee-model', 'an endpoint port the Service does not have', (m) => (byName(m, 'ServiceMonitor', 'levee-model').spec.endpoints[0].port = 'http-metrics')],
+  ['monitoring', 'ServiceMonitor/levee/levee-media', 'a selector that matches no Service', (m) => (byName(m, 'ServiceMonitor', 'levee-media').spec.selector.matchLabels['app.kubernetes.io/name'] = 'levee-medai')],
+  ['monitoring', 'PodMonitor/levee/levee-worker', 'a port the worker pods do not have', (m) => (byName(m, 'PodMonitor', 'levee-worker').spec.podMetricsEndpoints[0].port = 'http')],
+  ['monitoring', 'PrometheusRule/levee/levee', 'an alert without a runbook', (m) => delete byName(m, 'PrometheusRule', 'levee').spec.groups[0].rules[0].annotations.runbook_url],
+  ['monitoring', 'PrometheusRule/levee/levee', 'an alert with an unknown severity', (m) => (byName(m, 'PrometheusRule', 'levee').spec.groups[1].rules[0].labels.severity = 'page')],
 ];
 
+/** The production manifests with monitoring on: every object kind the rules judge. */
+const BASE = { monitoring: 'prometheus-operator' } as const;
+
 describe('policy', () => {
-  test('the production manifests are clean', () => {
+  test('the production manifests are clean, with and without monitoring', () => {
     expect(checkPolicy(manifestsFor({}))).toEqual([]);
+    expect(checkPolicy(manifestsFor(BASE))).toEqual([]);
   });
 
   test('an edge limit per minute at or above the app limit is accepted; a route to a shared Gateway is not judged by the chart', () => {
@@ -83,7 +96,7 @@ describe('policy', () => {
   });
 
   test.each(CASES)('%s fires on %s: %s', (rule, object, _what, breakIt, settings = {}) => {
-    const manifests = JSON.parse(JSON.stringify(manifestsFor(settings)));
+    const manifests = JSON.parse(JSON.stringify(manifestsFor({ ...BASE, ...settings })));
     expect(checkPolicy(manifests)).toEqual([]);
     breakIt(manifests);
     const violations = checkPolicy(manifests);

@@ -4,11 +4,12 @@
  * or — Gateway API and Envoy Gateway kinds — the openAPIV3Schema of the CRDs in infra/crds.
  */
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { PodMonitor, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { LimitRange, Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, LimitRange, Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { checkPolicy } from '../../infra';
 import { loadCrdValidators } from './crd-schema';
 import { manifestsFor, VARIANTS } from './helpers';
@@ -37,6 +38,10 @@ const MODELS: Record<string, new (data: any) => Validatable> = {
   'networking.k8s.io/v1/Ingress': Ingress,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
   'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication,
+  'v1/ConfigMap': ConfigMap,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
 describe.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
@@ -98,6 +103,16 @@ test.each([
   expect(CRDS.get(`${object.apiVersion}/${object.kind}`)!.validate(object)).toEqual([]);
   breakIt(object);
   expect(CRDS.get(`${object.apiVersion}/${object.kind}`)!.validate(object).join('\n')).toContain(message);
+});
+
+test('the prometheus-operator schemas reject a broken monitor and a broken rule', () => {
+  const m = manifestsFor({ monitoring: 'prometheus-operator' }) as any[];
+  const monitor = JSON.parse(JSON.stringify(m.find((o) => o.kind === 'ServiceMonitor')));
+  monitor.spec.endpoints[0].port = 9465; // must be a port name
+  expect(() => new ServiceMonitor(monitor).validate()).toThrow();
+  const rule = JSON.parse(JSON.stringify(m.find((o) => o.kind === 'PrometheusRule')));
+  delete rule.spec.groups[0].name;
+  expect(() => new PrometheusRule(rule).validate()).toThrow();
 });
 
 test('the schema check itself rejects a broken object', () => {

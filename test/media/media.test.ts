@@ -89,13 +89,16 @@ describe('media backend: GET /images/{id}.png', () => {
     expect(res.json).toMatchObject({ type: 'about:blank', title: 'Not Found', status: 404 });
   });
 
-  it('serves /healthz, /readyz (503 while draining) and /metrics', async () => {
+  it('serves /healthz and /readyz (503 while draining); its metrics (not on this port: a 404) count every answer', async () => {
     expect((await request(port, '/healthz')).json).toEqual({ status: 'ok' });
     expect((await request(port, '/readyz')).status).toBe(200);
     await request(port, `/images/${randomUUID()}.png`);
     expect((await request(port, '/images/%zz.png')).status).toBe(400); // a router error: no route hooks run
     expect(statusesOf(await rawHttp(port, 'HELLO\r\n\r\n'))).toEqual([400]); // not HTTP: never a request
-    const metrics = (await request(port, '/metrics')).body.toString();
+    const onPublicPort = await request(port, '/metrics');
+    expect(onPublicPort.status).toBe(404);
+    expect(onPublicPort.headers['content-type']).toContain('application/problem+json');
+    const metrics = await app.metricsRegistry.metrics();
     expect(metrics).toContain('levee_http_requests_total{route="/images/:file",method="GET",status="404",service="media"} 1');
     expect(metrics).toContain('levee_http_requests_total{route="unmatched",method="GET",status="400",service="media"} 1');
     expect(metrics).toContain('levee_http_malformed_requests_total{status="400",service="media"} 1');

@@ -84,7 +84,8 @@ describe('model API', () => {
     await get('/v1/styles');
     await get('/v1/styles');
     await render({ prompt: 'count me', width: 64, height: 64 });
-    const metrics = (await get('/metrics')).body;
+    expect((await get('/metrics')).statusCode).toBe(404); // only on the metrics listener
+    const metrics = await app.metricsRegistry.metrics();
     expect(metrics).toContain('levee_model_requests_total{route="/v1/styles"} 2');
     expect(metrics).toContain('levee_model_requests_total{route="/v1/render"} 1');
   });

@@ -48,6 +48,12 @@ const CASES: readonly Case[] = [
     config: { 'levee:l7Provider': 'gateway-api', 'levee:sharedGateway': 'edge-system/public', 'levee:edge': 'l7' },
     settings: { l7Provider: 'gateway-api', sharedGateway: 'edge-system/public', edge: 'l7' },
   },
+  {
+    title: 'production with monitoring (prometheus-operator), selector labels and a threshold',
+    stack: 'production',
+    config: { 'levee:monitoring': 'prometheus-operator', 'levee:monitoringLabels': 'release=kube-prometheus-stack', 'levee:alertOldestJobMinutes': '20' },
+    settings: { monitoring: 'prometheus-operator', monitoringLabels: 'release=kube-prometheus-stack', alertOldestJobMinutes: '20' },
+  },
 ];
 
 interface Run {
@@ -197,6 +203,28 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     } else {
       expect(types.filter((t) => t.includes('keda.sh'))).toEqual([]);
       expect(types).toContain(`kubernetes:autoscaling/v2:HorizontalPodAutoscaler ${ns}/levee-worker`);
+    }
+  });
+
+  test('registers the monitors, the PrometheusRule and the dashboard ConfigMap only with monitoring on, each in the namespace', () => {
+    const types = run.recorder.registrations.map((r) => `${r.type} ${r.name}`);
+    const ns = expectedConfig.namespace;
+    const monitoringTypes = types.filter((t) => t.includes('monitoring.coreos.com') || t.includes(':ConfigMap '));
+    if (expectedConfig.monitoring) {
+      expect(monitoringTypes.sort()).toEqual([
+        `kubernetes:core/v1:ConfigMap ${ns}/levee-dashboard`,
+        `kubernetes:monitoring.coreos.com/v1:PodMonitor ${ns}/levee-worker`,
+        `kubernetes:monitoring.coreos.com/v1:PrometheusRule ${ns}/levee`,
+        `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-gateway`,
+        `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-media`,
+        `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-model`,
+      ]);
+      const nsResource = run.levee.namespace;
+      for (const o of run.levee.objects.filter((x) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap'].includes(x.manifest.kind))) {
+        expect(o.dependsOn).toContain(nsResource);
+      }
+    } else {
+      expect(monitoringTypes).toEqual([]);
     }
   });
 

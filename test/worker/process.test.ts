@@ -6,7 +6,7 @@ import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
 import { RedisServer } from '../helpers/redis-server';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
-import { FakeModel, SMALL, enqueue, obliterateWithImages, startWorker, uniqueQueueName, until } from './support';
+import { FakeModel, SMALL, enqueue, metric, obliterateWithImages, startWorker, uniqueQueueName, until } from './support';
 
 /**
  * The worker as a real process (`services/worker/src/server.ts`, configured by env only),
@@ -88,6 +88,8 @@ describe('worker process', () => {
     expect(Date.now() - killedAt).toBeLessThan(5000);
     const job = (await queue.getJob(id))!;
     expect(job.stalledCounter).toBe(1);
+    // the recovering worker counted it (what the stalled-jobs alert watches)
+    expect(await metric(other.registry, 'levee_queue_stalled_jobs_total', {})).toBe(1);
     expect(job.attemptsMade).toBe(1); // a crash is not a failed attempt
     expect(await redis.exists(imageKey(id))).toBe(1);
     expect(model.requests).toHaveLength(2);

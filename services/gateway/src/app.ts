@@ -52,6 +52,8 @@ export interface GatewayDeps {
 
 export interface Gateway extends FastifyInstance {
   lifecycle: Lifecycle;
+  /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
+  metricsRegistry: Registry;
   levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry };
 }
 
@@ -129,6 +131,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     done();
   });
   app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry });
+  app.decorate('metricsRegistry', registry);
 
   registerProblemHandlers(app);
   const { recordRaw } = registerHttpMetrics(app, registry);
@@ -143,7 +146,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     draining: () => lifecycle.draining,
     recordRaw,
   }));
-  registerHealthRoutes(app, { lifecycle, registry });
+  registerHealthRoutes(app, { lifecycle });
   // Idempotency-Keys are scoped by the same client key as the rate limit.
   app.register(imageRoutes, { producer, clientKey: (request) => keyOf(request.raw) });
   app.register(styleRoutes, { cache, modelClient });

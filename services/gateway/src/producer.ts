@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
 
@@ -103,6 +103,7 @@ export class Producer {
   private readonly idempotencySeconds: number;
   private readonly depthRefreshMs: number;
   private readonly timeoutMs: number;
+  private rejected?: Counter<'reason'>;
 
   constructor(private readonly options: ProducerOptions) {
     this.idempotencySeconds = options.idempotencySeconds ?? IDEMPOTENCY_SECONDS;
@@ -310,7 +311,20 @@ export class Producer {
       .finally(() => clearTimeout(timer));
   }
 
+  /** A submission refused with a 503 by the bound (`depth`: QUEUE_MAX_WAITING, `memory`: QUEUE_MAX_MEMORY_PERCENT). */
+  recordRejected(reason: QueueFullError['reason']): void {
+    this.rejected?.inc({ reason });
+  }
+
   private registerGauge(registry: Registry): void {
+    this.rejected = new Counter({
+      name: 'levee_queue_rejected_total',
+      help: 'POST /api/images answered 503 because the queue is at its bound, by reason: depth (QUEUE_MAX_WAITING) or memory (QUEUE_MAX_MEMORY_PERCENT of maxmemory).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    // Both series exist from the start, so rate() and alerts see a 0, not a gap.
+    for (const reason of ['depth', 'memory'] as const) this.rejected.inc({ reason }, 0);
     const current = () => this.current;
     new Gauge({
       name: 'levee_queue_jobs',

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting } from '../../shared/src/settings';
+import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -40,6 +40,9 @@ function isIpOrCidr(entry: string): boolean {
 export const gatewaySettingsSchema = z.object({
   PORT: intSetting(1, 65535, 8080),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /** The metrics listener (`GET /metrics`); never the public PORT. */
+  METRICS_PORT: metricsPortSetting(9465),
+  METRICS_HOST: metricsHostSetting,
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
   QUEUE_REDIS_URL: optionalRedisUrlSetting(),
   CACHE_REDIS_URL: optionalRedisUrlSetting(),

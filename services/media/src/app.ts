@@ -21,6 +21,8 @@ export interface MediaDeps {
 
 export interface MediaApp extends FastifyInstance {
   lifecycle: Lifecycle;
+  /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
+  metricsRegistry: Registry;
 }
 
 /**
@@ -40,6 +42,7 @@ export function buildMedia(settings: MediaSettings, deps: MediaDeps = {}): Media
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);
   const registry = deps.registry ?? createRegistry('media');
+  app.decorate('metricsRegistry', registry);
   const redis =
     deps.redis ?? createRedis('request', { url: settings.QUEUE_REDIS_URL ?? settings.REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD });
   if (!deps.redis) app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())));
@@ -48,7 +51,6 @@ export function buildMedia(settings: MediaSettings, deps: MediaDeps = {}): Media
   registerHttpMetrics(app, registry);
   registerHealthRoutes(app, {
     lifecycle,
-    registry,
     ready: () => redis.status === 'ready',
     notReadyDetail: 'The image store (Redis) is unreachable.',
   });

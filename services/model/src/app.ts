@@ -20,6 +20,8 @@ export interface ModelAppOptions {
 /** `lifecycle` lets server.ts flip readiness to 503 while the process drains. */
 export interface ModelApp extends FastifyInstance {
   lifecycle: Lifecycle;
+  /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
+  metricsRegistry: Registry;
 }
 
 /** Largest body worth parsing: the longest prompt plus the other fields fits well within it. */
@@ -46,6 +48,7 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
   }) as unknown as ModelApp;
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);
+  app.decorate('metricsRegistry', registry);
   // JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   registerProblemHandlers(app);
@@ -79,7 +82,7 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
     return reply.header('cache-control', 'no-cache').send(catalog());
   });
 
-  registerHealthRoutes(app, { lifecycle, registry });
+  registerHealthRoutes(app, { lifecycle });
   return app;
 }
 

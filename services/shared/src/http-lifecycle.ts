@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { sendProblem } from './problem';
 import { DEFAULT_DRAIN_TIMEOUT_SECONDS } from './http-server';
 
@@ -11,7 +10,6 @@ export interface Lifecycle {
 
 export interface HealthOptions {
   readonly lifecycle: Lifecycle;
-  readonly registry: Registry;
   /** Extra readiness condition (e.g. Redis reachable); liveness never calls it. */
   readonly ready?: () => boolean;
   /** What readiness says when `ready` is false. */
@@ -19,11 +17,12 @@ export interface HealthOptions {
 }
 
 /**
- * `GET /healthz` (liveness: the event loop answers; never touches Redis), `GET /readyz`
- * (503 while draining, or when `ready()` says so) and `GET /metrics` (Prometheus text).
+ * `GET /healthz` (liveness: the event loop answers; never touches Redis) and `GET /readyz`
+ * (503 while draining, or when `ready()` says so). Metrics are not here: they have their own
+ * listener on METRICS_PORT (metrics-server.ts), never the public port.
  */
 export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
-  const { lifecycle, registry } = options;
+  const { lifecycle } = options;
   app.get('/healthz', (_request, reply) => {
     reply.header('cache-control', 'no-store').send({ status: 'ok' });
   });
@@ -33,7 +32,6 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
     if (options.ready && !options.ready()) return void sendProblem(reply, 503, options.notReadyDetail ?? 'Not ready.');
     reply.send({ status: 'ready' });
   });
-  app.get('/metrics', async (_request, reply) => reply.header('cache-control', 'no-store').type(registry.contentType).send(await registry.metrics()));
 }
 
 /**

@@ -60,6 +60,14 @@ export const requestTimeoutSetting = intSetting(1000, 600_000, DEFAULT_REQUEST_T
  */
 export const drainTimeoutSetting = intSetting(1, 600, DEFAULT_DRAIN_TIMEOUT_SECONDS);
 
+/** METRICS_PORT of a service: its metrics listener, apart from the public PORT (0: a free port the OS picks, for tests). */
+export function metricsPortSetting(fallback: number) {
+  return intSetting(0, 65535, fallback);
+}
+
+/** METRICS_HOST: the address the metrics listener binds. */
+export const metricsHostSetting = z.string().min(1).default('0.0.0.0');
+
 /** `true` or `false`, with a default. */
 export function booleanSetting(fallback: boolean) {
   return z

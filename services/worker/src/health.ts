@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import { sendMetrics } from '../../shared/src/metrics-server';
 import type { ProgressMonitor } from './progress';
 
 export interface HealthServerOptions {
@@ -30,14 +31,7 @@ export function createHealthServer(options: HealthServerOptions): http.Server {
       case '/readyz':
         return options.ready() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' });
       case '/metrics':
-        options.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': options.registry.contentType });
-            res.end(text);
-          },
-          () => json(res, 500, { status: 500, title: 'Internal Server Error' }),
-        );
-        return;
+        return sendMetrics(options.registry, res);
       default:
         return json(res, 404, { status: 404, title: 'Not Found' });
     }

@@ -8,6 +8,7 @@ import { ImageStore, RedisImageStore } from './image-store';
 import { createWorkerMetrics } from './metrics';
 import { RenderResult, createRenderProcessor } from './processor';
 import { ProgressMonitor } from './progress';
+import { registerQueueMetrics } from './queue-metrics';
 import type { WorkerSettings } from './settings';
 
 export type RenderWorkerSettings = Pick<
@@ -85,12 +86,16 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   );
   // Without an 'error' listener an emitted error would crash the process; BullMQ keeps going.
   worker.on('error', (err) => logger.error({ err }, 'worker error'));
-  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job recovered and requeued'));
-  storeFailedOutcomes(worker, store, logger);
   // Outcomes a dead worker left unwritten: checked at start, and every few minutes for
-  // workers that are not replaced (scaled down).
+  // workers that are not replaced (scaled down). The same Queue feeds the queue metrics.
   const queue = new Queue<RenderRequest, RenderResult>(settings.QUEUE_NAME, { connection });
   queue.on('error', () => undefined); // the worker's own connection errors are logged already
+  const queueMetrics = registerQueueMetrics({ queue, redis: connection, registry });
+  worker.on('stalled', (jobId) => {
+    queueMetrics.recordStalled();
+    logger.warn({ jobId }, 'stalled job recovered and requeued');
+  });
+  storeFailedOutcomes(worker, store, logger);
   const reconcile = () =>
     reconcileFailedOutcomes(queue, store)
       .then((restored) => restored > 0 && logger.warn({ restored }, 'stored the failed outcomes of jobs whose worker died before it could'))

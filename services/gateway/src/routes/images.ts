@@ -36,6 +36,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
       const statusUrl = `/api/images/${id}`;
       return reply.code(202).header('location', statusUrl).send({ id, status: 'queued', statusUrl, imageUrl: `/images/${id}.png` });
     } catch (err) {
+      if (err instanceof QueueFullError) producer.recordRejected(err.reason);
       return queueProblem(reply, err);
     }
   });
