@@ -1,17 +1,20 @@
 /**
- * Gateway benchmark: throughput and p50/p99 latency of the gateway's hot paths against a bare
- * Fastify route (the ceiling), side by side in one run on this machine, 127.0.0.1 only.
+ * Gateway benchmark: throughput, p50/p99 latency and CPU per request of the gateway's hot
+ * paths against a bare Fastify route (the ceiling), the BullMQ floor and hand-written peers,
+ * side by side in one run on this machine, 127.0.0.1 only.
  *
- *   npx tsx bench/gateway.ts            # ~4 min
- *   BENCH_SECONDS=10 BENCH_CONNECTIONS=100 npx tsx bench/gateway.ts
+ *   npx tsx bench/gateway.ts                   # ~5 min
+ *   BENCH_SECONDS=10 BENCH_ROUNDS=3 npx tsx bench/gateway.ts
  *   BENCH_ONLY=429 npx tsx bench/gateway.ts    # the ceiling and the scenarios matching /429/i
+ *   BENCH_LOAD=autocannon …                    # instead of wrk
  *
- * Every server runs in its own process (as in production); autocannon runs here. A private
- * redis-server on a free port holds the queue, cache and rate-limit keys and is removed at
- * the end, and a stub model API answers /v1/styles — nothing outside this run is touched.
+ * Every server runs in its own process (as in production); the load generator is wrk when
+ * installed (autocannon otherwise; see ./load.ts), and its CPU per request is reported next to
+ * the server's and Redis's. A private redis-server on a free port holds every key and is
+ * removed at the end, and a stub model API answers /v1/styles — nothing outside this run is
+ * touched.
  */
 import { randomUUID } from 'node:crypto';
-import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
 import Redis from 'ioredis';
@@ -19,6 +22,7 @@ import { RENDER_JOB, RENDER_JOB_OPTIONS } from '../services/shared/src/job';
 import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 import { RedisServer } from '../test/helpers/redis-server';
+import { LoadResult, loadGenerator, runLoad } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** Rounds of every scenario. On a shared 2-core VM the ceiling itself drifts by ±30% from
@@ -28,7 +32,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const WARMUP_SECONDS = 2;
 
-/** One scenario's figures (also read by bench/run.ts). */
+/** One scenario's figures (also read by bench/run.ts and bench/chart.ts). */
 export interface GatewayBenchRow {
   scenario: string;
   rps: number;
@@ -41,8 +45,14 @@ export interface GatewayBenchRow {
   shares?: number[];
   /** Server process CPU time per request, µs (median of the rounds). */
   cpuUsPerRequest?: number;
-  /** CPU time of the load generator (autocannon, in this process) per request, µs (median). */
+  /** CPU time of the load generator per request, µs (median). */
   clientCpuUsPerRequest?: number;
+  /** CPU time of the Redis server per request, µs (median). */
+  redisCpuUsPerRequest?: number;
+  /** Against what the target names (the floor, a peer): "0.93 of floor; 1.31× the peer". */
+  versus?: string;
+  /** p99 over the ceiling's p99 in the same run. */
+  p99OfCeiling?: number;
 }
 
 /** What one BullMQ add costs by itself, outside any HTTP server (see bullmqAddCost). */
@@ -55,101 +65,94 @@ export interface BullmqAddCost {
   redisCpuUsPerJob: number;
 }
 
-function distinctClients(n: number) {
-  let i = 0;
-  return (req: autocannon.Request): autocannon.Request => {
-    i = (i + 1) % n;
-    return { ...req, headers: { ...req.headers, 'x-forwarded-for': `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` } };
-  };
-}
-
 interface Scenario {
   name: string;
   target?: string;
+  /** Scenarios this one is compared with, per round (ratio of their ceiling shares). */
+  compare?: { name: string; label: string }[];
   /** The server process, for its CPU time per request (steadier than req/s on a shared VM). */
   pid?: number;
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number };
 }
 
-function cannon(s: Scenario, duration: number) {
-  const { opts } = s;
-  return autocannon({
-    url: `http://127.0.0.1:${opts.port}${opts.path}`,
-    connections: CONNECTIONS,
-    method: opts.method ?? 'GET',
-    headers: opts.headers,
-    body: opts.body,
-    duration,
-    // Each request from another client IP (X-Forwarded-For from a trusted proxy): the limiter
-    // then makes one Redis increment per request instead of one per client per event-loop turn.
-    ...(opts.distinctClients ? { requests: [{ setupRequest: distinctClients(opts.distinctClients) }] } : {}),
-  });
-}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** One autocannon run and the server CPU it cost. */
-async function run(s: Scenario): Promise<{ result: autocannon.Result; cpuUs?: number; clientUs: number }> {
+/** One load run and the server, client and Redis CPU it cost. */
+async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ result: LoadResult; cpuUs?: number; redisUs: number }> {
   const before = cpuSecondsOf(s.pid);
-  const client = process.cpuUsage();
-  const result = await cannon(s, SECONDS);
-  const clientCpu = process.cpuUsage(client);
+  const redisBefore = await redisCpuSeconds(redis);
+  const result = await runLoad({ ...s.opts, connections: CONNECTIONS, seconds });
+  const redisAfter = await redisCpuSeconds(redis);
   const after = cpuSecondsOf(s.pid);
-  const n = Math.max(1, result.requests.total);
-  const cpuUs = before !== undefined && after !== undefined && result.requests.total > 0 ? ((after - before) * 1e6) / n : undefined;
-  return { result, cpuUs, clientUs: (clientCpu.user + clientCpu.system) / n };
+  const n = Math.max(1, result.total);
+  const cpuUs = before !== undefined && after !== undefined && result.total > 0 ? ((after - before) * 1e6) / n : undefined;
+  return { result, cpuUs, redisUs: ((redisAfter - redisBefore) * 1e6) / n };
 }
 
 /**
  * Warms every scenario up, then runs ROUNDS rounds. A round is ceiling, scenario 1, ceiling,
  * scenario 2, …, ceiling: each scenario's share is its throughput over the mean of the two
- * ceiling runs around it, so a drift of the machine between runs cancels out.
+ * ceiling runs around it, so a drift of the machine between runs cancels out; comparisons
+ * between two scenarios are the ratio of their shares, round by round.
  */
-async function measure(all: Scenario[]): Promise<GatewayBenchRow[]> {
+async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]> {
   // BENCH_ONLY=<regex>: only the scenarios whose name matches (the ceiling always runs)
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
   const scenarios = all.filter((s, i) => i === 0 || !only || only.test(s.name));
   const [ceiling, ...rest] = scenarios;
-  for (const s of scenarios) await cannon(s, WARMUP_SECONDS); // JIT, connection pools, caches
-  const results: autocannon.Result[][] = scenarios.map(() => []);
+  for (const s of scenarios) await run(s, redis, WARMUP_SECONDS); // JIT, connection pools, caches
+  const results: LoadResult[][] = scenarios.map(() => []);
   const cpu: number[][] = scenarios.map(() => []);
-  const clientCpu: number[][] = scenarios.map(() => []);
+  const redisCpu: number[][] = scenarios.map(() => []);
   const shares: number[][] = scenarios.map(() => []);
   const record = (i: number, r: Awaited<ReturnType<typeof run>>) => {
-    results[i].push(r.result);
-    clientCpu[i].push(r.clientUs);
-    if (r.cpuUs !== undefined) cpu[i].push(r.cpuUs);
+    results[i]!.push(r.result);
+    redisCpu[i]!.push(r.redisUs);
+    if (r.cpuUs !== undefined) cpu[i]!.push(r.cpuUs);
   };
   for (let round = 0; round < ROUNDS; round++) {
-    let before = await run(ceiling);
+    let before = await run(ceiling!, redis);
     record(0, before);
     for (const [j, s] of rest.entries()) {
-      const r = await run(s);
-      const after = await run(ceiling);
+      const r = await run(s, redis);
+      const after = await run(ceiling!, redis);
       record(j + 1, r);
       record(0, after);
-      shares[j + 1].push(r.result.requests.average / ((before.result.requests.average + after.result.requests.average) / 2));
+      shares[j + 1]!.push(r.result.rps / ((before.result.rps + after.result.rps) / 2));
       before = after;
     }
   }
+  const ceilingP99 = median(results[0]!.map((r) => r.p99));
   return scenarios.map((s, i) => {
-    const rs = results[i];
+    const rs = results[i]!;
     const statuses = new Map<string, number>();
     let errors = 0;
     for (const r of rs) {
       errors += r.errors;
-      for (const [code, st] of Object.entries(r.statusCodeStats ?? {})) statuses.set(code, (statuses.get(code) ?? 0) + (st as { count: number }).count);
+      for (const [code, n] of Object.entries(r.statuses)) statuses.set(code, (statuses.get(code) ?? 0) + n);
     }
+    const versus = (s.compare ?? [])
+      .map((c) => {
+        const j = scenarios.findIndex((x) => x.name === c.name);
+        if (j < 0) return undefined;
+        const ratio = median(shares[i]!.map((x, k) => x / shares[j]![k]!));
+        return ratio >= 1 ? `${ratio.toFixed(2)}× ${c.label}` : `${ratio.toFixed(2)} of ${c.label}`;
+      })
+      .filter(Boolean)
+      .join('; ');
+    const p99 = median(rs.map((r) => r.p99));
     return {
       scenario: s.name,
-      rps: median(rs.map((r) => r.requests.average)),
-      p50: median(rs.map((r) => r.latency.p50)),
-      p99: median(rs.map((r) => r.latency.p99)),
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99,
       statuses: [...statuses].map(([code, n]) => `${code}×${n}`).join(' ') + (errors ? ` errors×${errors}` : ''),
-      ...(i > 0 ? { ceilingShare: `${(100 * median(shares[i])).toFixed(0)}%`, shares: shares[i].map((x) => Math.round(100 * x)) } : {}),
+      ...(i > 0 ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, shares: shares[i]!.map((x) => Math.round(100 * x)), p99OfCeiling: p99 / ceilingP99 } : {}),
       ...(s.target ? { target: s.target } : {}),
-      ...(cpu[i].length ? { cpuUsPerRequest: median(cpu[i]) } : {}),
-      clientCpuUsPerRequest: median(clientCpu[i]),
+      ...(versus ? { versus } : {}),
+      ...(cpu[i]!.length ? { cpuUsPerRequest: median(cpu[i]!) } : {}),
+      clientCpuUsPerRequest: median(rs.map((r) => r.clientCpuUsPerRequest)),
+      redisCpuUsPerRequest: median(redisCpu[i]!),
     };
   });
 }
@@ -200,24 +203,10 @@ export async function bullmqAddCost(redisUrl: string, jobs = 20_000, batch = 50)
   }
 }
 
-/** A gateway's answer as the ceiling server can replay it: status, headers (less the per-connection ones) and body. */
-async function record(url: string, status: number): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  for (let i = 0; i < 100; i++) {
-    const res = await fetch(url);
-    const body = await res.text();
-    if (res.status !== status) continue; // e.g. the 200s before the limit is reached
-    const headers: Record<string, string> = {};
-    res.headers.forEach((value, name) => {
-      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)) headers[name] = value;
-    });
-    return { status, headers, body };
-  }
-  throw new Error(`${url} never answered ${status}`);
-}
-
 /** Runs every scenario (servers started and stopped here) and returns the rows, ceiling first. */
 export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   const redis = await RedisServer.start();
+  const admin = new Redis(redis.url);
   const procs: ServiceProcess[] = [];
   const model = Fastify({ logger: false });
   model.get('/v1/styles', async () => {
@@ -226,7 +215,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   });
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
-    const [ceilingPort, gatewayPort, limitedPort, proxiedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const ports = await Promise.all(Array.from({ length: 7 }, () => freePort()));
+    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort] = ports as [number, number, number, number, number, number, number];
     const gatewayEnv = {
       REDIS_URL: redis.url,
       MODEL_URL: modelUrl,
@@ -235,6 +225,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
       QUEUE_MAX_WAITING: '100000000',
       CACHE_TTL_SECONDS: '3600',
       HOST: '127.0.0.1',
+      METRICS_PORT: '0',
     };
     // Rate limiter in the path but not binding: every request makes its Redis round trip.
     const gateway = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' });
@@ -243,51 +234,64 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // Behind a trusted proxy, the default limit, many clients each under it: the limiter's
     // honest cost (no coalescing of one client's requests).
     const proxied = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(proxiedPort), RATE_LIMIT_PER_SECOND: '10', TRUST_PROXY: '127.0.0.1/32' });
-    procs.push(gateway, limited, proxied);
-    await Promise.all(procs.map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
-    const hit = await record(`http://127.0.0.1:${gatewayPort}/api/styles`, 200); // loads the catalog, then a hit
-    await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
-    const rejected = await record(`http://127.0.0.1:${limitedPort}/api/styles`, 429);
-    // The ceiling, and the same bare Fastify answering exactly the gateway's bytes.
-    const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort), QUEUE_REDIS_URL: redis.url, REPLAY: JSON.stringify({ '/as-cache-hit': hit, '/as-429': rejected }) }, 'bench/ceiling-server.ts');
-    procs.push(ceiling);
+    const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort) }, 'bench/ceiling-server.ts');
+    // The peers, limited as the gateway is (in the path, not binding), and the floor.
+    const peer = (mode: string, port: number) =>
+      new ServiceProcess('peer', { PEER: mode, PORT: String(port), REDIS_URL: redis.url, RATE_LIMIT_PER_SECOND: '10000000', QUEUE_NAME: `bench-${mode}` }, 'bench/peer-server.ts');
+    const peerGet = peer('get', peerGetPort);
+    const peerPost = peer('post', peerPostPort);
+    const floor = peer('floor', floorPort);
+    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor);
+    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');
+    await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // loads the catalog: every later GET is a hit
+    await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
 
     const post = {
       method: 'POST' as const,
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: 'a lighthouse in a storm', width: 512, height: 512, style: 'sunset' }),
     };
-    const rows = await measure([
-      { name: 'bare Fastify route (ceiling)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/' } },
-      { name: 'GET /api/styles, cache hit', target: '≥ 75%', pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
-      { name: 'reference: bare Fastify answering the cache hit\'s exact bytes', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-cache-hit' } },
-      { name: 'POST /api/images (enqueue)', target: '≥ 40%', pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
-      { name: 'reference: bare Fastify POST route, same body and validation, 202 (no limiter, no queue)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-post', ...post } },
-      { name: 'reference: that bare POST route + one plain BullMQ queue.add (no limiter, no idempotency, no bound)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-post-queued', ...post } },
-      { name: '429 flood (one IP, limit 10/s)', target: '≥ 90%', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
-      { name: 'reference: bare Fastify answering the 429\'s exact bytes', pid: ceiling.pid, opts: { port: ceilingPort, path: '/as-429' } },
-      { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
-    ]);
+    const FLOOR = 'floor: bare Fastify POST + one plain BullMQ queue.add per request';
+    const PEER_POST = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, hand-written';
+    const PEER_GET = 'peer: Fastify + @fastify/rate-limit (Redis) + Redis GET, hand-written';
+    const rows = await measure(
+      [
+        { name: 'bare Fastify route (ceiling)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/' } },
+        { name: 'GET /api/styles, cache hit, rate-limited', target: '≥ 75% of ceiling; p99 ≤ 3× ceiling', compare: [{ name: PEER_GET, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
+        { name: PEER_GET, pid: peerGet.pid, opts: { port: peerGetPort, path: '/api/styles' } },
+        { name: 'POST /api/images (enqueue)', target: '≥ 0.90 of floor, ≥ 1.2× peer; p99 ≤ 3× ceiling', compare: [{ name: FLOOR, label: 'floor' }, { name: PEER_POST, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
+        { name: FLOOR, pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
+        { name: PEER_POST, pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
+        { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
+        { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
+      ],
+      admin,
+    );
     return rows;
   } finally {
+    admin.disconnect();
     await Promise.all(procs.map((p) => p.kill()));
     await model.close();
     await redis.stop();
   }
 }
 
+export function describeLoad(): string {
+  return `${loadGenerator()}, ${CONNECTIONS} connections${loadGenerator() === 'wrk' ? ', 1 thread' : ''}; ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), each between two ceiling runs`;
+}
+
 function print(rows: GatewayBenchRow[]): void {
-  process.stdout.write(`\nGateway benchmark: ${CONNECTIONS} connections, ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), medians, node ${process.version}\n\n`);
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'of ceiling', 'rounds %', 'target', 'server CPU µs/req', 'client CPU µs/req', 'statuses'];
-  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), String(r.p50), String(r.p99), r.ceilingShare ?? '100%', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.statuses]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  process.stdout.write(`\nGateway benchmark: ${describeLoad()}, medians, node ${process.version}\n\n`);
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99 / ceiling', 'of ceiling', 'versus', 'rounds %', 'target', 'server µs/req', 'client µs/req', 'Redis µs/req', 'statuses'];
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', r.ceilingShare ?? '100%', r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.statuses]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);
-  process.stdout.write(`\np99 target: < 25 ms at ${CONNECTIONS} connections.\n`);
 }
 
 if (require.main === module) {
+  process.stderr.write(`bench: load generator ${loadGenerator()}\n`);
   runGatewayBench().then(print, (err: unknown) => {
     process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
