@@ -16,7 +16,7 @@ describe('circuit breaker around the model API, seen through GET /api/styles', (
 
   it('opens after consecutive failures, fails fast while open, lets exactly one trial through, and closes on success', async () => {
     // Open for 3 s: the 20 fast-fail calls below all fall inside it even on a slow machine.
-    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, BREAKER_OPEN_SECONDS: '3', RATE_LIMIT_PER_SECOND: '100000' }));
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, BREAKER_OPEN_SECONDS: '3', BREAKER_FAILURES: '5', RATE_LIMIT_PER_SECOND: '100000' }));
     origin.mode = 'fail';
     // GIVEN five consecutive failures (no cached copy to fall back on)
     for (let i = 0; i < 5; i++) {
@@ -57,7 +57,7 @@ describe('circuit breaker around the model API, seen through GET /api/styles', (
   });
 
   it('re-opens when the half-open trial fails', async () => {
-    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, BREAKER_OPEN_SECONDS: '1', RATE_LIMIT_PER_SECOND: '100000' }));
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, BREAKER_OPEN_SECONDS: '1', BREAKER_FAILURES: '5', RATE_LIMIT_PER_SECOND: '100000' }));
     origin.mode = 'fail';
     for (let i = 0; i < 5; i++) await inject(app, '/api/styles');
     expect(await circuitState(app)).toBe(1);

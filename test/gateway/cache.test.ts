@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { until } from '../helpers/wait';
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Registry } from 'prom-client';
@@ -71,6 +72,10 @@ describe('GET /api/styles under a flood (cache breakdown, stale, negative cachin
     const results = await flood(gws.map(portOf), 10_000);
     const { statuses, cacheStatus } = tally(results);
     expect(statuses).toEqual({ 200: 10_000 });
+    // The refresh may still be running in the background (nobody waits on it past the stale
+    // wait): it happens once, and no second one follows.
+    await until(() => origin.calls >= 2, 5000, 'the refresh');
+    await sleep(300);
     expect(origin.calls).toBe(2);
     expect(cacheStatus['levee; fwd=stale']).toBeGreaterThan(0);
     const after = await inject(gws[1], '/api/styles');
@@ -186,6 +191,36 @@ describe('FloodCache', () => {
     };
     expect(await c.get('k', back)).toMatchObject({ source: 'miss', entry: { body: '{"v":2}' } });
     expect([attempts, refreshes]).toEqual([1, 1]);
+  });
+
+  it('with a stale copy, waits on a slow origin no longer than staleWaitMs, then serves the copy while the load finishes in the background', async () => {
+    const c = cache({ ttlMs: 300, localMs: 2000, staleWaitMs: 100 });
+    await c.get('k', async () => ({ v: 1 }));
+    await sleep(350); // no longer fresh
+    let release!: () => void;
+    const slow = () => new Promise<{ v: number }>((resolve) => (release = () => resolve({ v: 2 })));
+    const t0 = Date.now();
+    const first = await c.get('k', slow);
+    const waited = Date.now() - t0;
+    expect(first).toMatchObject({ source: 'stale', entry: { body: '{"v":1}' } });
+    expect(waited).toBeGreaterThanOrEqual(90);
+    expect(waited).toBeLessThan(1000); // not the origin's time: it has not answered at all yet
+    // meanwhile everyone gets the copy from memory, and no second load starts
+    let second = 0;
+    expect(await c.get('k', async () => (second++, { v: 3 }))).toMatchObject({ source: 'stale' });
+    expect(second).toBe(0);
+    // the origin answers: the load stores its value, which replaces the stale copy
+    release();
+    await sleep(20);
+    expect(await c.get('k', async () => ({ v: 4 }))).toMatchObject({ source: 'hit', entry: { body: '{"v":2}' } });
+  });
+
+  it('without a stale copy, waits for the origin as long as it takes (there is nothing else to serve)', async () => {
+    const c = cache({ staleWaitMs: 50 });
+    const t0 = Date.now();
+    const r = await c.get('cold', () => sleep(300).then(() => ({ v: 1 })));
+    expect(r).toMatchObject({ source: 'miss', entry: { body: '{"v":1}' } });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
   });
 
   it('does not load again when another replica refreshed the key between our read and our lock', async () => {

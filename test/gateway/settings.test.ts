@@ -17,7 +17,9 @@ describe('gateway settings', () => {
       CACHE_TTL_SECONDS: 30,
       BREAKER_OPEN_SECONDS: 60,
       SHUTDOWN_DELAY_SECONDS: 5,
-      MODEL_TIMEOUT_MS: 5000,
+      MODEL_TIMEOUT_MS: 1000,
+      BREAKER_FAILURES: 3,
+      CACHE_STALE_WAIT_MS: 250,
       SERVE_MEDIA: true,
       LOG_LEVEL: 'info',
     });

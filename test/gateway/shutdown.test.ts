@@ -19,7 +19,7 @@ describe('graceful shutdown', () => {
     // The origin outlasts the delay, so the requests are still in flight when close() starts;
     // the delay is long enough for the two checks below even on a loaded CI machine.
     const origin = await stack.origin(1200);
-    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000' }));
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, MODEL_TIMEOUT_MS: '5000', RATE_LIMIT_PER_SECOND: '1000' }));
     const port = portOf(app);
     // in flight: a cold cache, so each waits ~1.2 s on the origin
     const inFlight = Array.from({ length: 10 }, () => request(port, '/api/styles'));
@@ -38,7 +38,7 @@ describe('graceful shutdown', () => {
 
   it('serves a request that arrives on a busy keep-alive connection after close() began, with Connection: close', async () => {
     const origin = await stack.origin(1200);
-    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, RATE_LIMIT_PER_SECOND: '1000' }));
+    const app = await stack.gateway(testSettings({ MODEL_URL: origin.url, MODEL_TIMEOUT_MS: '5000', RATE_LIMIT_PER_SECOND: '1000' }));
     const socket = net.connect(portOf(app), '127.0.0.1');
     let received = '';
     socket.on('data', (c: Buffer) => (received += c.toString()));

@@ -102,7 +102,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
       baseUrl: settings.MODEL_URL,
       openSeconds: settings.BREAKER_OPEN_SECONDS,
       timeoutMs: settings.MODEL_TIMEOUT_MS,
-      consecutiveFailures: deps.breakerFailures ?? 5,
+      consecutiveFailures: deps.breakerFailures ?? settings.BREAKER_FAILURES,
       registry,
     });
   const producer = new Producer({
@@ -118,6 +118,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     keyPrefix: `${keyPrefix}:cache`,
     ttlMs: settings.CACHE_TTL_SECONDS * 1000,
     lockMs: settings.MODEL_TIMEOUT_MS + 1000,
+    staleWaitMs: settings.CACHE_STALE_WAIT_MS,
     registry,
     notAttempted: isBreakerOpen,
     onLoadError: (err, key) => app.log.warn({ err, key }, 'cache: origin load failed'),

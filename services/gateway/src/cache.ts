@@ -49,6 +49,11 @@ export interface FloodCacheOptions {
   readonly jitter?: number;
   /** Lifetime of the origin-load lock; also the longest a caller waits for another's load. */
   readonly lockMs: number;
+  /**
+   * Longest a caller waits on an origin load while a stale copy exists: then it gets the stale
+   * copy and the load goes on in the background (a hung origin costs clients nothing). @default 250
+   */
+  readonly staleWaitMs?: number;
   /** How often a waiter re-reads Redis while another replica loads. @default 20 */
   readonly pollMs?: number;
   /** In-process copy in front of Redis, capped by freshness. @default min(1000, ttlMs) */
@@ -140,6 +145,7 @@ export class FloodCache {
   private readonly pollMs: number;
   private readonly localMs: number;
   private readonly maxLocalKeys: number;
+  private readonly staleWaitMs: number;
   private closed = false;
 
   constructor(private readonly options: FloodCacheOptions) {
@@ -149,6 +155,7 @@ export class FloodCache {
     this.pollMs = options.pollMs ?? 20;
     this.localMs = options.localMs ?? Math.min(1000, options.ttlMs);
     this.maxLocalKeys = options.maxLocalKeys ?? 1000;
+    this.staleWaitMs = options.staleWaitMs ?? 250;
     if (options.registry) {
       this.metrics = cacheMetrics(options.registry);
       const pending = this.metrics.pending;
@@ -231,7 +238,12 @@ export class FloodCache {
 
     const token = randomUUID();
     if (await this.tryLock(key, token)) return this.loadLocked(key, loader, stale, token);
-    if (stale) return { entry: stale, source: 'stale' };
+    if (stale) {
+      // Another replica is refreshing it: serve the stale copy from memory for the local window
+      // rather than read Redis and try the lock again on every request meanwhile.
+      this.remember(key, stale, Date.now(), true);
+      return { entry: stale, source: 'stale' };
+    }
 
     // Another replica is loading and there is no copy: wait for its result, bounded. If its
     // lock vanishes without a value (it failed or died), take the lock and load ourselves.
@@ -273,8 +285,25 @@ export class FloodCache {
     return this.load(key, loader, stale, token);
   }
 
-  /** Loads from the origin (holding the lock when `token` is set) and stores the result. */
+  /**
+   * Loads from the origin (see loadAndStore). With a stale copy, the caller waits at most
+   * `staleWaitMs`: then it gets that copy, served from memory for the local window, while the
+   * load goes on and stores its result (or fails) in the background.
+   */
   private async load(key: string, loader: () => Promise<Loaded>, stale: CacheEntry | undefined, token: string | undefined): Promise<CacheResult> {
+    const loading = this.loadAndStore(key, loader, stale, token);
+    if (!stale) return loading;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.staleWaitMs)));
+    const first = await Promise.race([loading, late]);
+    clearTimeout(timer);
+    if (first) return first;
+    this.remember(key, stale, Date.now(), true);
+    return { entry: stale, source: 'stale' };
+  }
+
+  /** Loads from the origin (holding the lock when `token` is set) and stores the result; with a stale copy it never rejects. */
+  private async loadAndStore(key: string, loader: () => Promise<Loaded>, stale: CacheEntry | undefined, token: string | undefined): Promise<CacheResult> {
     try {
       let value: Loaded;
       try {

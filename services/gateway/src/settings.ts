@@ -49,7 +49,12 @@ export const gatewaySettingsSchema = z.object({
   QUEUE_REDIS_PASSWORD: z.string().optional(),
   CACHE_REDIS_PASSWORD: z.string().optional(),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
-  MODEL_TIMEOUT_MS: intSetting(10, 600_000, 5000),
+  /** Per call to the model API (the style catalog, a read that takes ~200 ms): a timeout is a breaker failure. */
+  MODEL_TIMEOUT_MS: intSetting(10, 600_000, 1000),
+  /** Consecutive failures or timeouts that open the breaker. */
+  BREAKER_FAILURES: intSetting(1, 100, 3),
+  /** Longest a request waits on an origin load while a stale copy exists, before it gets that copy. */
+  CACHE_STALE_WAIT_MS: intSetting(0, 60_000, 250),
   RATE_LIMIT_PER_SECOND: intSetting(1, 10_000_000, 10),
   TRUST_PROXY: trustProxySetting,
   /** IPv6 clients share a budget per this prefix of their address (one subscriber's /64). */
