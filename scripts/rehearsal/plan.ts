@@ -70,6 +70,8 @@ export interface PodPlan {
   readonly name: string;
   /** e.g. Deployment/levee-gateway */
   readonly owner: string;
+  /** The pod that must be ready before this one starts (a StatefulSet's previous ordinal, OrderedReady). */
+  readonly after?: string;
   readonly ip: string;
   readonly hostname: string;
   readonly aliases: readonly string[];
@@ -328,7 +330,7 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
   const configMaps = new Map<string, Record<string, string>>(manifests.filter((o) => o.kind === 'ConfigMap').map((m) => [m.metadata.name, m.data ?? {}]));
 
   // Pods: one per Deployment (its autoscaler's minimum is a cluster's business), StatefulSets as written.
-  interface RawPod { name: string; owner: Json; template: Json; hostname: string; subdomain?: string; ordinal?: number }
+  interface RawPod { name: string; owner: Json; template: Json; hostname: string; subdomain?: string; after?: string }
   const rawPods: RawPod[] = [];
   for (const w of manifests.filter((m) => WORKLOADS.has(m.kind))) {
     if (w.kind === 'Deployment') {
@@ -336,7 +338,10 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
       rawPods.push({ name: `${w.metadata.name}-r0`, owner: w, template: w.spec.template, hostname: `${w.metadata.name}-r0` });
     } else {
       const n = w.spec.replicas ?? 1;
-      for (let i = 0; i < n; i++) rawPods.push({ name: `${w.metadata.name}-${i}`, owner: w, template: w.spec.template, hostname: `${w.metadata.name}-${i}`, subdomain: w.spec.serviceName, ordinal: i });
+      const ordered = (w.spec.podManagementPolicy ?? 'OrderedReady') === 'OrderedReady';
+      for (let i = 0; i < n; i++) {
+        rawPods.push({ name: `${w.metadata.name}-${i}`, owner: w, template: w.spec.template, hostname: `${w.metadata.name}-${i}`, subdomain: w.spec.serviceName, ...(ordered && i > 0 ? { after: `${w.metadata.name}-${i - 1}` } : {}) });
+      }
     }
   }
 
@@ -463,6 +468,7 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
     return {
       name: raw.name,
       owner: `${raw.owner.kind}/${raw.owner.metadata.name}`,
+      ...(raw.after !== undefined ? { after: raw.after } : {}),
       ip,
       hostname: raw.hostname,
       aliases,

@@ -299,26 +299,59 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
     }
     chmodSync(filesDir, 0o755);
 
-    // Pods: the pause container, init containers in order, then the containers.
+    // Pods: the pause container, init containers in order, then the containers and their
+    // probes. A StatefulSet's pods start one after the other, each once the one before is
+    // ready (podManagementPolicy OrderedReady); every other pod starts at once.
     const podStart = new Map<string, number>();
     const podFailed = new Map<string, string>();
-    for (const pod of plan.pods) {
-      guard();
+    const livenessRestarts: string[] = [];
+    const started = new Set<string>();
+    const startPod = async (pod: PodPlan): Promise<void> => {
+      started.add(pod.name);
+      if (aborted) return;
       await dockerOk(['run', '-d', '--label', `${PID_LABEL}=${process.pid}`, ...pod.pause.args]);
       podStart.set(pod.name, Date.now());
       for (const c of pod.initContainers) {
         const r = await docker(['run', '--label', `${PID_LABEL}=${process.pid}`, ...c.args], { env: c.env, timeoutMs: options.readyTimeoutSeconds * 1000 });
         if (r.code !== 0) {
           podFailed.set(pod.name, `init container ${c.name} exited ${r.code}`);
-          break;
+          return;
         }
       }
-      if (podFailed.has(pod.name)) continue;
       for (const c of pod.containers) {
         await dockerOk(['run', '-d', '--label', `${PID_LABEL}=${process.pid}`, ...c.args], { env: c.env });
+        const startup = c.probes.find((p) => p.kind === 'startup');
+        const startupProber = startup ? new Prober(startup, c, async () => undefined) : undefined;
+        const mine = [
+          ...(startupProber ? [startupProber] : []),
+          ...c.probes
+            .filter((x) => x.kind !== 'startup')
+            .map(
+              (p) =>
+                new Prober(
+                  p,
+                  c,
+                  async (prober) => {
+                    livenessRestarts.push(`${c.dockerName}: liveness ${describeProbe(prober.probe)} failed ${prober.probe.failureThreshold} times (${prober.last}); restarted`);
+                    await docker(['restart', '-t', '5', c.dockerName]);
+                  },
+                  startupProber ? () => startupProber.passed : undefined,
+                ),
+            ),
+        ];
+        probers.push(...mine);
+        for (const p of mine) void p.loop();
       }
       log(`started pod ${pod.name} (${pod.owner}) at ${pod.ip}${pod.aliases.length ? ` as ${pod.aliases.filter((a) => !a.includes('.')).join(', ')}` : ''}`);
-    }
+    };
+    const starting: Promise<void>[] = [];
+    const start = (pod: PodPlan) =>
+      starting.push(
+        startPod(pod).catch((err: unknown) => {
+          podFailed.set(pod.name, `could not start: ${(err as Error).message}`);
+        }),
+      );
+    for (const pod of plan.pods.filter((p) => p.after === undefined)) start(pod);
 
     // kube-proxy's part (Services whose port ≠ targetPort, and LoadBalancers) and the L7 router.
     const published = new Map<string, number>();
@@ -348,30 +381,7 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       log(`L7 routes (${[...new Set(plan.l7.map((r) => r.source))].join(', ')}): ${plan.l7.map((r) => `${r.pathPrefix} → ${r.service}:${r.port}`).join(', ')}, served by a stand-in router at ${l7Url}`);
     }
 
-    // Probes, as the kubelet runs them, until every pod is ready.
-    const livenessRestarts: string[] = [];
-    for (const pod of plan.pods) {
-      if (podFailed.has(pod.name)) continue;
-      for (const c of pod.containers) {
-        const startup = c.probes.find((p) => p.kind === 'startup');
-        const startupProber = startup ? new Prober(startup, c, async () => undefined) : undefined;
-        if (startupProber) probers.push(startupProber);
-        for (const p of c.probes.filter((x) => x.kind !== 'startup')) {
-          probers.push(
-            new Prober(
-              p,
-              c,
-              async (prober) => {
-                livenessRestarts.push(`${c.dockerName}: liveness ${describeProbe(prober.probe)} failed ${prober.probe.failureThreshold} times (${prober.last}); restarted`);
-                await docker(['restart', '-t', '5', c.dockerName]);
-              },
-              startupProber ? () => startupProber.passed : undefined,
-            ),
-          );
-        }
-      }
-    }
-    for (const p of probers) void p.loop();
+    // Probes run as the kubelet runs them (started with each pod), until every pod is ready.
     const readiness = (c: ContainerPlan) => probers.find((p) => p.container === c && p.probe.kind === 'readiness');
     const readyAt = new Map<string, number>();
     const deadline = Date.now() + options.readyTimeoutSeconds * 1000;
@@ -389,16 +399,21 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
           podFailed.set(pod.name, `container ${looping.name} is in a crash loop (${states.get(looping.dockerName)!.restarts} restarts${exit ? `, last exit code ${exit}` : ''})`);
           continue;
         }
+        if (!podStart.has(pod.name)) continue; // not started yet (its StatefulSet predecessor is not ready)
         const ready = pod.containers.every((c) => states.get(c.dockerName)?.status === 'running' && (readiness(c)?.passed ?? true));
         if (ready) {
           readyAt.set(pod.name, Date.now());
+          for (const next of plan.pods.filter((p) => p.after === pod.name && !started.has(p.name))) start(next);
           const probe = pod.containers.map((c) => readiness(c)?.probe).filter((p) => p !== undefined)[0];
           check(true, `pod ${pod.name} ready in ${seconds(Date.now() - podStart.get(pod.name)!)}${probe ? ` (readiness ${describeProbe(probe)})` : ''}`);
         }
       }
       if (plan.pods.every((p) => readyAt.has(p.name) || podFailed.has(p.name))) break;
+      // A pod waiting on a predecessor that failed never starts: say so.
+      for (const p of plan.pods.filter((x) => x.after !== undefined && !started.has(x.name) && podFailed.has(x.after!))) podFailed.set(p.name, `not started: ${p.after} before it never became ready`);
       await sleep(500);
     }
+    await Promise.all(starting);
     states = await inspect(containers.map((c) => c.dockerName));
     for (const pod of plan.pods.filter((p) => !readyAt.has(p.name))) {
       const why = podFailed.get(pod.name) ?? `not ready after ${options.readyTimeoutSeconds} s`;

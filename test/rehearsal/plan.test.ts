@@ -195,6 +195,29 @@ describe('fields the production chart does not use yet', () => {
   });
 });
 
+describe('StatefulSets', () => {
+  const sts = (policy?: string) =>
+    plan([
+      {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        metadata: { name: 'db', namespace: 'ns' },
+        spec: { serviceName: 'db', replicas: 3, ...(policy ? { podManagementPolicy: policy } : {}), selector: { matchLabels: { a: 'db' } }, template: { metadata: { labels: { a: 'db' } }, spec: { containers: [{ name: 'c', image: 'img:1' }] } } },
+      },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db', namespace: 'ns' }, spec: { clusterIP: 'None', selector: { a: 'db' }, ports: [{ port: 6379 }] } },
+    ]).pods;
+
+  test('start one after the other (OrderedReady, the default), each answering as <pod>.<service> too', () => {
+    const pods = sts();
+    expect(pods.map((p) => [p.name, p.after])).toEqual([['db-0', undefined], ['db-1', 'db-0'], ['db-2', 'db-1']]);
+    expect(pods[2]!.aliases).toEqual([...dnsNames('db', 'ns'), ...dnsNames('db-2.db', 'ns')]);
+  });
+
+  test('start together with podManagementPolicy Parallel', () => {
+    expect(sts('Parallel').map((p) => p.after)).toEqual([undefined, undefined, undefined]);
+  });
+});
+
 describe('$(VAR) expansion, as the kubelet does it', () => {
   const vars = new Map([['A', 'x'], ['EMPTY', '']]);
   test.each([
