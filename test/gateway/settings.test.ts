@@ -1,4 +1,7 @@
-import { parseGatewaySettings, redisTargets } from '../../services/gateway/src/settings';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseGatewaySettings, queueMinReplicasAcked, redisTargets } from '../../services/gateway/src/settings';
 import { SettingsError } from '../../services/shared/src/settings';
 
 describe('gateway settings', () => {
@@ -26,9 +29,10 @@ describe('gateway settings', () => {
     expect(parseGatewaySettings({ SERVE_MEDIA: 'false' }).SERVE_MEDIA).toBe(false);
     expect(() => parseGatewaySettings({ SERVE_MEDIA: 'no' })).toThrow(/SERVE_MEDIA.*must be true or false/s);
     expect(redisTargets(s)).toEqual({
-      queue: { url: 'redis://127.0.0.1:6379', password: undefined },
-      cache: { url: 'redis://127.0.0.1:6379', password: undefined },
+      queue: { url: 'redis://127.0.0.1:6379', settingsPrefix: 'QUEUE' },
+      cache: { url: 'redis://127.0.0.1:6379', settingsPrefix: 'CACHE' },
     });
+    expect([s.QUEUE_MIN_REPLICAS_ACKED, queueMinReplicasAcked(s), s.QUEUE_REPLICA_ACK_TIMEOUT_MS]).toEqual([undefined, 0, 500]);
   });
 
   it('lets QUEUE_/CACHE_REDIS_URL and the password variables override REDIS_URL', () => {
@@ -39,9 +43,40 @@ describe('gateway settings', () => {
       CACHE_REDIS_PASSWORD: 'c-secret',
     });
     expect(redisTargets(s)).toEqual({
-      queue: { url: 'redis://shared:6379', password: 'q-secret' },
-      cache: { url: 'redis://cache:6379', password: 'c-secret' },
+      queue: { url: 'redis://shared:6379', password: 'q-secret', settingsPrefix: 'QUEUE' },
+      cache: { url: 'redis://cache:6379', password: 'c-secret', settingsPrefix: 'CACHE' },
     });
+  });
+
+  it('reads Sentinels, the master group, an ACL user and a CA file per role; one replica must confirm by default with Sentinel', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'levee-ca-'));
+    const ca = join(dir, 'ca.crt');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    try {
+      const s = parseGatewaySettings({
+        QUEUE_REDIS_URL: 'rediss://ignored-with-sentinels:6379/2',
+        QUEUE_REDIS_SENTINELS: 's-0.sentinel:26379, s-1.sentinel:26379,[::1]:26380',
+        QUEUE_REDIS_USERNAME: 'levee',
+        QUEUE_REDIS_PASSWORD: 'pw',
+        QUEUE_REDIS_CA_FILE: ca,
+        CACHE_REDIS_URL: 'redis://cache:6379',
+      });
+      expect(redisTargets(s).queue).toEqual({
+        url: 'rediss://ignored-with-sentinels:6379/2',
+        settingsPrefix: 'QUEUE',
+        username: 'levee',
+        password: 'pw',
+        ca: readFileSync(ca, 'utf8'),
+        sentinels: [{ host: 's-0.sentinel', port: 26379 }, { host: 's-1.sentinel', port: 26379 }, { host: '::1', port: 26380 }],
+        sentinelName: 'levee-queue',
+      });
+      expect(queueMinReplicasAcked(s)).toBe(1);
+      expect(queueMinReplicasAcked(parseGatewaySettings({ QUEUE_REDIS_SENTINELS: 'a:1', QUEUE_MIN_REPLICAS_ACKED: '0' }))).toBe(0);
+      expect(queueMinReplicasAcked(parseGatewaySettings({ QUEUE_MIN_REPLICAS_ACKED: '2' }))).toBe(2);
+      expect(redisTargets(parseGatewaySettings({ CACHE_REDIS_SENTINELS: 'c:26379' })).cache.sentinelName).toBe('levee-cache');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('parses TRUST_PROXY as a list of IPs and CIDRs', () => {
@@ -59,6 +94,10 @@ describe('gateway settings', () => {
     ['TRUST_PROXY', 'loopback', 'TRUST_PROXY="loopback": must be a comma-separated list of IPs or CIDRs (e.g. 10.0.0.0/8,fd00::/8); "loopback" is neither'],
     ['QUEUE_NAME', 'a:b', 'QUEUE_NAME="a:b": must be 1-64 characters of A-Z, a-z, 0-9, _ or -'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['QUEUE_REDIS_SENTINELS', 'sentinel-0', 'QUEUE_REDIS_SENTINELS="sentinel-0": must be a comma-separated list of host:port (e.g. levee-queue-sentinel-0.levee-queue-sentinel:26379,…)'],
+    ['CACHE_REDIS_SENTINELS', 'a:26379,b:0', 'CACHE_REDIS_SENTINELS="a:26379,b:0": must be a comma-separated list of host:port (e.g. levee-queue-sentinel-0.levee-queue-sentinel:26379,…)'],
+    ['QUEUE_REDIS_USERNAME', 'le vee', 'QUEUE_REDIS_USERNAME="le vee": must be an ACL user name (1-128 characters of A-Z, a-z, 0-9, ".", "_" or "-")'],
+    ['QUEUE_MIN_REPLICAS_ACKED', '-1', 'QUEUE_MIN_REPLICAS_ACKED="-1": must be an integer from 0 to 16'],
   ])('rejects %s=%s naming the variable', (name, value, message) => {
     try {
       parseGatewaySettings({ [name]: value });
@@ -66,6 +105,23 @@ describe('gateway settings', () => {
     } catch (err) {
       expect(err).toBeInstanceOf(SettingsError);
       expect((err as SettingsError).problems).toEqual([message]);
+    }
+  });
+
+  it('refuses a CA file without TLS, naming both settings', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'levee-ca-'));
+    writeFileSync(join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\n');
+    try {
+      expect(() => parseGatewaySettings({ CACHE_REDIS_CA_FILE: join(dir, 'ca.crt') })).toThrow(`CACHE_REDIS_CA_FILE="${join(dir, 'ca.crt')}": is only used for TLS, but REDIS_URL is not a rediss:// URL`);
+      expect(() => parseGatewaySettings({ QUEUE_REDIS_URL: 'redis://q:6379', QUEUE_REDIS_CA_FILE: join(dir, 'ca.crt') })).toThrow('is only used for TLS, but QUEUE_REDIS_URL is not a rediss:// URL');
+      expect(parseGatewaySettings({ REDIS_URL: 'rediss://r:6380', QUEUE_REDIS_CA_FILE: join(dir, 'ca.crt') }).QUEUE_REDIS_CA_FILE).toBe(join(dir, 'ca.crt'));
+      expect(() => parseGatewaySettings({ REDIS_URL: 'rediss://r:6380', QUEUE_REDIS_CA_FILE: '/nonexistent/ca.crt' })).toThrow(
+        'QUEUE_REDIS_CA_FILE="/nonexistent/ca.crt": must be a readable file of PEM CA certificates (ENOENT)',
+      );
+      writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\n');
+      expect(() => parseGatewaySettings({ REDIS_URL: 'rediss://r:6380', QUEUE_REDIS_CA_FILE: join(dir, 'key.pem') })).toThrow('must be a file of PEM CA certificates');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

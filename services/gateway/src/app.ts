@@ -19,7 +19,7 @@ import { Producer } from './producer';
 import { isApiPath, registerRateLimit } from './rate-limit';
 import { imageRoutes } from './routes/images';
 import { styleRoutes } from './routes/styles';
-import { GatewaySettings, redisTargets } from './settings';
+import { GatewaySettings, queueMinReplicasAcked, redisTargets } from './settings';
 
 /**
  * The cache Redis client (a `request`-role client) without auto-pipelining: its hot traffic
@@ -54,7 +54,7 @@ export interface Gateway extends FastifyInstance {
   lifecycle: Lifecycle;
   /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
   metricsRegistry: Registry;
-  levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry };
+  levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry; redisTargets: ReturnType<typeof redisTargets> };
 }
 
 /**
@@ -110,6 +110,8 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     queueName: settings.QUEUE_NAME,
     maxWaiting: settings.QUEUE_MAX_WAITING,
     maxMemoryPercent: settings.QUEUE_MAX_MEMORY_PERCENT,
+    minReplicasAcked: queueMinReplicasAcked(settings),
+    replicaAckTimeoutMs: settings.QUEUE_REPLICA_ACK_TIMEOUT_MS,
     registry,
   });
   const cache = new FloodCache({
@@ -131,7 +133,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     lifecycle.draining = true;
     done();
   });
-  app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry });
+  app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry, redisTargets: targets });
   app.decorate('metricsRegistry', registry);
 
   registerProblemHandlers(app);

@@ -4,6 +4,8 @@ import type Redis from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
+import { duplicateRedis } from '../../shared/src/redis';
+import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
 export class QueueFullError extends Error {
@@ -33,8 +35,13 @@ export class QueueUnavailableError extends Error {
     /** No answer within the timeout (the operation may still complete later). */
     readonly timedOut = false,
   ) {
-    super(`queue Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`queue Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'QueueUnavailableError';
+  }
+
+  /** The jobs reached the master but too few replicas confirmed them: they may still be lost in a failover. */
+  get unconfirmed(): boolean {
+    return this.cause instanceof ReplicaAckError;
   }
 }
 
@@ -78,6 +85,14 @@ export interface ProducerOptions {
   readonly depthRefreshMs?: number;
   /** Longest a queue operation may take before the request gets a 503. @default 2000 */
   readonly timeoutMs?: number;
+  /**
+   * Replicas that must confirm each add (Redis WAIT) before it counts as accepted; 0: the
+   * master's answer is enough. With more than 0 the adds go over a connection of their own
+   * (a duplicate of `redis`), because WAIT blocks the connection it runs on. @default 0
+   */
+  readonly minReplicasAcked?: number;
+  /** Longest one WAIT blocks (the 503 comes at most this much later). @default 500 */
+  readonly replicaAckTimeoutMs?: number;
   readonly registry?: Registry;
 }
 
@@ -92,7 +107,12 @@ export interface ProducerOptions {
  */
 export class Producer {
   private current: Queue;
+  /** The queue the adds go through: `current` itself, or one on the WAIT connection. */
+  private writeQueue: Queue;
   private queueFailed = false;
+  /** The connection the adds and their WAIT use (`options.redis` when no confirmation is required). */
+  private readonly writer: Redis;
+  private readonly replicated: ReplicatedWrites;
   private waiting = 0;
   private waitingReadAt = 0;
   private waitingRead?: Promise<void>;
@@ -109,7 +129,11 @@ export class Producer {
     this.idempotencySeconds = options.idempotencySeconds ?? IDEMPOTENCY_SECONDS;
     this.depthRefreshMs = options.depthRefreshMs ?? 100;
     this.timeoutMs = options.timeoutMs ?? 2000;
-    this.current = this.openQueue();
+    const minReplicas = options.minReplicasAcked ?? 0;
+    this.writer = minReplicas > 0 ? duplicateRedis(options.redis) : options.redis;
+    this.replicated = new ReplicatedWrites(this.writer, minReplicas, options.replicaAckTimeoutMs ?? 500);
+    this.current = this.openQueue(options.redis);
+    this.writeQueue = this.writer === options.redis ? this.current : this.openQueue(this.writer);
     if (options.registry) this.registerGauge(options.registry);
   }
 
@@ -126,11 +150,11 @@ export class Producer {
    * `skipVersionCheck`: BullMQ then assumes Redis 5 and reads job states with its older script,
    * which scans the wait and active lists on every status read.)
    */
-  private openQueue(): Queue {
-    const queue = new Queue(this.options.queueName, { connection: this.options.redis, defaultJobOptions: RENDER_JOB_OPTIONS });
+  private openQueue(connection: Redis): Queue {
+    const queue = new Queue(this.options.queueName, { connection, defaultJobOptions: RENDER_JOB_OPTIONS });
     queue.on('error', () => undefined); // connection errors surface per call as 503s
     queue.waitUntilReady().catch(() => {
-      if (this.current === queue) this.queueFailed = true;
+      if (this.current === queue || this.writeQueue === queue) this.queueFailed = true;
     });
     return queue;
   }
@@ -204,6 +228,8 @@ export class Producer {
 
   async close(): Promise<void> {
     await this.current.close();
+    if (this.writeQueue !== this.current) await this.writeQueue.close();
+    if (this.writer !== this.options.redis) await this.writer.quit().catch(() => this.writer.disconnect());
   }
 
   /** A finished job from the outcome the worker stored; undefined when there is none (or it is unreadable). */
@@ -225,19 +251,23 @@ export class Producer {
 
   /** A disconnected client fails at once: no BullMQ call that would wait for a reconnect. */
   private ensureConnected(): void {
-    const status = this.options.redis.status;
-    if (status !== 'ready') throw new QueueUnavailableError(new Error(`Redis connection is ${status}`));
+    for (const client of new Set([this.options.redis, this.writer])) {
+      if (client.status !== 'ready') throw new QueueUnavailableError(new Error(`Redis connection is ${client.status}`));
+    }
     if (this.queueFailed) {
       this.queueFailed = false;
-      const failed = this.current;
-      this.current = this.openQueue();
-      failed.close().catch(() => undefined); // shares the client: closing it leaves the client open
+      // Queues share their clients: closing one leaves the client open.
+      const failed = new Set([this.current, this.writeQueue]);
+      this.current = this.openQueue(this.options.redis);
+      this.writeQueue = this.writer === this.options.redis ? this.current : this.openQueue(this.writer);
+      for (const q of failed) q.close().catch(() => undefined);
     }
   }
 
   /**
-   * Adds one job; resolves once it is in Redis. Adds arriving in the same event-loop turn go
-   * out as one `addBulk` (one pipeline, one timer): at flood rates per-job round trips and
+   * Adds one job; resolves once it is in Redis (and, with `minReplicasAcked`, confirmed by
+   * that many replicas). Adds arriving in the same event-loop turn go out as one `addBulk`
+   * (one pipeline, one timer) followed by one WAIT: at flood rates per-job round trips and
    * pipelines cost more than the jobs. Each job keeps its own id and options.
    */
   private add(id: string, request: RenderRequest): Promise<void> {
@@ -253,12 +283,16 @@ export class Producer {
       this.waiting++;
       a.resolve();
     };
-    const addOne = (a: PendingAdd) => this.withTimeout(this.queue.add(RENDER_JOB, a.data, { jobId: a.id })).then(() => added(a), a.reject);
+    const queue = this.writeQueue;
+    const addOne = (a: PendingAdd) =>
+      this.withTimeout(this.replicated.write(() => queue.add(RENDER_JOB, a.data, { jobId: a.id }))).then(() => added(a), a.reject);
     if (batch.length === 1) return void addOne(batch[0]);
-    this.withTimeout(this.queue.addBulk(batch.map((a) => ({ name: RENDER_JOB, data: a.data, opts: { jobId: a.id } })))).then(
+    this.withTimeout(this.replicated.write(() => queue.addBulk(batch.map((a) => ({ name: RENDER_JOB, data: a.data, opts: { jobId: a.id } }))))).then(
       () => batch.forEach(added),
       (err: QueueUnavailableError) => {
-        if (err.timedOut) return batch.forEach((a) => a.reject(err));
+        // Timed out, or in Redis but not confirmed by enough replicas: every job of the batch
+        // gets the 503 (a retry with the same Idempotency-Key finds its job if it landed).
+        if (err.timedOut || err.unconfirmed) return batch.forEach((a) => a.reject(err));
         // A pipeline may fail part-way: settle each job on its own. Adding a job id that is
         // already in Redis is a no-op in BullMQ, so the jobs that made it are not duplicated.
         batch.forEach(addOne);

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
+import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
+import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalIntSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -31,11 +32,11 @@ function isIpOrCidr(entry: string): boolean {
   return Number(bits) <= (family === 4 ? 32 : 128);
 }
 
-/** A redis:// URL with no default of its own (it falls back to REDIS_URL). */
 /**
  * The gateway's environment: the interface fixed with the infra manifests (see
- * services/gateway/README.md). Queue and cache Redis default to REDIS_URL; the *_PASSWORD
- * variables override the URL's password (Kubernetes injects them from Secrets).
+ * services/gateway/README.md). Queue and cache Redis default to REDIS_URL; each has the
+ * `<ROLE>_REDIS_*` connection settings (shared/redis-settings.ts): the *_PASSWORD variables
+ * override the URL's password (Kubernetes injects them from Secrets).
  */
 export const gatewaySettingsSchema = z.object({
   PORT: intSetting(1, 65535, 8080),
@@ -44,10 +45,12 @@ export const gatewaySettingsSchema = z.object({
   METRICS_PORT: metricsPortSetting(9465),
   METRICS_HOST: metricsHostSetting,
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
-  QUEUE_REDIS_URL: optionalRedisUrlSetting(),
-  CACHE_REDIS_URL: optionalRedisUrlSetting(),
-  QUEUE_REDIS_PASSWORD: z.string().optional(),
-  CACHE_REDIS_PASSWORD: z.string().optional(),
+  ...redisConnectionSettings('QUEUE'),
+  ...redisConnectionSettings('CACHE'),
+  /** Replicas that must confirm each accepted job (Redis WAIT) before the 202; unset: 1 with Sentinel, else 0. */
+  QUEUE_MIN_REPLICAS_ACKED: optionalIntSetting(0, 16),
+  /** Longest the POST waits for those confirmations before it answers 503. */
+  QUEUE_REPLICA_ACK_TIMEOUT_MS: intSetting(10, 10_000, 500),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
   /** Per call to the model API (the style catalog, a read that takes ~200 ms): a timeout is a breaker failure. */
   MODEL_TIMEOUT_MS: intSetting(10, 600_000, 1000),
@@ -70,7 +73,7 @@ export const gatewaySettingsSchema = z.object({
   /** Mount the media routes (`/images/{id}.png`) here too: for local use; the chart sets false. */
   SERVE_MEDIA: booleanSetting(true),
   LOG_LEVEL: logLevelSetting,
-});
+}).superRefine(checkRedisConnections(['QUEUE', 'CACHE']));
 
 export type GatewaySettings = z.infer<typeof gatewaySettingsSchema>;
 
@@ -78,10 +81,12 @@ export function parseGatewaySettings(env: Env = process.env): GatewaySettings {
   return parseSettings(gatewaySettingsSchema, env);
 }
 
-/** Where the queue and the cache live, after the defaults and password overrides. */
+/** Where the queue and the cache live, after the defaults and overrides. */
 export function redisTargets(settings: GatewaySettings) {
-  return {
-    queue: { url: settings.QUEUE_REDIS_URL ?? settings.REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD },
-    cache: { url: settings.CACHE_REDIS_URL ?? settings.REDIS_URL, password: settings.CACHE_REDIS_PASSWORD },
-  };
+  return { queue: redisTarget(settings, 'QUEUE'), cache: redisTarget(settings, 'CACHE') };
+}
+
+/** QUEUE_MIN_REPLICAS_ACKED after its default (1 with Sentinel, else 0). */
+export function queueMinReplicasAcked(settings: GatewaySettings): number {
+  return minReplicasAcked(settings);
 }

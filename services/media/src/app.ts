@@ -7,7 +7,8 @@ import { registerHttpMetrics } from '../../shared/src/http-metrics';
 import { createRegistry } from '../../shared/src/metrics';
 import { PROBLEM_SERVER_OPTIONS } from '../../shared/src/framework-errors';
 import { registerProblemHandlers } from '../../shared/src/problem';
-import { createRedis } from '../../shared/src/redis';
+import { createRedis, RedisTarget } from '../../shared/src/redis';
+import { redisTarget } from '../../shared/src/redis-settings';
 import { slowClientOptions } from '../../shared/src/http-server';
 import { MediaSettings } from './settings';
 import { mediaRoutes } from './plugin';
@@ -23,6 +24,8 @@ export interface MediaApp extends FastifyInstance {
   lifecycle: Lifecycle;
   /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
   metricsRegistry: Registry;
+  /** The image store's connection (the queue Redis) and where it points. */
+  imageStore: { redis: Redis; target: RedisTarget };
 }
 
 /**
@@ -43,9 +46,10 @@ export function buildMedia(settings: MediaSettings, deps: MediaDeps = {}): Media
   app.decorate('lifecycle', lifecycle);
   const registry = deps.registry ?? createRegistry('media');
   app.decorate('metricsRegistry', registry);
-  const redis =
-    deps.redis ?? createRedis('request', { url: settings.QUEUE_REDIS_URL ?? settings.REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD });
+  const target = redisTarget(settings, 'QUEUE');
+  const redis = deps.redis ?? createRedis('request', target);
   if (!deps.redis) app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())));
+  app.decorate('imageStore', { redis, target });
 
   registerProblemHandlers(app);
   registerHttpMetrics(app, registry);

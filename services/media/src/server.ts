@@ -1,6 +1,7 @@
 import { drainAndClose } from '../../shared/src/http-lifecycle';
 import { serve } from '../../shared/src/http-server';
 import { createLogger } from '../../shared/src/logger';
+import { guardRedisStartup } from '../../shared/src/redis-startup';
 import { loadSettingsOrExit } from '../../shared/src/settings';
 import { buildMedia } from './app';
 import { mediaSettingsSchema } from './settings';
@@ -9,6 +10,8 @@ import { mediaSettingsSchema } from './settings';
 const settings = loadSettingsOrExit(mediaSettingsSchema, 'media');
 const logger = createLogger('media', settings.LOG_LEVEL);
 const app = buildMedia(settings, { logger });
+// A wrong password or an untrusted certificate stops the process with one line naming the setting.
+guardRedisStartup({ service: 'media', logger, connections: [{ client: app.imageStore.redis, target: app.imageStore.target, what: 'queue Redis' }] });
 serve({
   service: 'media',
   app,

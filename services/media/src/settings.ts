@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { Env, drainTimeoutSetting, intSetting, logLevelSetting, optionalRedisUrlSetting, parseSettings, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
+import { checkRedisConnections, redisConnectionSettings } from '../../shared/src/redis-settings';
+import { Env, drainTimeoutSetting, intSetting, logLevelSetting, parseSettings, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
 /** The media backend's environment (see services/gateway/README.md, "media"). */
 export const mediaSettingsSchema = z.object({
@@ -9,13 +10,12 @@ export const mediaSettingsSchema = z.object({
   METRICS_PORT: metricsPortSetting(9466),
   METRICS_HOST: metricsHostSetting,
   REDIS_URL: redisUrlSetting('redis://127.0.0.1:6379'),
-  QUEUE_REDIS_URL: optionalRedisUrlSetting(),
-  QUEUE_REDIS_PASSWORD: z.string().optional(),
+  ...redisConnectionSettings('QUEUE'),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
   REQUEST_TIMEOUT_MS: requestTimeoutSetting,
   DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   LOG_LEVEL: logLevelSetting,
-});
+}).superRefine(checkRedisConnections(['QUEUE']));
 
 export type MediaSettings = z.infer<typeof mediaSettingsSchema>;
 

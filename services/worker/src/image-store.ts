@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { IDEMPOTENCY_SECONDS, JobOutcome } from '../../shared/src/job';
 import { imageKey, outcomeKey } from '../../shared/src/keys';
+import { ReplicatedWrites } from '../../shared/src/replication';
 
 /** Where rendered PNGs, and the outcomes of finished jobs, go: media and the gateway read them back by job id. */
 export interface ImageStore {
@@ -8,6 +9,20 @@ export interface ImageStore {
   put(jobId: string, png: Buffer, ttlSeconds: number, outcome: JobOutcome): Promise<void>;
   /** Stores the outcome of a job that BullMQ has failed for good, for the idempotency window. */
   putFailure(jobId: string, outcome: JobOutcome): Promise<void>;
+  /**
+   * The size of the PNG when the job was rendered and stored already (an earlier attempt whose
+   * completion BullMQ lost: a worker killed in between, or a failover), else undefined.
+   */
+  stored?(jobId: string): Promise<{ bytes: number } | undefined>;
+}
+
+export interface RedisImageStoreOptions {
+  /** Replicas that must confirm each store (Redis WAIT); 0: the master's answer is enough. @default 0 */
+  readonly minReplicasAcked?: number;
+  /** Longest one WAIT blocks. @default 1000 */
+  readonly replicaAckTimeoutMs?: number;
+  /** Writes (and WAITs) per store before it gives up with a ReplicaAckError. @default 5 */
+  readonly ackAttempts?: number;
 }
 
 /**
@@ -16,30 +31,65 @@ export interface ImageStore {
  * MULTI (both or neither). The outcome (a few dozen bytes) lives as long as the image, and at
  * least 24 h: an idempotent replay within the window must find it even when IMAGE_TTL_SECONDS
  * is shorter, or it would add (and render) the job again.
+ *
+ * With `minReplicasAcked`, every store is confirmed by that many replicas (WAIT) before it
+ * resolves, so BullMQ marks a job completed only once its image would survive a failover; give
+ * the store a connection of its own then (WAIT blocks the connection it runs on). A store that
+ * stays unconfirmed is written again (the writes are idempotent) and finally rejected with a
+ * ReplicaAckError.
  */
 export class RedisImageStore implements ImageStore {
-  constructor(private readonly redis: Redis) {}
+  private readonly replicated: ReplicatedWrites;
+  private readonly attempts: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisImageStoreOptions = {},
+  ) {
+    this.replicated = new ReplicatedWrites(redis, options.minReplicasAcked ?? 0, options.replicaAckTimeoutMs ?? 1000);
+    this.attempts = options.ackAttempts ?? 5;
+  }
 
   async put(jobId: string, png: Buffer, ttlSeconds: number, outcome: JobOutcome): Promise<void> {
-    let results: [Error | null, unknown][] | null;
-    try {
-      results = await this.redis
-        .multi()
-        .set(imageKey(jobId), png, 'EX', ttlSeconds)
-        .set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', Math.max(ttlSeconds, IDEMPOTENCY_SECONDS))
-        .exec();
-    } catch (err) {
-      // A command refused while queued (OOM at maxmemory) aborts the transaction: surface that
-      // error, not the EXECABORT, so the caller can tell a full store from a failing one.
-      const previous = (err as { previousErrors?: unknown[] }).previousErrors?.[0];
-      throw previous ?? err;
-    }
-    const failed = results?.find(([err]) => err)?.[0];
-    if (failed) throw failed;
+    await this.replicated.writeRetrying(async () => {
+      let results: [Error | null, unknown][] | null;
+      try {
+        results = await this.redis
+          .multi()
+          .set(imageKey(jobId), png, 'EX', ttlSeconds)
+          .set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', Math.max(ttlSeconds, IDEMPOTENCY_SECONDS))
+          .exec();
+      } catch (err) {
+        // A command refused while queued (OOM at maxmemory) aborts the transaction: surface that
+        // error, not the EXECABORT, so the caller can tell a full store from a failing one.
+        const previous = (err as { previousErrors?: unknown[] }).previousErrors?.[0];
+        throw previous ?? err;
+      }
+      const failed = results?.find(([err]) => err)?.[0];
+      if (failed) throw failed;
+    }, this.attempts);
   }
 
   async putFailure(jobId: string, outcome: JobOutcome): Promise<void> {
-    await this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS);
+    await this.replicated.writeRetrying(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS), this.attempts);
+  }
+
+  async stored(jobId: string): Promise<{ bytes: number } | undefined> {
+    const results = await this.redis.multi().get(outcomeKey(jobId)).strlen(imageKey(jobId)).exec();
+    const [outcome, bytes] = (results ?? []).map(([err, value]) => (err ? undefined : value)) as [string | null | undefined, number | undefined];
+    if (!outcome || !bytes) return undefined;
+    let status: unknown;
+    try {
+      status = (JSON.parse(outcome) as Partial<JobOutcome>).status;
+    } catch {
+      return undefined;
+    }
+    if (status !== 'completed') return undefined;
+    // Found on this master, but an earlier attempt may have stored it without the replicas'
+    // confirmation: rewriting the outcome (same value, same TTL) and confirming that write
+    // confirms everything before it, the PNG included (replication is one ordered stream).
+    if (this.replicated.enabled) await this.replicated.writeRetrying(() => this.redis.set(outcomeKey(jobId), outcome, 'KEEPTTL', 'XX'), this.attempts);
+    return { bytes };
   }
 
   /**
@@ -47,6 +97,7 @@ export class RedisImageStore implements ImageStore {
    * (SET NX), for what is left of its window. True when it wrote one.
    */
   async restoreFailure(jobId: string, outcome: JobOutcome, ttlSeconds: number): Promise<boolean> {
-    return (await this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', ttlSeconds, 'NX')) === 'OK';
+    // One attempt: written again, NX would find its own first write (the next reconcile checks again).
+    return (await this.replicated.write(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', ttlSeconds, 'NX'))) === 'OK';
   }
 }

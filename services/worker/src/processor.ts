@@ -5,6 +5,7 @@ import { RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
 import { imageKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
 import { ModelHttpError } from '../../shared/src/model-client';
+import { ReplicaAckError } from '../../shared/src/replication';
 import type { ImageStore } from './image-store';
 import type { JobResult, WorkerMetrics } from './metrics';
 import type { ProgressMonitor } from './progress';
@@ -25,7 +26,11 @@ import type { ProgressMonitor } from './progress';
  *   since a retry cannot succeed;
  * - anything else (5xx, timeout, connection refused): thrown, BullMQ retries with the job's
  *   exponential backoff until its attempts are used up;
- * - the image store full (Redis OOM): postponed like an open breaker, the attempt not burned.
+ * - the image store full (Redis OOM), or its writes not confirmed by the replicas in time
+ *   (QUEUE_MIN_REPLICAS_ACKED): postponed like an open breaker, the attempt not burned;
+ * - already rendered and stored by an earlier attempt whose completion BullMQ lost (a worker
+ *   killed between the store and the completion, a failover that lost the completion): not
+ *   rendered again, completed from what is stored.
  */
 
 /** The subset of a BullMQ Job the processor uses (a real Job satisfies it). */
@@ -68,6 +73,8 @@ export const MIN_POSTPONE_MS = 250;
 export const MAX_POSTPONE_JITTER_MS = 2000;
 /** Wait when the image store is full (queue Redis at maxmemory, noeviction): images expire and free room. */
 export const STORE_FULL_POSTPONE_MS = 30_000;
+/** Wait when the replicas did not confirm a store: a failover or a replica catching up takes seconds. */
+export const UNCONFIRMED_POSTPONE_MS = 5_000;
 
 /** Redis refused a write because it is at maxmemory under noeviction. */
 function isOutOfMemory(err: unknown): boolean {
@@ -107,6 +114,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
     }
     const request: RenderRequest = parsed.data;
+    const key = imageKey(jobId);
 
     const failedAttempt = (err: unknown): unknown => {
       const willRetry = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
@@ -114,6 +122,29 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       log?.warn({ err, willRetry }, 'render attempt failed');
       return err;
     };
+
+    const postponeUnconfirmed = async (err: ReplicaAckError): Promise<never> => {
+      // Stored on the master, not confirmed by its replicas: the job must not complete yet. It
+      // comes back later and, finding its image, completes without rendering again.
+      const until = clock() + UNCONFIRMED_POSTPONE_MS + Math.floor(random() * MAX_POSTPONE_JITTER_MS);
+      await job.moveToDelayed(until, token);
+      count('postponed');
+      log?.warn({ until: new Date(until).toISOString(), err: err.message }, 'image store not confirmed by the replicas: job postponed');
+      throw new DelayedError();
+    };
+
+    let done: { bytes: number } | undefined;
+    try {
+      done = await deps.store.stored?.(jobId);
+    } catch (err) {
+      if (err instanceof ReplicaAckError) return postponeUnconfirmed(err);
+      throw failedAttempt(err);
+    }
+    if (done) {
+      count('completed');
+      log?.info({ bytes: done.bytes }, 'already rendered and stored by an earlier attempt: completed without rendering again');
+      return { imageKey: key, bytes: done.bytes, width: request.width, height: request.height };
+    }
 
     let png: Buffer;
     try {
@@ -136,7 +167,6 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
     }
 
     // Stored before we return: BullMQ marks the job completed only after this resolves.
-    const key = imageKey(jobId);
     try {
       await deps.store.put(jobId, png, deps.imageTtlSeconds, { status: 'completed', createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 });
     } catch (err) {
@@ -148,6 +178,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         log?.warn({ until: new Date(until).toISOString() }, 'image store full (Redis OOM): job postponed');
         throw new DelayedError();
       }
+      if (err instanceof ReplicaAckError) return postponeUnconfirmed(err);
       throw failedAttempt(err);
     }
     count('completed');

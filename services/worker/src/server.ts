@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createLogger } from '../../shared/src/logger';
 import { createRegistry } from '../../shared/src/metrics';
 import { createRedis } from '../../shared/src/redis';
+import { guardRedisStartup } from '../../shared/src/redis-startup';
 import { createHealthServer } from './health';
 import { loadWorkerSettingsOrExit } from './settings';
 import { createRenderWorker } from './worker';
@@ -14,10 +15,17 @@ import { createRenderWorker } from './worker';
 async function main(): Promise<void> {
   const settings = loadWorkerSettingsOrExit();
   const logger = createLogger('worker', settings.LOG_LEVEL);
-  const connection = createRedis('worker', { url: settings.QUEUE_REDIS_URL, password: settings.QUEUE_REDIS_PASSWORD });
+  const connection = createRedis('worker', settings.queueRedis);
   connection.on('error', (err) => logger.warn({ err: err.message }, 'queue redis connection error'));
   const registry = createRegistry('worker');
   const render = createRenderWorker({ settings, connection, registry, logger });
+  // A wrong password or an untrusted certificate stops the process with one line naming the
+  // setting, whichever connection meets it first (BullMQ's blocking connection reports through the worker).
+  guardRedisStartup({
+    service: 'worker',
+    logger,
+    connections: [{ client: connection, target: settings.queueRedis, what: 'queue Redis', requireNoEviction: true, alsoFrom: [render.worker] }],
+  });
   const health = createHealthServer({ registry, progress: render.progress, ready: render.ready });
 
   let shuttingDown = false;

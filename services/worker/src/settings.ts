@@ -1,13 +1,18 @@
 import { z } from 'zod';
-import { Env, httpUrlSetting, intSetting, optionalIntSetting, loadSettingsOrExit, logLevelSetting, optionalRedisUrlSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
+import { RedisTarget } from '../../shared/src/redis';
+import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
+import { Env, httpUrlSetting, intSetting, optionalIntSetting, loadSettingsOrExit, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** The worker's environment; every variable is documented in services/worker/README.md. */
 export const workerEnvSchema = z.object({
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
-  QUEUE_REDIS_URL: optionalRedisUrlSetting(),
-  QUEUE_REDIS_PASSWORD: z.string().min(1).optional(),
+  ...redisConnectionSettings('QUEUE'),
+  /** Replicas that must confirm a job's stored image and outcome (Redis WAIT); unset: 1 with Sentinel, else 0. */
+  QUEUE_MIN_REPLICAS_ACKED: optionalIntSetting(0, 16),
+  /** Longest one WAIT blocks; an unconfirmed store is written and confirmed again a few times, then the job is postponed. */
+  QUEUE_REPLICA_ACK_TIMEOUT_MS: intSetting(10, 60_000, 1000),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
   QUEUE_NAME: queueNameSetting,
   WORKER_CONCURRENCY: intSetting(1, 256, 2),
@@ -25,11 +30,14 @@ export const workerEnvSchema = z.object({
   /** Longest a SIGTERM waits for the active jobs; unset: 2 × MODEL_TIMEOUT_MS + 10 s. */
   WORKER_SHUTDOWN_TIMEOUT_MS: optionalIntSetting(100, 3_600_000),
   LOG_LEVEL: logLevelSetting,
-});
+}).superRefine(checkRedisConnections(['QUEUE']));
 
-export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_URL' | 'WORKER_SHUTDOWN_TIMEOUT_MS'> & {
+export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_URL' | 'WORKER_SHUTDOWN_TIMEOUT_MS' | 'QUEUE_MIN_REPLICAS_ACKED'> & {
   QUEUE_REDIS_URL: string;
   WORKER_SHUTDOWN_TIMEOUT_MS: number;
+  QUEUE_MIN_REPLICAS_ACKED: number;
+  /** Where the queue lives, after the defaults (URL, credentials, CA, Sentinels). */
+  queueRedis: RedisTarget;
 };
 
 /**
@@ -41,12 +49,17 @@ export function defaultShutdownTimeoutMs(modelTimeoutMs: number): number {
   return 2 * modelTimeoutMs + 10_000;
 }
 
-/** QUEUE_REDIS_URL defaults to REDIS_URL; WORKER_SHUTDOWN_TIMEOUT_MS to defaultShutdownTimeoutMs. */
+/**
+ * QUEUE_REDIS_URL defaults to REDIS_URL; WORKER_SHUTDOWN_TIMEOUT_MS to defaultShutdownTimeoutMs;
+ * QUEUE_MIN_REPLICAS_ACKED to 1 with Sentinel, else 0.
+ */
 function derive(env: z.infer<typeof workerEnvSchema>): WorkerSettings {
   return {
     ...env,
     QUEUE_REDIS_URL: env.QUEUE_REDIS_URL ?? env.REDIS_URL,
     WORKER_SHUTDOWN_TIMEOUT_MS: env.WORKER_SHUTDOWN_TIMEOUT_MS ?? defaultShutdownTimeoutMs(env.MODEL_TIMEOUT_MS),
+    QUEUE_MIN_REPLICAS_ACKED: minReplicasAcked(env),
+    queueRedis: redisTarget(env, 'QUEUE'),
   };
 }
 

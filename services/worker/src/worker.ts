@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { IDEMPOTENCY_SECONDS, JobOutcome, RenderRequest } from '../../shared/src/job';
 import type { Logger } from '../../shared/src/logger';
 import { ModelClient } from '../../shared/src/model-client';
+import { duplicateRedis } from '../../shared/src/redis';
 import { ImageStore, RedisImageStore } from './image-store';
 import { createWorkerMetrics } from './metrics';
 import { RenderResult, createRenderProcessor } from './processor';
@@ -24,7 +25,8 @@ export type RenderWorkerSettings = Pick<
   | 'WORKER_STALLED_INTERVAL_MS'
   | 'WORKER_MAX_STALLED_COUNT'
   | 'WORKER_STUCK_GRACE_MS'
->;
+> &
+  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS'>>;
 
 export interface RenderWorkerOptions {
   readonly settings: RenderWorkerSettings;
@@ -57,7 +59,11 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     registry,
   });
   const progress = new ProgressMonitor(settings.MODEL_TIMEOUT_MS + settings.WORKER_STUCK_GRACE_MS);
-  const store = new RedisImageStore(connection);
+  // Confirmed stores WAIT for replicas, and WAIT blocks its connection: with confirmation on,
+  // the store gets a connection of its own so BullMQ's commands never queue behind a WAIT.
+  const minReplicasAcked = settings.QUEUE_MIN_REPLICAS_ACKED ?? 0;
+  const storeConnection = minReplicasAcked > 0 ? duplicateRedis(connection) : connection;
+  const store = new RedisImageStore(storeConnection, { minReplicasAcked, replicaAckTimeoutMs: settings.QUEUE_REPLICA_ACK_TIMEOUT_MS });
   const processor = createRenderProcessor({
     render: (request) => model.render(request),
     store,
@@ -115,6 +121,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       clearInterval(reconciling);
       await worker.close();
       await queue.close();
+      if (storeConnection !== connection) await storeConnection.quit().catch(() => storeConnection.disconnect());
     },
   };
 }

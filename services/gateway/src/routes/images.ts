@@ -60,7 +60,10 @@ function queueProblem(reply: FastifyReply, err: unknown): FastifyReply {
   }
   if (err instanceof QueueUnavailableError) {
     reply.log.warn({ err }, 'queue unavailable');
-    return sendProblem(reply.header('retry-after', '1'), 503, 'The render queue is temporarily unreachable; retry later.');
+    const detail = err.unconfirmed
+      ? 'The job could not be confirmed by a queue replica in time; retry with the same Idempotency-Key (it finds the job if it was kept).'
+      : 'The render queue is temporarily unreachable; retry later.';
+    return sendProblem(reply.header('retry-after', '1'), 503, detail);
   }
   if (err instanceof IdempotencyConflictError) {
     return sendProblem(reply, 422, 'This Idempotency-Key was already used with a different request body.', { jobId: err.jobId });
