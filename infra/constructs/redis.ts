@@ -39,14 +39,138 @@ export const REDIS_PASSWORD_ENV = 'REDIS_PASSWORD';
  * stops the container instead of starting Redis without (or with a wrong) password.
  * No `$(` appears, so Kubernetes' `$(VAR)` expansion leaves the script alone.
  */
-export const REDIS_START_SCRIPT = [
+/** Refuses an empty password, or one that would break or extend a config line. */
+const PASSWORD_CHECK = [
   `case "$${REDIS_PASSWORD_ENV}" in`,
   `  ''|*[!A-Za-z0-9+/=._~-]*) echo '${REDIS_PASSWORD_ENV} must be non-empty and contain only A-Z a-z 0-9 + / = . _ ~ -' >&2; exit 1 ;;`,
   'esac',
+];
+
+export const REDIS_START_SCRIPT = [
+  ...PASSWORD_CHECK,
   'exec redis-server - "$@" <<EOF',
   `requirepass $${REDIS_PASSWORD_ENV}`,
   'EOF',
   '',
+].join('\n');
+
+/**
+ * Asks the Sentinels in `$SENTINELS` (space-separated host:port) for the current primary of
+ * `$MASTER_NAME` and sets `primary` to "host port", or leaves it empty when none answers
+ * (a cold start: no Sentinel is up yet). `skip` is an address not to ask (the caller itself).
+ * Only sh built-ins and redis-cli (authenticated by REDISCLI_AUTH): the script runs on the
+ * alpine image's busybox sh and on Debian's dash alike. Backquotes, never `$(`: Kubernetes
+ * would try to expand `$(…)` in a command.
+ */
+const ASK_SENTINELS = [
+  "nl='",
+  "'",
+  "primary=''",
+  'for s in $SENTINELS; do',
+  '  [ "$s" = "$skip" ] && continue',
+  '  a=`redis-cli --no-auth-warning --raw -h "${s%:*}" -p "${s##*:}" sentinel get-master-addr-by-name "$MASTER_NAME" 2>/dev/null` || continue',
+  '  host=${a%%"$nl"*}',
+  '  port=${a#*"$nl"}',
+  '  case "$port" in',
+  "    ''|*[!0-9]*) continue ;;",
+  '  esac',
+  '  primary="$host $port"',
+  '  break',
+  'done',
+];
+
+/**
+ * The data pods of the Sentinel topology. Each asks the Sentinels which pod is the primary
+ * now (after a failover it is not the first pod any more) and starts as its replica; with no
+ * Sentinel answering (the whole group starting cold) `$PRIMARY_HOST:$PRIMARY_PORT`, the
+ * first pod, is the primary. Every pod announces its stable DNS name (`$ANNOUNCE_HOST`), so a
+ * rescheduled pod with a new IP is the same replica to the Sentinels. Like
+ * {@link REDIS_START_SCRIPT}, the password goes to `redis-server -` on stdin, also as
+ * `masterauth` (any pod may become a replica).
+ */
+export const REPLICATED_REDIS_START_SCRIPT = [
+  ...PASSWORD_CHECK,
+  "skip=''",
+  ...ASK_SENTINELS,
+  '[ -n "$primary" ] || primary="$PRIMARY_HOST $PRIMARY_PORT"',
+  'if [ "$primary" = "$ANNOUNCE_HOST $REDIS_PORT" ]; then',
+  '  echo "levee: starting as the primary" >&2',
+  'else',
+  '  echo "levee: starting as a replica of $primary" >&2',
+  '  set -- "$@" --replicaof $primary',
+  'fi',
+  'exec redis-server - "$@" --replica-announce-ip "$ANNOUNCE_HOST" --replica-announce-port "$REDIS_PORT" <<EOF',
+  `requirepass $${REDIS_PASSWORD_ENV}`,
+  `masterauth $${REDIS_PASSWORD_ENV}`,
+  'EOF',
+  '',
+].join('\n');
+
+/**
+ * A Sentinel. Sentinel must own a writable config file (it rewrites it with what it learns:
+ * the current primary, the replicas, the other Sentinels), so the script writes one into
+ * `$SENTINEL_DIR` (an emptyDir: it survives a container restart, so a restarted Sentinel
+ * keeps its knowledge) unless it is there already. A new Sentinel monitors the primary the
+ * other Sentinels report, else the first data pod. Its id is fixed by its pod ordinal
+ * (`$POD_NAME` = `…-<n>`), so a rescheduled Sentinel is the same Sentinel to its peers and
+ * stale entries never pile up (they would raise the majority a failover needs). The password
+ * goes on stdin (`-`, the last argument), as `requirepass` and as the password for the data
+ * pods and the other Sentinels; Sentinel writes it into its own file (mode 0600, umask 077).
+ */
+export const SENTINEL_START_SCRIPT = [
+  ...PASSWORD_CHECK,
+  'umask 077',
+  'conf="$SENTINEL_DIR/sentinel.conf"',
+  'if [ ! -s "$conf" ]; then',
+  '  ordinal=${POD_NAME##*-}',
+  '  case "$ordinal" in',
+  "    ''|*[!0-9]*) echo 'POD_NAME must end in -<ordinal>' >&2; exit 1 ;;",
+  '  esac',
+  '  skip="$ANNOUNCE_HOST:$SENTINEL_PORT"',
+  ...ASK_SENTINELS.map((l) => `  ${l}`.replace(/^  (')$/, '$1')),
+  '  [ -n "$primary" ] || primary="$PRIMARY_HOST $PRIMARY_PORT"',
+  "  myid=`printf '1e7ee%035d' \"$ordinal\"`",
+  "  printf '%s\\n' \\",
+  '    "port $SENTINEL_PORT" \\',
+  '    "dir $SENTINEL_DIR" \\',
+  '    "sentinel myid $myid" \\',
+  '    "sentinel resolve-hostnames yes" \\',
+  '    "sentinel announce-hostnames yes" \\',
+  '    "sentinel announce-ip $ANNOUNCE_HOST" \\',
+  '    "sentinel announce-port $SENTINEL_PORT" \\',
+  '    "sentinel monitor $MASTER_NAME $primary $QUORUM" \\',
+  '    "sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS" \\',
+  '    "sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS" \\',
+  '    "sentinel parallel-syncs $MASTER_NAME 1" > "$conf"',
+  'fi',
+  'exec redis-server "$conf" "$@" - <<EOF',
+  `requirepass $${REDIS_PASSWORD_ENV}`,
+  `sentinel auth-pass $MASTER_NAME $${REDIS_PASSWORD_ENV}`,
+  `sentinel sentinel-pass $${REDIS_PASSWORD_ENV}`,
+  'EOF',
+  '',
+].join('\n');
+
+/**
+ * Readiness of a data pod that knows a replica from a primary: the primary is ready when it
+ * answers; a replica only while its link to the primary is up (in sync, not still loading a
+ * full copy), so a rolling update waits for each replica to catch up before the next pod.
+ */
+export const REPLICATED_REDIS_READY_SCRIPT = [
+  'r=`redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info replication` || exit 1',
+  'case "$r" in',
+  '  *role:master*|*master_link_status:up*) exit 0 ;;',
+  'esac',
+  'exit 1',
+].join('\n');
+
+/** Readiness of a Sentinel: it knows the primary and enough Sentinels to authorize a failover. */
+export const SENTINEL_READY_SCRIPT = [
+  'r=`redis-cli -h 127.0.0.1 -p "$SENTINEL_PORT" sentinel ckquorum "$MASTER_NAME"` || exit 1',
+  'case "$r" in',
+  '  OK*) exit 0 ;;',
+  'esac',
+  'exit 1',
 ].join('\n');
 
 export function redisContainer(props: RedisContainerProps): k8s.Container {
