@@ -10,6 +10,7 @@ import { Monitoring } from './constructs/monitoring';
 import { LeveeNamespace } from './constructs/namespace';
 import { NetworkPolicies } from './constructs/network-policies';
 import { QueueRedis } from './constructs/queue-redis';
+import { QueueSentinel } from './constructs/queue-sentinel';
 import { Worker } from './constructs/worker';
 
 export interface LeveeChartProps extends ChartProps {
@@ -24,8 +25,12 @@ export interface LeveeChartProps extends ChartProps {
 export class LeveeChart extends Chart {
   public readonly config: LeveeConfig;
   public readonly leveeNamespace: LeveeNamespace;
-  public readonly queueRedis: QueueRedis;
-  public readonly cacheRedis: CacheRedis;
+  /** Absent with `LEVEE_QUEUE_REDIS=external`. */
+  public readonly queueRedis?: QueueRedis;
+  /** Only with `LEVEE_QUEUE_REDIS=sentinel`. */
+  public readonly queueSentinel?: QueueSentinel;
+  /** Absent with `LEVEE_CACHE_REDIS=external`. */
+  public readonly cacheRedis?: CacheRedis;
   public readonly model: Model;
   public readonly gateway: Gateway;
   public readonly media: Media;
@@ -40,8 +45,9 @@ export class LeveeChart extends Chart {
     const { config } = props;
     this.config = config;
     this.leveeNamespace = new LeveeNamespace(this, 'namespace', { config });
-    this.queueRedis = new QueueRedis(this, 'queue-redis', { config });
-    this.cacheRedis = new CacheRedis(this, 'cache-redis', { config });
+    if (config.queueRedis.mode !== 'external') this.queueRedis = new QueueRedis(this, 'queue-redis', { config });
+    if (config.queueRedis.mode === 'sentinel') this.queueSentinel = new QueueSentinel(this, 'queue-sentinel', { config });
+    if (config.cacheRedis.mode === 'deployment') this.cacheRedis = new CacheRedis(this, 'cache-redis', { config });
     this.model = new Model(this, 'model', { config });
     this.gateway = new Gateway(this, 'gateway', { config });
     this.media = new Media(this, 'media', { config });

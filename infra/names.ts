@@ -1,7 +1,10 @@
 /**
  * Stable names shared by the constructs, the services and the Pulumi program.
- * They never depend on configuration values, so snapshots and resource names stay put.
+ * They never depend on configuration values, so snapshots and resource names stay put
+ * (the Secrets a deployment reads are the one exception: their names are settings).
  */
+import type { LeveeConfig } from './config/resolve';
+
 
 /** Kubernetes names of the components (Deployments, StatefulSets and Services share them). */
 export const COMPONENTS = {
@@ -10,8 +13,16 @@ export const COMPONENTS = {
   model: 'levee-model',
   worker: 'levee-worker',
   queueRedis: 'levee-queue-redis',
+  /** The Sentinels of `LEVEE_QUEUE_REDIS=sentinel` (StatefulSet, and the ClusterIP Service the clients ask). */
+  queueSentinel: 'levee-queue-sentinel',
   cacheRedis: 'levee-cache-redis',
 } as const;
+
+/** Headless Service governing the Sentinel StatefulSet (stable pod DNS names; the ClusterIP Service has the plain name). */
+export const QUEUE_SENTINEL_HEADLESS = 'levee-queue-sentinel-headless';
+
+/** The Sentinel master group of the queue Redis (the services' QUEUE_REDIS_SENTINEL_NAME default). */
+export const QUEUE_SENTINEL_MASTER = 'levee-queue';
 
 export type ComponentKey = keyof typeof COMPONENTS;
 
@@ -30,6 +41,7 @@ export const PORTS = {
   modelMetrics: 9467,
   workerMetrics: 9464,
   redis: 6379,
+  sentinel: 26379,
 } as const;
 
 /** Name of every metrics port (container and Service), which ServiceMonitors and PodMonitors scrape. */
@@ -45,19 +57,45 @@ export interface SecretRef {
   readonly key: string;
   /** What the value is for. */
   readonly description: string;
+  /**
+   * A password for a Redis in the cluster: the Pulumi program generates it and creates the
+   * Secret. False: it must exist already (a managed Redis's password, its CA certificate).
+   */
+  readonly generated: boolean;
 }
+
+/** The Secret holding the queue Redis password (`LEVEE_QUEUE_REDIS_PASSWORD_SECRET`). */
+export function queueRedisSecret(config: LeveeConfig): SecretRef {
+  const external = config.queueRedis.mode === 'external';
+  return {
+    name: config.queueRedis.passwordSecret,
+    key: 'password',
+    description: external ? 'password of the managed queue Redis' : 'password of the queue Redis (requirepass; Sentinel too)',
+    generated: !external,
+  };
+}
+
+/** The Secret holding the cache Redis password (`LEVEE_CACHE_REDIS_PASSWORD_SECRET`). */
+export function cacheRedisSecret(config: LeveeConfig): SecretRef {
+  const external = config.cacheRedis.mode === 'external';
+  return { name: config.cacheRedis.passwordSecret, key: 'password', description: external ? 'password of the managed cache Redis' : 'password of the cache Redis (requirepass)', generated: !external };
+}
+
+/** Key of the CA certificate in `LEVEE_*_REDIS_CA_SECRET`. */
+export const CA_SECRET_KEY = 'ca.crt';
 
 /**
  * The Secrets the chart references but never creates (no password is ever in the YAML).
- * cdk8s users create them with `kubectl create secret`; the Pulumi program creates them itself.
+ * cdk8s users create them with `kubectl create secret`; the Pulumi program creates the
+ * `generated` ones itself. One Secret may serve both Redis roles (same name and key): it is listed once.
  */
-export const REQUIRED_SECRETS: readonly SecretRef[] = [
-  { name: 'levee-queue-redis', key: 'password', description: 'password of the queue Redis (requirepass)' },
-  { name: 'levee-cache-redis', key: 'password', description: 'password of the cache Redis (requirepass)' },
-];
-
-export const QUEUE_REDIS_SECRET = REQUIRED_SECRETS[0]!;
-export const CACHE_REDIS_SECRET = REQUIRED_SECRETS[1]!;
+export function requiredSecrets(config: LeveeConfig): SecretRef[] {
+  const refs: SecretRef[] = [queueRedisSecret(config), cacheRedisSecret(config)];
+  for (const [role, ext] of [['queue', config.queueRedis.external], ['cache', config.cacheRedis.external]] as const) {
+    if (ext?.caSecret) refs.push({ name: ext.caSecret, key: CA_SECRET_KEY, description: `CA certificate of the managed ${role} Redis`, generated: false });
+  }
+  return refs.filter((r, i) => refs.findIndex((o) => o.name === r.name && o.key === r.key) === i);
+}
 
 /** Label keys. Selectors use only `app.kubernetes.io/name`, which never changes. */
 export const LABELS = {

@@ -4,7 +4,7 @@
  * Nothing is built before this succeeds.
  */
 import {
-  Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, SETTINGS, SETTING_NAMES,
+  CacheRedisMode, Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, QueueRedisMode, SETTINGS, SETTING_NAMES,
   SettingName, SettingValues, settingLabel,
 } from './settings';
 
@@ -81,6 +81,34 @@ export interface MonitoringConfig {
   readonly alerts: AlertThresholds;
 }
 
+/** A managed Redis outside the cluster (`LEVEE_QUEUE_REDIS=external`, `LEVEE_CACHE_REDIS=external`). */
+export interface ExternalRedis {
+  /** The URL as given (no credentials). */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** `rediss://` */
+  readonly tls: boolean;
+  /** ACL user, if any. */
+  readonly username?: string;
+  /** Secret (key `ca.crt`) with the CA that signed its certificate; none = the system CAs. */
+  readonly caSecret?: string;
+  /** Where it is, for the egress NetworkPolicy (on `port`). */
+  readonly cidrs: readonly string[];
+}
+
+/** The Sentinel part of `LEVEE_QUEUE_REDIS=sentinel` (fixed: three Sentinels, a majority of two). */
+export interface SentinelSettings {
+  readonly sentinels: number;
+  readonly quorum: number;
+  /** A primary unreachable this long is down (then a failover starts once the quorum agrees). */
+  readonly downAfterMs: number;
+  readonly failoverTimeoutMs: number;
+}
+
+/** Sentinels of the Sentinel topology: an odd number, so a majority survives the loss of one. */
+export const SENTINEL_DEFAULTS: SentinelSettings = { sentinels: 3, quorum: 2, downAfterMs: 5000, failoverTimeoutMs: 60_000 };
+
 export interface LeveeConfig {
   readonly environment: Environment;
   readonly previewId?: string;
@@ -104,6 +132,17 @@ export interface LeveeConfig {
     readonly modelTimeoutMs: number;
   };
   readonly queueRedis: {
+    readonly mode: QueueRedisMode;
+    /** Redis data pods in the cluster: 1 (statefulset), `LEVEE_QUEUE_REDIS_REPLICAS` (sentinel), 0 (external). */
+    readonly replicas: number;
+    /** Replicas that must confirm each accepted job and stored image (QUEUE_MIN_REPLICAS_ACKED). */
+    readonly minReplicasAcked: number;
+    /** Only with `sentinel`. */
+    readonly sentinel?: SentinelSettings;
+    /** Only with `external`. */
+    readonly external?: ExternalRedis;
+    /** Secret (key `password`) holding the password. */
+    readonly passwordSecret: string;
     readonly memory: Memory;
     /** `maxmemory` in MiB: 75% of the memory limit, leaving room for fork/AOF rewrite buffers. */
     readonly maxmemoryMb: number;
@@ -111,7 +150,14 @@ export interface LeveeConfig {
     readonly storageSize: Memory;
     readonly storageClass?: string;
   };
-  readonly cacheRedis: { readonly memory: Memory; readonly maxmemoryMb: number };
+  readonly cacheRedis: {
+    readonly mode: CacheRedisMode;
+    /** Only with `external`. */
+    readonly external?: ExternalRedis;
+    readonly passwordSecret: string;
+    readonly memory: Memory;
+    readonly maxmemoryMb: number;
+  };
   readonly edge: {
     readonly l4: boolean;
     readonly l7Provider: L7ProviderName;
@@ -251,6 +297,46 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     }
   }
 
+  // The Redis modes: each mode's own settings only with that mode, and what each mode needs.
+  const queueMode = v.queueRedis;
+  const queueModeIs = `${show('queueRedis', raw.queueRedis)}`;
+  if (queueMode === 'sentinel' && v.queueRedisReplicas < 2) {
+    problems.push(`${show('queueRedisReplicas', raw.queueRedisReplicas)} is too few for ${queueModeIs}; allowed: at least 2 data pods (a primary and a replica to promote); 3 by default`);
+  }
+  if (queueMode !== 'sentinel' && given('queueRedisReplicas')) {
+    problems.push(`${show('queueRedisReplicas', raw.queueRedisReplicas)} contradicts ${queueModeIs}; allowed: data pods only with queueRedis = "sentinel" (statefulset runs one, external none)`);
+  }
+  if (given('queueMinReplicasAcked')) {
+    const replicasAvailable = queueMode === 'sentinel' ? v.queueRedisReplicas - 1 : queueMode === 'statefulset' ? 0 : Infinity;
+    if (v.queueMinReplicasAcked > replicasAvailable) {
+      problems.push(
+        `${show('queueMinReplicasAcked', raw.queueMinReplicasAcked)} can never be confirmed with ${queueModeIs}${queueMode === 'sentinel' ? ` and ${show('queueRedisReplicas', raw.queueRedisReplicas)}` : ''}; allowed: at most ${replicasAvailable} (the replicas there are)`,
+      );
+    }
+  }
+  for (const role of ['queue', 'cache'] as const) {
+    const mode = role === 'queue' ? 'queueRedis' : 'cacheRedis';
+    const external = v[mode] === 'external';
+    const url = `${role}RedisUrl` as const;
+    const cidrs = `${role}RedisCidrs` as const;
+    const onlyExternal = [url, `${role}RedisUsername`, `${role}RedisCaSecret`, cidrs] as const;
+    if (external) {
+      if (raw[url] === '') problems.push(`${settingLabel(url)} is required when ${show(mode, raw[mode])}; allowed: the managed Redis's redis:// or rediss:// URL (e.g. rediss://my-redis.example.com:6380)`);
+      if (raw[cidrs] === '') problems.push(`${settingLabel(cidrs)} is required when ${show(mode, raw[mode])}; allowed: the CIDRs the managed Redis is reached at (the egress NetworkPolicy allows only those), e.g. 10.20.0.0/16`);
+      if (given(`${role}RedisCaSecret`) && raw[`${role}RedisCaSecret`] !== '' && !String(raw[url]).startsWith('rediss://')) {
+        problems.push(`${show(`${role}RedisCaSecret`, raw[`${role}RedisCaSecret`])} contradicts ${show(url, raw[url])}; allowed: a CA Secret only with a rediss:// (TLS) URL`);
+      }
+      const inCluster = role === 'queue' ? (['queueRedisMemory', 'queueRedisPersistence', 'queueRedisStorageSize', 'storageClass'] as const) : (['cacheRedisMemory'] as const);
+      for (const name of inCluster) {
+        if (given(name)) problems.push(`${show(name, raw[name])} contradicts ${show(mode, raw[mode])}; allowed: ${name} only with a Redis in the cluster`);
+      }
+    } else {
+      for (const name of onlyExternal) {
+        if (given(name) && raw[name] !== '') problems.push(`${show(name, raw[name])} contradicts ${show(mode, raw[mode])}; allowed: ${name} only with ${mode} = "external"`);
+      }
+    }
+  }
+
   // Load balancing: one algorithm, written out for L7 and (when present) the L4 Service.
   if (v.loadBalancing !== 'hash') {
     for (const name of ['hashBy', 'hashHeader', 'hashCookie'] as const) {
@@ -294,6 +380,21 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     },
   });
   const maxmemoryMb = (m: Memory) => Math.floor((m.bytes * 0.75) / 1024 ** 2);
+  const external = (role: 'queue' | 'cache'): ExternalRedis => {
+    const url = new URL(v[`${role}RedisUrl`]);
+    const tls = url.protocol === 'rediss:';
+    const username = v[`${role}RedisUsername`];
+    const caSecret = v[`${role}RedisCaSecret`];
+    return {
+      url: v[`${role}RedisUrl`],
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port ? Number(url.port) : 6379,
+      tls,
+      ...(username !== '' ? { username } : {}),
+      ...(caSecret !== '' ? { caSecret } : {}),
+      cidrs: v[`${role}RedisCidrs`].split(','),
+    };
+  };
 
   return {
     environment,
@@ -312,13 +413,25 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       modelTimeoutMs: v.modelTimeoutMs,
     },
     queueRedis: {
+      mode: v.queueRedis,
+      replicas: v.queueRedis === 'sentinel' ? v.queueRedisReplicas : v.queueRedis === 'statefulset' ? 1 : 0,
+      minReplicasAcked: v.queueMinReplicasAcked ?? (v.queueRedis === 'sentinel' ? 1 : 0),
+      ...(v.queueRedis === 'sentinel' ? { sentinel: SENTINEL_DEFAULTS } : {}),
+      ...(v.queueRedis === 'external' ? { external: external('queue') } : {}),
+      passwordSecret: v.queueRedisPasswordSecret,
       memory: v.queueRedisMemory,
       maxmemoryMb: maxmemoryMb(v.queueRedisMemory),
       persistence: v.queueRedisPersistence,
       storageSize: v.queueRedisStorageSize,
       ...(v.storageClass !== '' ? { storageClass: v.storageClass } : {}),
     },
-    cacheRedis: { memory: v.cacheRedisMemory, maxmemoryMb: maxmemoryMb(v.cacheRedisMemory) },
+    cacheRedis: {
+      mode: v.cacheRedis,
+      ...(v.cacheRedis === 'external' ? { external: external('cache') } : {}),
+      passwordSecret: v.cacheRedisPasswordSecret,
+      memory: v.cacheRedisMemory,
+      maxmemoryMb: maxmemoryMb(v.cacheRedisMemory),
+    },
     edge: edgeConfig(environment, previewId, v, given),
     loadBalancing:
       v.loadBalancing === 'hash'

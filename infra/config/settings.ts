@@ -228,6 +228,16 @@ function httpsUrl(raw: string): Parsed<string> {
   }
 }
 
+/** Empty (none) or the redis:// or rediss:// URL of a managed Redis, without credentials (those come from settings and a Secret). */
+function externalRedisUrl(raw: string): Parsed<string> {
+  const allowed = 'empty, or a redis:// or rediss:// URL of the managed Redis (host and port, e.g. rediss://my-redis.abc123.cache.amazonaws.com:6379), without a user or password';
+  if (raw === '') return ok(raw);
+  if (!/^rediss?:\/\/[^\s]+$/.test(raw) || !URL.canParse(raw)) return bad(allowed);
+  const url = new URL(raw);
+  if (url.username || url.password || !url.hostname || (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,2}$/.test(url.pathname))) return bad(allowed);
+  return ok(raw);
+}
+
 const same = (value: string) => () => value;
 const byEnv = (values: Record<Environment, string | undefined>) => (environment: Environment) => values[environment];
 const prodOr = (production: string, small: string) => byEnv({ production, preview: small, dev: small });
@@ -247,6 +257,10 @@ export type ClientIpDetection = (typeof CLIENT_IP_DETECTION)[number];
 export const WORKER_AUTOSCALERS = ['cpu', 'keda'] as const;
 export const MONITORING = ['none', 'prometheus-operator'] as const;
 export type MonitoringMode = (typeof MONITORING)[number];
+export const QUEUE_REDIS_MODES = ['statefulset', 'sentinel', 'external'] as const;
+export type QueueRedisMode = (typeof QUEUE_REDIS_MODES)[number];
+export const CACHE_REDIS_MODES = ['deployment', 'external'] as const;
+export type CacheRedisMode = (typeof CACHE_REDIS_MODES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** Settings for one autoscaled app; env names are `LEVEE_<APP>_…`. */
@@ -299,10 +313,34 @@ export const SETTINGS = {
   kedaListLength: { env: 'LEVEE_KEDA_LIST_LENGTH', description: 'KEDA: waiting jobs per worker replica (listLength of both triggers)', default: same('20'), parse: integer(1, 100000) },
   kedaNamespace: { env: 'LEVEE_KEDA_NAMESPACE', description: 'namespace of the KEDA operator (allowed to reach the queue Redis when KEDA is on)', default: same('keda'), parse: namespaceName },
 
+  queueRedis: {
+    env: 'LEVEE_QUEUE_REDIS',
+    description: 'the queue Redis: statefulset (one pod), sentinel (a primary, replicas and 3 Sentinels; survives losing a node) or external (a managed Redis, see LEVEE_QUEUE_REDIS_URL)',
+    default: prodOr('sentinel', 'statefulset'),
+    parse: oneOf(QUEUE_REDIS_MODES),
+  },
+  queueRedisReplicas: { env: 'LEVEE_QUEUE_REDIS_REPLICAS', description: 'sentinel: Redis data pods, one primary and the rest its replicas (at least 2)', default: same('3'), parse: integer(1, 9) },
+  queueMinReplicasAcked: {
+    env: 'LEVEE_QUEUE_MIN_REPLICAS_ACKED',
+    description: 'replicas that must confirm each accepted job and each stored image (Redis WAIT) before the gateway answers 202 / the worker completes (QUEUE_MIN_REPLICAS_ACKED); unset: 1 with sentinel, else 0',
+    default: () => undefined,
+    parse: integer(0, 8),
+  },
+  queueRedisUrl: { env: 'LEVEE_QUEUE_REDIS_URL', description: 'external: URL of the managed queue Redis (rediss:// for TLS); required with external', default: same(''), parse: externalRedisUrl },
+  queueRedisUsername: { env: 'LEVEE_QUEUE_REDIS_USERNAME', description: 'external: ACL user of the managed queue Redis; empty = the default user', default: same(''), parse: matching(/^([A-Za-z0-9._-]{1,128})?$/, 'empty or an ACL user name (letters, digits, ".", "_" and "-", at most 128 characters)') },
+  queueRedisPasswordSecret: { env: 'LEVEE_QUEUE_REDIS_PASSWORD_SECRET', description: 'Secret (key password) with the queue Redis password; external: create it with the managed Redis password (the Pulumi program generates it only for an in-cluster Redis)', default: same('levee-queue-redis'), parse: matching(DNS_SUBDOMAIN, 'a Kubernetes Secret name (lower-case letters, digits, "-" and ".")') },
+  queueRedisCaSecret: { env: 'LEVEE_QUEUE_REDIS_CA_SECRET', description: 'external with rediss://: Secret (key ca.crt) with the CA that signed the managed Redis certificate; empty = the system CAs', default: same(''), parse: optionalResourceName },
+  queueRedisCidrs: { env: 'LEVEE_QUEUE_REDIS_CIDRS', description: 'external: CIDRs of the managed queue Redis (egress NetworkPolicy, on the URL port); required with external', default: same(''), parse: cidrList },
   queueRedisMemory: { env: 'LEVEE_QUEUE_REDIS_MEMORY', description: 'queue Redis memory request = limit; maxmemory is 75% of it', default: prodOr('1Gi', '256Mi'), parse: memory },
   queueRedisPersistence: { env: 'LEVEE_QUEUE_REDIS_PERSISTENCE', description: 'queue Redis data on a PersistentVolumeClaim (false: emptyDir, no PVC)', default: prodOr('true', 'false'), parse: boolean },
   queueRedisStorageSize: { env: 'LEVEE_QUEUE_REDIS_STORAGE_SIZE', description: 'size of the queue Redis PVC (only with persistence)', default: same('10Gi'), parse: memory },
   storageClass: { env: 'LEVEE_STORAGE_CLASS', description: 'StorageClass of the queue Redis PVC; empty = the cluster default', default: same(''), parse: optionalResourceName },
+  cacheRedis: { env: 'LEVEE_CACHE_REDIS', description: 'the cache Redis: deployment (one pod) or external (a managed Redis, see LEVEE_CACHE_REDIS_URL)', default: same('deployment'), parse: oneOf(CACHE_REDIS_MODES) },
+  cacheRedisUrl: { env: 'LEVEE_CACHE_REDIS_URL', description: 'external: URL of the managed cache Redis (rediss:// for TLS); required with external', default: same(''), parse: externalRedisUrl },
+  cacheRedisUsername: { env: 'LEVEE_CACHE_REDIS_USERNAME', description: 'external: ACL user of the managed cache Redis; empty = the default user', default: same(''), parse: matching(/^([A-Za-z0-9._-]{1,128})?$/, 'empty or an ACL user name (letters, digits, ".", "_" and "-", at most 128 characters)') },
+  cacheRedisPasswordSecret: { env: 'LEVEE_CACHE_REDIS_PASSWORD_SECRET', description: 'Secret (key password) with the cache Redis password; external: create it with the managed Redis password', default: same('levee-cache-redis'), parse: matching(DNS_SUBDOMAIN, 'a Kubernetes Secret name (lower-case letters, digits, "-" and ".")') },
+  cacheRedisCaSecret: { env: 'LEVEE_CACHE_REDIS_CA_SECRET', description: 'external with rediss://: Secret (key ca.crt) with the CA that signed the managed Redis certificate; empty = the system CAs', default: same(''), parse: optionalResourceName },
+  cacheRedisCidrs: { env: 'LEVEE_CACHE_REDIS_CIDRS', description: 'external: CIDRs of the managed cache Redis (egress NetworkPolicy, on the URL port); required with external', default: same(''), parse: cidrList },
   cacheRedisMemory: { env: 'LEVEE_CACHE_REDIS_MEMORY', description: 'cache Redis memory request = limit; maxmemory is 75% of it', default: prodOr('256Mi', '128Mi'), parse: memory },
 
   edge: {

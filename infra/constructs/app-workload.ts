@@ -32,6 +32,10 @@ export interface AppWorkloadProps {
   readonly service?: boolean;
   /** Create a CPU HorizontalPodAutoscaler. @default true */
   readonly cpuAutoscaler?: boolean;
+  /** More volumes (besides /tmp), e.g. a Redis CA certificate. @default none */
+  readonly volumes?: readonly k8s.Volume[];
+  /** Where the container mounts them. @default none */
+  readonly volumeMounts?: readonly k8s.VolumeMount[];
 }
 
 /**
@@ -68,7 +72,7 @@ export class AppWorkload extends Construct {
       securityContext: containerSecurityContext(),
       livenessProbe: props.livenessProbe,
       readinessProbe: props.readinessProbe,
-      volumeMounts: [TMP_MOUNT],
+      volumeMounts: [TMP_MOUNT, ...(props.volumeMounts ?? [])],
       ...(props.preStopSeconds !== undefined && props.preStopSeconds > 0
         ? { lifecycle: { preStop: { exec: { command: ['sleep', String(props.preStopSeconds)] } } } }
         : {}),
@@ -102,7 +106,7 @@ export class AppWorkload extends Construct {
             terminationGracePeriodSeconds: props.terminationGracePeriodSeconds,
             topologySpreadConstraints: topologySpread(name, true),
             containers: [container],
-            volumes: [TMP_VOLUME],
+            volumes: [TMP_VOLUME, ...(props.volumes ?? [])],
           },
         },
       },

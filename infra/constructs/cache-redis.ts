@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-28';
 import type { LeveeConfig } from '../config/resolve';
-import { CACHE_REDIS_SECRET, COMPONENTS, PORTS } from '../names';
+import { COMPONENTS, PORTS, cacheRedisSecret } from '../names';
 import { TMP_VOLUME, objectMeta, podSecurityContext, selectorLabels, topologySpread } from './pod';
 import { maxmemoryFlag, redisContainer } from './redis';
 
@@ -21,6 +21,7 @@ export class CacheRedis extends Construct {
   constructor(scope: Construct, id: string, props: CacheRedisProps) {
     super(scope, id);
     const { config } = props;
+    if (config.cacheRedis.mode === 'external') throw new Error('CacheRedis: LEVEE_CACHE_REDIS is "external"; the chart runs no cache Redis then');
     const name = COMPONENTS.cacheRedis;
     const meta = () => objectMeta(config, name, 'cache-redis');
 
@@ -55,7 +56,7 @@ export class CacheRedis extends Construct {
             containers: [
               redisContainer({
                 config,
-                secret: CACHE_REDIS_SECRET,
+                secret: cacheRedisSecret(config),
                 memory: config.cacheRedis.memory,
                 flags: [
                   ...maxmemoryFlag(config.cacheRedis.maxmemoryMb),

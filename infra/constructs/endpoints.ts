@@ -1,6 +1,72 @@
-/** In-cluster URLs the apps use to reach each other (Service names are stable). */
-import { COMPONENTS, PORTS } from '../names';
+/** How the apps reach each other and their Redis (Service names are stable). */
+import type { k8s } from 'cdk8s-plus-28';
+import type { ExternalRedis, LeveeConfig } from '../config/resolve';
+import { CA_SECRET_KEY, COMPONENTS, PORTS, QUEUE_SENTINEL_MASTER, SecretRef, cacheRedisSecret, queueRedisSecret } from '../names';
+import { plainEnv, secretEnv } from './pod';
 
-export const QUEUE_REDIS_URL = `redis://${COMPONENTS.queueRedis}:${PORTS.redis}`;
-export const CACHE_REDIS_URL = `redis://${COMPONENTS.cacheRedis}:${PORTS.redis}`;
 export const MODEL_URL = `http://${COMPONENTS.model}:${PORTS.model}`;
+
+/** The stable DNS name of queue Redis data pod `i`: `<pod>.<headless Service>.<namespace>.svc` (resolv.conf's search list completes it in any cluster domain). */
+export function queueRedisPodHost(config: LeveeConfig, i: number): string {
+  return `${COMPONENTS.queueRedis}-${i}.${COMPONENTS.queueRedis}.${config.namespace}.svc`;
+}
+
+/**
+ * The Sentinel address the apps, KEDA and the start scripts ask: the ClusterIP Service in
+ * front of the ready Sentinels (a connection never waits on a lost node; with none ready it
+ * is refused at once). ioredis then learns every Sentinel's own address from the answers.
+ */
+export function sentinelClientAddress(): string {
+  return `${COMPONENTS.queueSentinel}:${PORTS.sentinel}`;
+}
+
+/** What an app container needs to reach one Redis role: environment, and the CA certificate's volume. */
+export interface RedisClientSpec {
+  readonly env: k8s.EnvVar[];
+  readonly volumes: k8s.Volume[];
+  readonly mounts: k8s.VolumeMount[];
+}
+
+/** Where an app finds a role's CA certificate (`<ROLE>_REDIS_CA_FILE`). */
+export function caMountPath(role: 'QUEUE' | 'CACHE'): string {
+  return `/etc/levee/${role.toLowerCase()}-redis-ca`;
+}
+
+function external(role: 'QUEUE' | 'CACHE', ext: ExternalRedis, secret: SecretRef): RedisClientSpec {
+  const volume = `${role.toLowerCase()}-redis-ca`;
+  return {
+    env: [
+      ...plainEnv({
+        [`${role}_REDIS_URL`]: ext.url,
+        ...(ext.username ? { [`${role}_REDIS_USERNAME`]: ext.username } : {}),
+        ...(ext.caSecret ? { [`${role}_REDIS_CA_FILE`]: `${caMountPath(role)}/${CA_SECRET_KEY}` } : {}),
+      }),
+      secretEnv(`${role}_REDIS_PASSWORD`, secret),
+    ],
+    volumes: ext.caSecret ? [{ name: volume, secret: { secretName: ext.caSecret, items: [{ key: CA_SECRET_KEY, path: CA_SECRET_KEY }] } }] : [],
+    mounts: ext.caSecret ? [{ name: volume, mountPath: caMountPath(role), readOnly: true }] : [],
+  };
+}
+
+/**
+ * The `QUEUE_REDIS_*` settings of an app for the configured mode: the StatefulSet's Service;
+ * the Sentinels and the master group (no URL: with Sentinels only its scheme would count);
+ * or the managed Redis's URL, ACL user and CA file. The password always comes from the Secret.
+ */
+export function queueRedisClient(config: LeveeConfig): RedisClientSpec {
+  const secret = queueRedisSecret(config);
+  const q = config.queueRedis;
+  if (q.external) return external('QUEUE', q.external, secret);
+  const env =
+    q.mode === 'sentinel'
+      ? plainEnv({ QUEUE_REDIS_SENTINELS: sentinelClientAddress(), QUEUE_REDIS_SENTINEL_NAME: QUEUE_SENTINEL_MASTER })
+      : plainEnv({ QUEUE_REDIS_URL: `redis://${COMPONENTS.queueRedis}:${PORTS.redis}` });
+  return { env: [...env, secretEnv('QUEUE_REDIS_PASSWORD', secret)], volumes: [], mounts: [] };
+}
+
+/** The `CACHE_REDIS_*` settings of the gateway (the cache Deployment's Service, or the managed Redis). */
+export function cacheRedisClient(config: LeveeConfig): RedisClientSpec {
+  const secret = cacheRedisSecret(config);
+  if (config.cacheRedis.external) return external('CACHE', config.cacheRedis.external, secret);
+  return { env: [...plainEnv({ CACHE_REDIS_URL: `redis://${COMPONENTS.cacheRedis}:${PORTS.redis}` }), secretEnv('CACHE_REDIS_PASSWORD', secret)], volumes: [], mounts: [] };
+}

@@ -1,9 +1,9 @@
 import { Construct } from 'constructs';
 import type { LeveeConfig } from '../config/resolve';
-import { CACHE_REDIS_SECRET, COMPONENTS, PORTS, QUEUE_REDIS_SECRET } from '../names';
+import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
-import { CACHE_REDIS_URL, MODEL_URL, QUEUE_REDIS_URL } from './endpoints';
-import { appImage, httpProbe, plainEnv, secretEnv } from './pod';
+import { MODEL_URL, cacheRedisClient, queueRedisClient } from './endpoints';
+import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
 
 export interface GatewayProps {
@@ -14,6 +14,8 @@ export interface GatewayProps {
 export class Gateway extends AppWorkload {
   constructor(scope: Construct, id: string, props: GatewayProps) {
     const { config } = props;
+    const queue = queueRedisClient(config);
+    const cache = cacheRedisClient(config);
     super(scope, id, {
       config,
       name: COMPONENTS.gateway,
@@ -26,8 +28,6 @@ export class Gateway extends AppWorkload {
         ...plainEnv({
           PORT: PORTS.gateway,
           METRICS_PORT: PORTS.gatewayMetrics,
-          QUEUE_REDIS_URL,
-          CACHE_REDIS_URL,
           MODEL_URL,
           RATE_LIMIT_PER_SECOND: config.app.rateLimitPerSecond,
           RATE_LIMIT_IPV6_PREFIX: config.app.rateLimitIpv6Prefix,
@@ -43,10 +43,14 @@ export class Gateway extends AppWorkload {
           // use, and over the L4 LoadBalancer it would bypass the media tier and its scaling.
           SERVE_MEDIA: 'false',
           LOG_LEVEL: config.app.logLevel,
+          // Replicas that confirm each job (Redis WAIT) before the 202.
+          QUEUE_MIN_REPLICAS_ACKED: config.queueRedis.minReplicasAcked,
         }),
-        secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
-        secretEnv('CACHE_REDIS_PASSWORD', CACHE_REDIS_SECRET),
+        ...queue.env,
+        ...cache.env,
       ],
+      volumes: [...queue.volumes, ...cache.volumes],
+      volumeMounts: [...queue.mounts, ...cache.mounts],
       // Liveness never touches Redis; readiness fails while draining or when Redis is down.
       livenessProbe: httpProbe('/healthz', PORTS.gateway, { period: 10, failures: 3, initialDelay: 5 }),
       readinessProbe: httpProbe('/readyz', PORTS.gateway, { period: 5, failures: 2 }),

@@ -1,9 +1,9 @@
 import { Construct } from 'constructs';
 import type { LeveeConfig } from '../config/resolve';
-import { COMPONENTS, PORTS, QUEUE_REDIS_SECRET } from '../names';
+import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
-import { QUEUE_REDIS_URL } from './endpoints';
-import { appImage, httpProbe, plainEnv, secretEnv } from './pod';
+import { queueRedisClient } from './endpoints';
+import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
 
 export interface MediaProps {
@@ -14,6 +14,7 @@ export interface MediaProps {
 export class Media extends AppWorkload {
   constructor(scope: Construct, id: string, props: MediaProps) {
     const { config } = props;
+    const queue = queueRedisClient(config);
     super(scope, id, {
       config,
       name: COMPONENTS.media,
@@ -23,9 +24,11 @@ export class Media extends AppWorkload {
       ports: [{ name: 'http', port: PORTS.media }],
       metricsPort: PORTS.mediaMetrics,
       env: [
-        ...plainEnv({ PORT: PORTS.media, METRICS_PORT: PORTS.mediaMetrics, QUEUE_REDIS_URL, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
-        secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
+        ...plainEnv({ PORT: PORTS.media, METRICS_PORT: PORTS.mediaMetrics, SHUTDOWN_DELAY_SECONDS: config.shutdown.shutdownDelaySeconds, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
+        ...queue.env,
       ],
+      volumes: queue.volumes,
+      volumeMounts: queue.mounts,
       livenessProbe: httpProbe('/healthz', PORTS.media, { period: 10, failures: 3, initialDelay: 5 }),
       readinessProbe: httpProbe('/readyz', PORTS.media, { period: 5, failures: 2 }),
       preStopSeconds: config.shutdown.preStopSeconds,

@@ -4,6 +4,7 @@ import type { LeveeConfig } from '../config/resolve';
 import { LABELS } from '../names';
 import { EPHEMERAL } from './pod';
 import { QUEUE_REDIS_EPHEMERAL_DATA } from './queue-redis';
+import { SENTINEL_RESOURCES } from './queue-sentinel';
 import { redisCpu } from './redis';
 import { parseMemoryBytes } from '../config/quantity';
 
@@ -52,7 +53,7 @@ export class LeveeNamespace extends Construct {
           pods: k8s.Quantity.fromNumber(q.pods),
           'services.loadbalancers': k8s.Quantity.fromNumber(config.edge.l4 ? 1 : 0),
           'services.nodeports': k8s.Quantity.fromNumber(config.edge.l4 ? 1 : 0),
-          persistentvolumeclaims: k8s.Quantity.fromNumber(config.queueRedis.persistence ? 1 : 0),
+          persistentvolumeclaims: k8s.Quantity.fromNumber(config.queueRedis.persistence ? config.queueRedis.replicas : 0),
         },
       },
     });
@@ -87,10 +88,19 @@ export function namespaceQuota(config: LeveeConfig): { cpuMillis: number; memory
     ephemeralMi += n * ephemeralLimitMi;
   }
   const redisCpuLimit = redisCpu(config).limitMillis;
-  // Queue Redis: one pod; cache Redis: one pod plus one surge pod.
-  pods += 3;
-  cpuMillis += 3 * redisCpuLimit;
-  memoryMi += mi(config.queueRedis.memory.bytes) + 2 * mi(config.cacheRedis.memory.bytes);
-  ephemeralMi += 3 * ephemeralLimitMi + (config.queueRedis.persistence ? 0 : mi(parseMemoryBytes(QUEUE_REDIS_EPHEMERAL_DATA)!));
+  // Queue Redis: its data pods (none when external); cache Redis: one pod plus one surge pod.
+  const queuePods = config.queueRedis.replicas;
+  const cachePods = config.cacheRedis.mode === 'deployment' ? 2 : 0;
+  pods += queuePods + cachePods;
+  cpuMillis += (queuePods + cachePods) * redisCpuLimit;
+  memoryMi += queuePods * mi(config.queueRedis.memory.bytes) + cachePods * mi(config.cacheRedis.memory.bytes);
+  ephemeralMi += (queuePods + cachePods) * ephemeralLimitMi + (config.queueRedis.persistence ? 0 : queuePods * mi(parseMemoryBytes(QUEUE_REDIS_EPHEMERAL_DATA)!));
+  const sentinel = config.queueRedis.sentinel;
+  if (sentinel) {
+    pods += sentinel.sentinels;
+    cpuMillis += sentinel.sentinels * SENTINEL_RESOURCES.cpuLimit.millis;
+    memoryMi += sentinel.sentinels * mi(SENTINEL_RESOURCES.memoryLimit.bytes);
+    ephemeralMi += sentinel.sentinels * ephemeralLimitMi;
+  }
   return { cpuMillis, memoryMi, ephemeralMi, pods };
 }

@@ -9,6 +9,8 @@ export type Peer =
   | { readonly component: ComponentKey }
   /** Pods of another namespace: all of them, or those with `labels`. */
   | { readonly namespace: string; readonly labels?: Readonly<Record<string, string>> }
+  /** Addresses outside the cluster (a managed Redis). */
+  | { readonly cidrs: readonly string[] }
   /** Any address: used only for the gateway's public port (see below). */
   | { readonly anywhere: true };
 
@@ -37,21 +39,31 @@ export interface ComponentTraffic {
  * LEVEE_L7_PROXY_SELECTOR) reach it. Rendered PNGs live in the queue Redis, so media
  * reaches it too. Every app's metrics listener is open to the monitoring namespace only, on
  * its own port (the public ports serve no metrics).
+ *
+ * The Redis rules follow the modes: with Sentinel the clients reach the Sentinels (26379) and
+ * the data pods (6379), which also reach each other (replication) and the Sentinels (a
+ * starting pod asks for the primary); a managed Redis is reached at its CIDRs and port only.
+ * Components the chart does not run (an external Redis) get no policy.
  */
-export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, ComponentTraffic> {
+export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey, ComponentTraffic>> {
   const monitoring: Peer = { namespace: config.monitoringNamespace };
   const l7Proxy: Peer = { namespace: config.edge.l7Namespace, labels: config.edge.l7ProxyLabels };
   const keda = config.worker.autoscaler === 'keda';
-  return {
+  const q = config.queueRedis;
+  const c = config.cacheRedis;
+  const sentinel = q.mode === 'sentinel';
+  const toQueue: Rule[] = q.external
+    ? [{ peers: [{ cidrs: q.external.cidrs }], ports: [q.external.port] }]
+    : [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }, ...(sentinel ? [{ peers: [{ component: 'queueSentinel' as const }], ports: [PORTS.sentinel] }] : [])];
+  const toCache: Rule[] = c.external ? [{ peers: [{ cidrs: c.external.cidrs }], ports: [c.external.port] }] : [{ peers: [{ component: 'cacheRedis' }], ports: [PORTS.redis] }];
+  const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, { component: 'media' }, ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
+  const matrix: Partial<Record<ComponentKey, ComponentTraffic>> = {
     gateway: {
       ingress: [
         { peers: config.edge.l4 ? [{ anywhere: true }] : [l7Proxy], ports: [PORTS.gateway] },
         { peers: [monitoring], ports: [PORTS.gatewayMetrics] },
       ],
-      egress: [
-        { peers: [{ component: 'queueRedis' }, { component: 'cacheRedis' }], ports: [PORTS.redis] },
-        { peers: [{ component: 'model' }], ports: [PORTS.model] },
-      ],
+      egress: [...toQueue, ...toCache, { peers: [{ component: 'model' }], ports: [PORTS.model] }],
       dns: true,
     },
     media: {
@@ -59,7 +71,7 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
         { peers: [l7Proxy], ports: [PORTS.media] },
         { peers: [monitoring], ports: [PORTS.mediaMetrics] },
       ],
-      egress: [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }],
+      egress: toQueue,
       dns: true,
     },
     model: {
@@ -72,32 +84,33 @@ export function trafficMatrix(config: LeveeConfig): Record<ComponentKey, Compone
     },
     worker: {
       ingress: [{ peers: [monitoring], ports: [PORTS.workerMetrics] }],
-      egress: [
-        { peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] },
-        { peers: [{ component: 'model' }], ports: [PORTS.model] },
-      ],
+      egress: [...toQueue, { peers: [{ component: 'model' }], ports: [PORTS.model] }],
       dns: true,
     },
-    queueRedis: {
-      ingress: [
-        {
-          peers: [{ component: 'gateway' }, { component: 'worker' }, { component: 'media' }, ...(keda ? [{ namespace: config.kedaNamespace }] : [])],
-          ports: [PORTS.redis],
-        },
-      ],
-      egress: [],
-      dns: false,
-    },
-    cacheRedis: {
-      ingress: [{ peers: [{ component: 'gateway' }], ports: [PORTS.redis] }],
-      egress: [],
-      dns: false,
-    },
   };
+  if (q.mode === 'statefulset') matrix.queueRedis = { ingress: [{ peers: queueClients, ports: [PORTS.redis] }], egress: [], dns: false };
+  if (sentinel) {
+    const group: Peer[] = [{ component: 'queueRedis' }, { component: 'queueSentinel' }];
+    const toGroup: Rule[] = [
+      { peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] },
+      { peers: [{ component: 'queueSentinel' }], ports: [PORTS.sentinel] },
+    ];
+    // DNS: the pods know each other by their stable names.
+    matrix.queueRedis = { ingress: [{ peers: [...queueClients, ...group], ports: [PORTS.redis] }], egress: toGroup, dns: true };
+    matrix.queueSentinel = { ingress: [{ peers: [...queueClients, ...group], ports: [PORTS.sentinel] }], egress: toGroup, dns: true };
+  }
+  if (c.mode === 'deployment') matrix.cacheRedis = { ingress: [{ peers: [{ component: 'gateway' }], ports: [PORTS.redis] }], egress: [], dns: false };
+  return matrix;
+}
+
+function peers(p: Peer): (k8s.NetworkPolicyPeer | undefined)[] {
+  if ('cidrs' in p) return p.cidrs.map((cidr) => ({ ipBlock: { cidr } }));
+  return [peer(p)];
 }
 
 function peer(p: Peer): k8s.NetworkPolicyPeer | undefined {
   if ('anywhere' in p) return undefined;
+  if ('cidrs' in p) throw new Error('peer: use peers() for CIDRs');
   if ('namespace' in p) {
     const namespaceSelector = { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } };
     return p.labels && Object.keys(p.labels).length > 0 ? { namespaceSelector, podSelector: { matchLabels: { ...p.labels } } } : { namespaceSelector };
@@ -131,7 +144,8 @@ export interface NetworkPoliciesProps {
 /** Default deny for ingress and egress, then one allow policy per component. */
 export class NetworkPolicies extends Construct {
   public readonly defaultDeny: k8s.KubeNetworkPolicy;
-  public readonly allow: Readonly<Record<ComponentKey, k8s.KubeNetworkPolicy>>;
+  /** One per component the chart runs. */
+  public readonly allow: Readonly<Partial<Record<ComponentKey, k8s.KubeNetworkPolicy>>>;
 
   constructor(scope: Construct, id: string, props: NetworkPoliciesProps) {
     super(scope, id);
@@ -144,7 +158,7 @@ export class NetworkPolicies extends Construct {
     const matrix = trafficMatrix(config);
     const allow: Partial<Record<ComponentKey, k8s.KubeNetworkPolicy>> = {};
     for (const key of Object.keys(matrix) as ComponentKey[]) {
-      const t = matrix[key];
+      const t = matrix[key]!;
       const name = COMPONENTS[key];
       allow[key] = new k8s.KubeNetworkPolicy(this, key, {
         metadata: objectMeta(config, name, 'network'),
@@ -152,17 +166,17 @@ export class NetworkPolicies extends Construct {
           podSelector: { matchLabels: selectorLabels(name) },
           policyTypes: ['Ingress', 'Egress'],
           ingress: t.ingress.map((r) => {
-            const from = r.peers.map(peer);
+            const from = r.peers.flatMap(peers);
             // A rule with an "anywhere" peer has no `from`: every source is allowed.
             return from.includes(undefined) ? { ports: ports(r.ports) } : { from: from as k8s.NetworkPolicyPeer[], ports: ports(r.ports) };
           }),
           egress: [
-            ...t.egress.map((r) => ({ to: r.peers.map(peer).filter((p): p is k8s.NetworkPolicyPeer => p !== undefined), ports: ports(r.ports) })),
+            ...t.egress.map((r) => ({ to: r.peers.flatMap(peers).filter((p): p is k8s.NetworkPolicyPeer => p !== undefined), ports: ports(r.ports) })),
             ...(t.dns ? [dnsRule(config)] : []),
           ],
         },
       });
     }
-    this.allow = allow as Record<ComponentKey, k8s.KubeNetworkPolicy>;
+    this.allow = allow;
   }
 }

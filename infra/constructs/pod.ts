@@ -83,6 +83,19 @@ export function topologySpread(name: string, isDeployment: boolean): k8s.Topolog
   }));
 }
 
+/**
+ * For the pods of a replicated group (data pods, Sentinels): never two on one node while
+ * another node has fewer (losing a node must not take two of them), zones as a preference.
+ * With fewer nodes than pods they still schedule (the skew is counted over the nodes there
+ * are), so a small cluster is not blocked; nodes whose taints the pods do not tolerate are not counted.
+ */
+export function spreadOverNodes(name: string): k8s.TopologySpreadConstraint[] {
+  return [
+    { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(name) } },
+    { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule', nodeTaintsPolicy: 'Honor', labelSelector: { matchLabels: selectorLabels(name) } },
+  ];
+}
+
 export const TMP_VOLUME: k8s.Volume = { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString(EPHEMERAL.tmpSizeLimit) } };
 export const TMP_MOUNT: k8s.VolumeMount = { name: 'tmp', mountPath: '/tmp' };
 

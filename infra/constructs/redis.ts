@@ -15,6 +15,12 @@ export interface RedisContainerProps {
   readonly dataMount?: k8s.VolumeMount;
   /** Ephemeral-storage limit (raised when /data is an emptyDir, which counts against it). */
   readonly ephemeralLimit?: string;
+  /** The `sh -c` start script. @default REDIS_START_SCRIPT */
+  readonly script?: string;
+  /** Environment for the script besides the password (plain values, never secrets). */
+  readonly env?: readonly k8s.EnvVar[];
+  /** @default `redis-cli ping` answers PONG */
+  readonly readinessProbe?: k8s.Probe;
 }
 
 /** Redis CPU in millicores (not a setting: Redis is single-threaded; memory is what matters). */
@@ -181,7 +187,7 @@ export function redisContainer(props: RedisContainerProps): k8s.Container {
     imagePullPolicy: 'IfNotPresent',
     // Bypass the image's entrypoint (it chowns as root); run redis-server directly as 10001,
     // through the image's /bin/sh only to hand it the password on stdin (see REDIS_START_SCRIPT).
-    command: ['sh', '-c', REDIS_START_SCRIPT, 'redis-server'],
+    command: ['sh', '-c', props.script ?? REDIS_START_SCRIPT, 'redis-server'],
     args: [
       '--port', String(PORTS.redis),
       '--dir', props.dataMount ? props.dataMount.mountPath : '/tmp',
@@ -189,7 +195,7 @@ export function redisContainer(props: RedisContainerProps): k8s.Container {
     ],
     ports: [{ name: 'redis', containerPort: PORTS.redis, protocol: 'TCP' }],
     // REDISCLI_AUTH: redis-cli (readiness probe) authenticates from the environment, not `-a`.
-    env: [secretEnv(REDIS_PASSWORD_ENV, props.secret), secretEnv('REDISCLI_AUTH', props.secret)],
+    env: [secretEnv(REDIS_PASSWORD_ENV, props.secret), secretEnv('REDISCLI_AUTH', props.secret), ...(props.env ?? [])],
     resources: resources(
       {
         cpuRequest: { text: cpuText(cpu.requestMillis), millis: cpu.requestMillis },
@@ -203,7 +209,7 @@ export function redisContainer(props: RedisContainerProps): k8s.Container {
     securityContext: containerSecurityContext(),
     // Liveness: the process accepts connections. Readiness: it answers PING (not while loading the AOF).
     livenessProbe: { tcpSocket: { port: k8s.IntOrString.fromNumber(PORTS.redis) }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3, initialDelaySeconds: 5 },
-    readinessProbe: {
+    readinessProbe: props.readinessProbe ?? {
       exec: { command: ['sh', '-c', `redis-cli -h 127.0.0.1 -p ${PORTS.redis} ping | grep -q PONG`] },
       periodSeconds: 5,
       timeoutSeconds: 2,

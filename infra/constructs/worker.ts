@@ -3,10 +3,10 @@ import { Construct } from 'constructs';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import type { ITriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import type { LeveeConfig } from '../config/resolve';
-import { COMPONENTS, METRICS_PORT_NAME, PORTS, QUEUE_REDIS_SECRET } from '../names';
+import { CA_SECRET_KEY, COMPONENTS, METRICS_PORT_NAME, PORTS, QUEUE_SENTINEL_MASTER, queueRedisSecret } from '../names';
 import { AppWorkload, scalingBehavior } from './app-workload';
-import { MODEL_URL, QUEUE_REDIS_URL } from './endpoints';
-import { appImage, httpProbe, objectMeta, plainEnv, secretEnv } from './pod';
+import { MODEL_URL, queueRedisClient } from './endpoints';
+import { appImage, httpProbe, objectMeta, plainEnv } from './pod';
 import { workerGracePeriodSeconds } from './termination';
 
 export interface WorkerProps {
@@ -28,6 +28,8 @@ export class Worker extends AppWorkload {
   constructor(scope: Construct, id: string, props: WorkerProps) {
     const { config } = props;
     const keda = config.worker.autoscaler === 'keda';
+    const queue = queueRedisClient(config);
+    const kedaTls = keda && kedaTlsFromEnv(config);
     super(scope, id, {
       config,
       name: COMPONENTS.worker,
@@ -39,16 +41,21 @@ export class Worker extends AppWorkload {
       env: [
         ...plainEnv({
           METRICS_PORT: PORTS.workerMetrics,
-          QUEUE_REDIS_URL,
           MODEL_URL,
           QUEUE_NAME: config.app.queueName,
           WORKER_CONCURRENCY: config.worker.concurrency,
           MODEL_TIMEOUT_MS: config.worker.modelTimeoutMs,
           BREAKER_OPEN_SECONDS: config.app.breakerOpenSeconds,
           IMAGE_TTL_SECONDS: config.app.imageTtlSeconds,
+          // Replicas that confirm each stored image and outcome (Redis WAIT) before the job completes.
+          QUEUE_MIN_REPLICAS_ACKED: config.queueRedis.minReplicasAcked,
+          // Not the worker's: KEDA's TriggerAuthentication takes its `tls: enable` from here (see kedaTlsFromEnv).
+          ...(kedaTls ? { [KEDA_TLS_ENV]: 'enable' } : {}),
         }),
-        secretEnv('QUEUE_REDIS_PASSWORD', QUEUE_REDIS_SECRET),
+        ...queue.env,
       ],
+      volumes: queue.volumes,
+      volumeMounts: queue.mounts,
       // Liveness fails only when the worker is stuck (no progress), never because Redis is down.
       livenessProbe: httpProbe('/healthz', PORTS.workerMetrics, { period: 15, failures: 4, initialDelay: 10 }),
       readinessProbe: httpProbe('/readyz', PORTS.workerMetrics, { period: 5, failures: 2 }),
@@ -58,30 +65,70 @@ export class Worker extends AppWorkload {
     });
 
     if (keda) {
-      const auth: ITriggerAuthentication = {
-        apiVersion: 'keda.sh/v1alpha1',
-        kind: 'TriggerAuthentication',
-        metadata: plainMeta(config, WORKER_TRIGGER_AUTH_NAME),
-        spec: { secretTargetRef: [{ parameter: 'password', name: QUEUE_REDIS_SECRET.name, key: QUEUE_REDIS_SECRET.key }] },
-      };
-      this.triggerAuthentication = new ApiObject(this, 'trigger-authentication', auth);
+      this.triggerAuthentication = new ApiObject(this, 'trigger-authentication', triggerAuthentication(config));
       this.scaledObject = new ApiObject(this, 'scaled-object', scaledObject(config));
     }
   }
 }
 
+/** Worker env var that carries `enable` for KEDA's `tls` parameter (KEDA reads parameters only from Secrets or the target's env). */
+export const KEDA_TLS_ENV = 'KEDA_REDIS_TLS';
+
+/**
+ * A managed queue Redis over TLS with a private CA: KEDA's redis scaler takes the CA from the
+ * TriggerAuthentication (`ca`, from the CA Secret) only together with `tls: enable`, and that
+ * value can only come from a Secret or the scale target's environment. (With the system CAs,
+ * the trigger's `enableTLS: "true"` is enough.)
+ */
+function kedaTlsFromEnv(config: LeveeConfig): boolean {
+  const ext = config.queueRedis.external;
+  return !!ext?.tls && !!ext.caSecret;
+}
+
+/** How KEDA logs in: the queue Redis password (also the Sentinels'), and for a private CA its certificate. */
+export function triggerAuthentication(config: LeveeConfig): ITriggerAuthentication {
+  const secret = queueRedisSecret(config);
+  const ext = config.queueRedis.external;
+  const password = { parameter: 'password', name: secret.name, key: secret.key };
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'TriggerAuthentication',
+    metadata: plainMeta(config, WORKER_TRIGGER_AUTH_NAME),
+    spec: {
+      secretTargetRef: [
+        password,
+        ...(config.queueRedis.mode === 'sentinel' ? [{ ...password, parameter: 'sentinelPassword' }] : []),
+        ...(ext?.caSecret && kedaTlsFromEnv(config) ? [{ parameter: 'ca', name: ext.caSecret, key: CA_SECRET_KEY }] : []),
+      ],
+      ...(kedaTlsFromEnv(config) ? { env: [{ parameter: 'tls', name: KEDA_TLS_ENV, containerName: 'worker' }] } : {}),
+    },
+  };
+}
+
 /**
  * BullMQ keeps waiting jobs in the list `bull:<queue>:wait` and jobs with a priority in the
  * zset `bull:<queue>:prioritized`; KEDA's `redis` scaler reads the length of either type.
- * The operator runs in another namespace, hence the fully qualified address.
+ * The operator runs in another namespace, hence the fully qualified addresses. The trigger
+ * follows the queue Redis mode: the StatefulSet's Service; `redis-sentinel` asking the
+ * Sentinels for the primary; or the managed Redis's address, ACL user and TLS.
  */
 export function scaledObject(config: LeveeConfig): IScaledObject {
-  const address = `${COMPONENTS.queueRedis}.${config.namespace}.svc.cluster.local:${PORTS.redis}`;
+  const q = config.queueRedis;
+  const where: Record<string, string> =
+    q.mode === 'sentinel'
+      ? { addresses: `${COMPONENTS.queueSentinel}.${config.namespace}.svc.cluster.local:${PORTS.sentinel}`, sentinelMaster: QUEUE_SENTINEL_MASTER }
+      : q.external
+        ? {
+            address: `${q.external.host.includes(':') ? `[${q.external.host}]` : q.external.host}:${q.external.port}`,
+            ...(q.external.username ? { usernameFromEnv: 'QUEUE_REDIS_USERNAME' } : {}),
+            ...(q.external.tls && !q.external.caSecret ? { enableTLS: 'true' } : {}),
+          }
+        : { address: `${COMPONENTS.queueRedis}.${config.namespace}.svc.cluster.local:${PORTS.redis}` };
   const trigger = (name: string, key: string) => ({
-    type: 'redis',
+    type: q.mode === 'sentinel' ? 'redis-sentinel' : 'redis',
     name,
     metadata: {
-      address,
+      ...where,
       listName: `bull:${config.app.queueName}:${key}`,
       listLength: String(config.worker.kedaListLength),
       activationListLength: '0',

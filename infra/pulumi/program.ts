@@ -8,7 +8,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import * as random from '@pulumi/random';
 import {
-  ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, REQUIRED_SECRETS, SecretRef, configWarnings, resolveConfig, synthesize,
+  ConfigError, EDGE_SERVICE_NAME, L7_ROUTE_NAME, LABELS, LeveeConfig, PolicyError, SecretRef, configWarnings, requiredSecrets, resolveConfig, synthesize,
 } from '../index';
 import type { Manifest } from './api-objects';
 import { RegisteredObject, registerManifests } from './register';
@@ -91,8 +91,12 @@ export class LeveeStack extends pulumi.ComponentResource {
     const [nsObject] = registerManifests([nsManifest], { provider: this.provider, parent: this, namespaces: new Map(), secrets: new Map(), protect });
     this.namespace = nsObject!.resource;
 
-    // 2. Passwords and the Secrets the chart references by name, before the workloads.
-    this.secrets = REQUIRED_SECRETS.map((ref) => this.managedSecret(ref));
+    // 2. Passwords and the Secrets the chart references by name, before the workloads: those of
+    // a Redis in the cluster. A managed Redis's password (and CA) Secret is the operator's to
+    // create: its value comes from the provider, not from here.
+    this.secrets = requiredSecrets(config)
+      .filter((ref) => ref.generated)
+      .map((ref) => this.managedSecret(ref));
 
     // 3. Everything else, each object its own typed resource.
     const rest = registerManifests(
