@@ -107,7 +107,7 @@ export interface SentinelSettings {
 }
 
 /** Sentinels of the Sentinel topology: an odd number, so a majority survives the loss of one. */
-export const SENTINEL_DEFAULTS: SentinelSettings = { sentinels: 3, quorum: 2, downAfterMs: 5000, failoverTimeoutMs: 60_000 };
+export const SENTINEL_DEFAULTS: SentinelSettings = { sentinels: 3, quorum: 2, downAfterMs: 5000, failoverTimeoutMs: 20_000 };
 
 export interface LeveeConfig {
   readonly environment: Environment;

@@ -86,6 +86,18 @@ const INVALID: [string, Record<string, string>, string[]][] = [
   ["monitoring labels that are not key=value", {"monitoring": "prometheus-operator", "monitoringLabels": "release"}, ["LEVEE_MONITORING_LABELS (levee:monitoringLabels) = \"release\" is invalid; allowed: empty or comma-separated Kubernetes labels key=value (e.g. release=kube-prometheus-stack)"]],
   ["dashboard label with a bad value", {"monitoring": "prometheus-operator", "grafanaDashboardLabel": "grafana_dashboard=a b"}, ["LEVEE_GRAFANA_DASHBOARD_LABEL (levee:grafanaDashboardLabel) = \"grafana_dashboard=a b\" is invalid; allowed: a Kubernetes label key=value (e.g. grafana_dashboard=1)"]],
   ["runbook URL over http", {"monitoring": "prometheus-operator", "runbookUrl": "http://wiki.example.com/levee"}, ["LEVEE_RUNBOOK_URL (levee:runbookUrl) = \"http://wiki.example.com/levee\" is invalid; allowed: an https:// URL without a #fragment (the alerts append #<alert>)"]],
+  ["unknown queue Redis mode", {"queueRedis": "cluster"}, ["LEVEE_QUEUE_REDIS (levee:queueRedis) = \"cluster\" is invalid; allowed: one of statefulset, sentinel, external"]],
+  ["sentinel in preview with one data pod", {"environment": "preview", "previewId": "pr-7", "queueRedis": "sentinel", "queueRedisReplicas": "1"}, ["LEVEE_QUEUE_REDIS_REPLICAS (levee:queueRedisReplicas) = \"1\" is too few for LEVEE_QUEUE_REDIS (levee:queueRedis) = \"sentinel\"; allowed: at least 2 data pods (a primary and a replica to promote); 3 by default"]],
+  ["data pods without sentinel", {"queueRedis": "statefulset", "queueRedisReplicas": "3"}, ["LEVEE_QUEUE_REDIS_REPLICAS (levee:queueRedisReplicas) = \"3\" contradicts LEVEE_QUEUE_REDIS (levee:queueRedis) = \"statefulset\"; allowed: data pods only with queueRedis = \"sentinel\" (statefulset runs one, external none)"]],
+  ["more confirmations than replicas", {"queueMinReplicasAcked": "3"}, ["LEVEE_QUEUE_MIN_REPLICAS_ACKED (levee:queueMinReplicasAcked) = \"3\" can never be confirmed with LEVEE_QUEUE_REDIS (levee:queueRedis) = \"sentinel\" and LEVEE_QUEUE_REDIS_REPLICAS (levee:queueRedisReplicas) = \"3\"; allowed: at most 2 (the replicas there are)"]],
+  ["confirmations from a single instance", {"environment": "dev", "queueMinReplicasAcked": "1"}, ["LEVEE_QUEUE_MIN_REPLICAS_ACKED (levee:queueMinReplicasAcked) = \"1\" can never be confirmed with LEVEE_QUEUE_REDIS (levee:queueRedis) = \"statefulset\"; allowed: at most 0 (the replicas there are)"]],
+  ["external without a URL", {"queueRedis": "external", "queueRedisCidrs": "10.20.0.0/16"}, ["LEVEE_QUEUE_REDIS_URL (levee:queueRedisUrl) is required when LEVEE_QUEUE_REDIS (levee:queueRedis) = \"external\"; allowed: the managed Redis's redis:// or rediss:// URL (e.g. rediss://my-redis.example.com:6380)"]],
+  ["external without CIDRs", {"cacheRedis": "external", "cacheRedisUrl": "rediss://cache.example.com:6380"}, ["LEVEE_CACHE_REDIS_CIDRS (levee:cacheRedisCidrs) is required when LEVEE_CACHE_REDIS (levee:cacheRedis) = \"external\"; allowed: the CIDRs the managed Redis is reached at (the egress NetworkPolicy allows only those), e.g. 10.20.0.0/16"]],
+  ["a URL without external", {"queueRedisUrl": "redis://q.example.com:6379"}, ["LEVEE_QUEUE_REDIS_URL (levee:queueRedisUrl) = \"redis://q.example.com:6379\" contradicts LEVEE_QUEUE_REDIS (levee:queueRedis) = \"sentinel\"; allowed: queueRedisUrl only with queueRedis = \"external\""]],
+  ["a password in the URL", {"queueRedis": "external", "queueRedisUrl": "rediss://levee:hunter2@q.example.com:6380", "queueRedisCidrs": "10.0.0.0/8"}, ["LEVEE_QUEUE_REDIS_URL (levee:queueRedisUrl) = \"rediss://levee:hunter2@q.example.com:6380\" is invalid; allowed: empty, or a redis:// or rediss:// URL of the managed Redis (host and port, e.g. rediss://my-redis.abc123.cache.amazonaws.com:6379), without a user or password"]],
+  ["a CA without TLS", {"queueRedis": "external", "queueRedisUrl": "redis://q.example.com:6379", "queueRedisCidrs": "10.0.0.0/8", "queueRedisCaSecret": "q-ca"}, ["LEVEE_QUEUE_REDIS_CA_SECRET (levee:queueRedisCaSecret) = \"q-ca\" contradicts LEVEE_QUEUE_REDIS_URL (levee:queueRedisUrl) = \"redis://q.example.com:6379\"; allowed: a CA Secret only with a rediss:// (TLS) URL"]],
+  ["in-cluster sizing with external", {"queueRedis": "external", "queueRedisUrl": "rediss://q.example.com:6380", "queueRedisCidrs": "10.0.0.0/8", "queueRedisMemory": "2Gi"}, ["LEVEE_QUEUE_REDIS_MEMORY (levee:queueRedisMemory) = \"2Gi\" contradicts LEVEE_QUEUE_REDIS (levee:queueRedis) = \"external\"; allowed: queueRedisMemory only with a Redis in the cluster"]],
+  ["unknown cache Redis mode", {"cacheRedis": "sentinel"}, ["LEVEE_CACHE_REDIS (levee:cacheRedis) = \"sentinel\" is invalid; allowed: one of deployment, external"]],
   ["unknown setting", {"gatewayReplicas": "3"}, ["unknown setting \"gatewayReplicas\"; allowed: the settings listed in infra/README.md (environment, previewId, imageRegistry, …)"]],
   ["several at once", {"gatewayMinReplicas": "x", "imageTag": "latest"}, ["LEVEE_IMAGE_TAG (levee:imageTag) = \"latest\" is invalid; allowed: a pinned image tag (letters, digits, \"_\", \".\" and \"-\", at most 128 characters), not \"latest\"", "LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"x\" is invalid; allowed: an integer from 1 to 1000"]],
 ];
@@ -167,6 +179,26 @@ describe('valid settings', () => {
     expect(rest).toEqual([]);
     expect(warning).toMatch(/^warning: LEVEE_L7_PROVIDER \(levee:l7Provider\) = "ingress-nginx" is deprecated .*envoy-gateway/);
     expect(warning).not.toContain('\n');
+  });
+
+  test('production runs the queue Redis with Sentinel (3 data pods, 1 confirming replica); preview and dev a single StatefulSet pod', () => {
+    expect(resolveConfig({}).queueRedis).toMatchObject({ mode: 'sentinel', replicas: 3, minReplicasAcked: 1, sentinel: { sentinels: 3, quorum: 2 } });
+    for (const settings of [{ environment: 'preview', previewId: 'pr-1' }, { environment: 'dev' }]) {
+      const q = resolveConfig(settings).queueRedis;
+      expect([q.mode, q.replicas, q.minReplicasAcked, q.sentinel]).toEqual(['statefulset', 1, 0, undefined]);
+    }
+    expect(resolveConfig({ queueRedisReplicas: '5', queueMinReplicasAcked: '4' }).queueRedis).toMatchObject({ replicas: 5, minReplicasAcked: 4 });
+    expect(resolveConfig({ environment: 'dev', queueRedis: 'sentinel', queueMinReplicasAcked: '0' }).queueRedis).toMatchObject({ mode: 'sentinel', replicas: 3, minReplicasAcked: 0 });
+  });
+
+  test('external Redis: the URL splits into host, port and TLS; CIDRs, ACL user and CA Secret are kept; nothing in-cluster', () => {
+    const c = resolveConfig({
+      queueRedis: 'external', queueRedisUrl: 'rediss://q.example.com:6380', queueRedisCidrs: '10.20.0.0/16,10.21.0.0/16', queueRedisUsername: 'levee', queueRedisCaSecret: 'q-ca', queueRedisPasswordSecret: 'managed-q',
+      cacheRedis: 'external', cacheRedisUrl: 'redis://[fd00::7]', cacheRedisCidrs: 'fd00::/64',
+    });
+    expect(c.queueRedis).toMatchObject({ mode: 'external', replicas: 0, minReplicasAcked: 0, passwordSecret: 'managed-q', external: { host: 'q.example.com', port: 6380, tls: true, username: 'levee', caSecret: 'q-ca', cidrs: ['10.20.0.0/16', '10.21.0.0/16'] } });
+    expect(c.cacheRedis).toMatchObject({ mode: 'external', passwordSecret: 'levee-cache-redis', external: { host: 'fd00::7', port: 6379, tls: false, cidrs: ['fd00::/64'] } });
+    expect(c.cacheRedis.external).not.toHaveProperty('username');
   });
 
   test('an empty TLS secret or storage class means none', () => {

@@ -26,7 +26,23 @@ export const NO_EDGE_DEFENSES = {
   edgeMaxParallelRequests: '', edgeOutlierFailures: '', edgeRateLimitMultiplier: '',
 } as const;
 
-/** Every environment, L7 provider and load-balancing variant the chart supports. */
+/** Both Redis roles managed outside the cluster, over TLS with ACL users and private CAs. */
+export const EXTERNAL_BOTH: SettingsInput = {
+  queueRedis: 'external',
+  queueRedisUrl: 'rediss://queue.redis.example.com:6380',
+  queueRedisUsername: 'levee-queue',
+  queueRedisCaSecret: 'queue-redis-ca',
+  queueRedisCidrs: '10.20.0.0/16',
+  queueRedisPasswordSecret: 'managed-queue-redis',
+  cacheRedis: 'external',
+  cacheRedisUrl: 'rediss://cache.redis.example.com:6380',
+  cacheRedisUsername: 'levee-cache',
+  cacheRedisCaSecret: 'cache-redis-ca',
+  cacheRedisCidrs: '10.21.0.0/16',
+  workerAutoscaler: 'keda',
+};
+
+/** Every environment, L7 provider, load-balancing and Redis variant the chart supports. */
 export const VARIANTS: Record<string, SettingsInput> = {
   'production (defaults)': {},
   'production, hash by client IP': { loadBalancing: 'hash', hashBy: 'client-ip' },
@@ -46,6 +62,11 @@ export const VARIANTS: Record<string, SettingsInput> = {
   'production, monitoring with selector labels, KEDA workers': { monitoring: 'prometheus-operator', monitoringLabels: 'release=kube-prometheus-stack,team=levee', workerAutoscaler: 'keda' },
   'preview pr-7': { ...PREVIEW },
   'preview pr-7, monitoring': { ...PREVIEW, monitoring: 'prometheus-operator', grafanaDashboardLabel: 'grafana_dashboard=levee' },
+  'production, single-pod queue Redis (statefulset)': { queueRedis: 'statefulset' },
+  'production, 5 data pods, 2 confirming replicas, KEDA on Sentinel': { queueRedisReplicas: '5', queueMinReplicasAcked: '2', workerAutoscaler: 'keda' },
+  'production, managed Redis (TLS, ACL user, private CA) for both roles, KEDA': EXTERNAL_BOTH,
+  'production, managed queue Redis without TLS, cache in the cluster': { queueRedis: 'external', queueRedisUrl: 'redis://10.20.1.5:6379', queueRedisCidrs: '10.20.1.5/32', workerAutoscaler: 'keda' },
+  'preview pr-7 with Sentinel': { ...PREVIEW, queueRedis: 'sentinel' },
   'preview pr-7, KEDA, hash by client IP': { ...PREVIEW, workerAutoscaler: 'keda', loadBalancing: 'hash' },
   'preview pr-7, hash by cookie, on a shared Gateway without TLS': { ...PREVIEW, loadBalancing: 'hash', hashBy: 'cookie', sharedGatewayTls: 'false' },
   'preview pr-7, gateway-api provider': { ...PREVIEW, l7Provider: 'gateway-api' },

@@ -10,7 +10,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, LimitRange, Namespace, ResourceQuota, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { checkPolicy } from '../../infra';
+import { checkPolicy, resolveConfig } from '../../infra';
 import { loadCrdValidators } from './crd-schema';
 import { manifestsFor, VARIANTS } from './helpers';
 
@@ -72,9 +72,11 @@ describe.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
       const argv: string[] = [...(c.command ?? []), ...(c.args ?? [])].map(String);
       expect(argv.filter((a) => /--requirepass|\$\([A-Z_]*(PASSWORD|AUTH)[A-Z_]*\)/.test(a))).toEqual([]);
     }
-    // The two Redis containers get the password on stdin, from the Secret-backed env var.
+    // Every Redis container (data pods, Sentinels, cache) gets the password on stdin, from the Secret-backed env var.
     const redis = containers.filter((c: any) => c.command?.[2]?.includes('redis-server'));
-    expect(redis.map((c: any) => c.command[2].match(/^requirepass .*$/m)?.[0])).toEqual(['requirepass $REDIS_PASSWORD', 'requirepass $REDIS_PASSWORD']);
+    const config = resolveConfig(settings);
+    const expected = (config.queueRedis.mode === 'external' ? 0 : 1) + (config.queueRedis.mode === 'sentinel' ? 1 : 0) + (config.cacheRedis.mode === 'deployment' ? 1 : 0);
+    expect(redis.map((c: any) => c.command[2].match(/^requirepass .*$/m)?.[0])).toEqual(Array(expected).fill('requirepass $REDIS_PASSWORD'));
     for (const c of redis) expect(c.env.find((e: any) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef.key).toBe('password');
   });
 });

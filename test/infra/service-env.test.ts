@@ -4,6 +4,9 @@
  * Checked for every chart variant, and for every integer setting at both ends of the range
  * synthesis accepts.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import { Manifest, SETTINGS } from '../../infra';
 import { gatewaySettingsSchema } from '../../services/gateway/src/settings';
@@ -20,7 +23,11 @@ const SCHEMAS: Record<string, z.ZodObject> = {
   'levee-worker': workerEnvSchema,
 };
 
-/** Each app container's image name and environment (Secret references stand for a password). */
+/** Stands in for a CA certificate the pod would have mounted from a Secret. */
+const CA_FILE = join(mkdtempSync(join(tmpdir(), 'levee-env-')), 'ca.crt');
+writeFileSync(CA_FILE, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+
+/** Each app container's image name and environment (Secret references stand for a password, mounted CA files for a local one). */
 function appEnvironments(manifests: readonly Manifest[]): { app: string; env: Record<string, string> }[] {
   const found: { app: string; env: Record<string, string> }[] = [];
   for (const m of manifests) {
@@ -31,6 +38,12 @@ function appEnvironments(manifests: readonly Manifest[]): { app: string; env: Re
       if (!app) continue;
       const env: Record<string, string> = {};
       for (const e of c.env ?? []) env[e.name] = e.value ?? (e.valueFrom ? 'a-password-from-a-secret' : '');
+      for (const name of Object.keys(env).filter((n) => n.endsWith('_REDIS_CA_FILE'))) {
+        // The file comes from a Secret volume the container mounts.
+        const mounted = (c.volumeMounts ?? []).some((m: { mountPath: string }) => env[name]!.startsWith(`${m.mountPath}/`));
+        if (!mounted) throw new Error(`${app}: ${name}=${env[name]} is not in a mounted volume`);
+        env[name] = CA_FILE;
+      }
       found.push({ app, env });
     }
   }

@@ -51,6 +51,12 @@ export class FakeModel {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url === '/v1/styles') {
+      // The catalog, for gateways pointed at this model (not counted as a render).
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ styles: [{ id: 'sunset', name: 'Sunset' }] }));
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as RenderRequest;

@@ -181,12 +181,14 @@ export class Producer {
       await this.checkBound();
     } catch (err) {
       if (!(err instanceof QueueFullError)) throw err;
-      const holder = await this.withTimeout(this.options.redis.get(key));
+      const holder = await this.withTimeout(this.writer.get(key));
       if (!holder) throw err;
       return this.replay(holder, fingerprint, request);
     }
     // SET NX GET: one round trip claims the key or returns the job that holds it.
-    const previous = await this.withTimeout(this.options.redis.set(key, `${id} ${fingerprint}`, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>);
+    // On the connection the adds and their WAIT use: in a failover two connections may sit on
+    // two different nodes for a moment, and the claim must be confirmed with its job.
+    const previous = await this.withTimeout(this.writer.set(key, `${id} ${fingerprint}`, 'EX', this.idempotencySeconds, 'NX', 'GET') as Promise<string | null>);
     if (previous) return this.replay(previous, fingerprint, request);
     // On a failed add the claim stays: a retry with the same key adds the job under the same id.
     await this.add(id, request);
@@ -199,12 +201,17 @@ export class Producer {
    * that job, or may have failed to: add it under the same id (a no-op in BullMQ when it
    * exists), so a 202 always names a job in Redis. Unless it has finished (an outcome is
    * stored): BullMQ may have dropped it from its history already, and adding it again would
-   * render it again.
+   * render it again. Either way the answer is confirmed like a new job's: the add's WAIT, or,
+   * for a finished job, the outcome written again (same value and TTL) and WAITed for, on the
+   * node it was read from (confirming that write confirms everything the node had before it).
    */
   private async replay(holder: string, fingerprint: string, request: RenderRequest): Promise<{ id: string; created: boolean }> {
     const [existing, existingPrint] = holder.split(' ');
     if (existingPrint !== fingerprint) throw new IdempotencyConflictError(existing);
-    if (!(await this.withTimeout(this.options.redis.exists(outcomeKey(existing))))) await this.add(existing, request);
+    const key = outcomeKey(existing);
+    const outcome = await this.withTimeout(this.writer.get(key));
+    if (outcome === null) await this.add(existing, request);
+    else if (this.replicated.enabled) await this.withTimeout(this.replicated.write(() => this.writer.set(key, outcome, 'KEEPTTL', 'XX')));
     return { id: existing, created: false };
   }
 

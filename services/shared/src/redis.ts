@@ -77,9 +77,13 @@ export function connectionOptions(target: RedisTarget): RedisOptions {
     // rediss:// means TLS to the data nodes and to the Sentinels alike.
     ...(tlsOptions ? { enableTLSForSentinelMode: true, sentinelTLS: tlsOptions } : {}),
     sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
-    // Subscribe to +switch-master on the Sentinels: drop the connection to a demoted master as
-    // soon as a failover is announced, instead of finding out from a READONLY or a timeout.
-    failoverDetector: true,
+    // Not ioredis's failoverDetector: when its +switch-master arrives while the client is
+    // reconnecting (asking the Sentinels), it aborts that connect and the client ends for good
+    // (status "end", seen under load in test/e2e/sentinel-failover.test.ts). A lost primary
+    // drops the connection anyway, and a demoted one answers writes with READONLY, which
+    // reconnects (reconnectOnError): every client of ours writes, or only reads, which a
+    // replica serves too.
+    failoverDetector: false,
   };
 }
 
