@@ -1,8 +1,8 @@
 import { Testing } from 'cdk8s';
-import { LeveeChart, REQUIRED_SECRETS, resolveConfig } from '../../infra';
+import { LeveeChart, requiredSecrets, resolveConfig } from '../../infra';
 import { MODEL_LONGEST_RENDER_SECONDS } from '../../infra/constructs/model';
-import { REDIS_START_SCRIPT } from '../../infra/constructs/redis';
-import { all, DEV, find, manifestsFor, PREVIEW } from './helpers';
+import { REDIS_START_SCRIPT, REPLICATED_REDIS_READY_SCRIPT, REPLICATED_REDIS_START_SCRIPT, SENTINEL_READY_SCRIPT, SENTINEL_START_SCRIPT } from '../../infra/constructs/redis';
+import { all, DEV, EXTERNAL_BOTH, find, manifestsFor, PREVIEW } from './helpers';
 import { parseCpuMillis, parseMemoryBytes } from '../../infra/config/quantity';
 
 const APPS = ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker'];
@@ -56,9 +56,9 @@ describe('production', () => {
     expect(all(m, 'ScaledObject')).toEqual([]);
   });
 
-  test('PodDisruptionBudgets allow one eviction at a time and always evict unhealthy pods', () => {
+  test('PodDisruptionBudgets allow one eviction at a time and always evict unhealthy pods (apps, Redis data pods, Sentinels)', () => {
     const pdbs = all(m, 'PodDisruptionBudget');
-    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual([...APPS].sort());
+    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual([...APPS, 'levee-queue-redis', 'levee-queue-sentinel'].sort());
     for (const pdb of pdbs) {
       expect(pdb.spec.maxUnavailable).toBe(1);
       expect(pdb.spec.minAvailable).toBeUndefined();
@@ -68,13 +68,13 @@ describe('production', () => {
   });
 
   test('no budget covers a single Redis', () => {
-    expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-queue-redis');
     expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-cache-redis');
+    expect(all(manifestsFor({ queueRedis: 'statefulset' }), 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-queue-redis');
   });
 
   test('every container is restricted: non-root uid 10001, no escalation, drop ALL, RuntimeDefault seccomp, read-only root with /tmp', () => {
     const workloads = [...all(m, 'Deployment'), ...all(m, 'StatefulSet')];
-    expect(workloads).toHaveLength(6);
+    expect(workloads).toHaveLength(7);
     for (const w of workloads) {
       const pod = w.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } });
@@ -102,7 +102,7 @@ describe('production', () => {
 
   test('every ServiceAccount has no automounted token', () => {
     const sas = all(m, 'ServiceAccount');
-    expect(sas).toHaveLength(6);
+    expect(sas).toHaveLength(7);
     for (const sa of sas) expect(sa.automountServiceAccountToken).toBe(false);
   });
 
@@ -164,8 +164,6 @@ describe('production', () => {
     expect(env).toEqual([
       { name: 'PORT', value: '8080' },
       { name: 'METRICS_PORT', value: '9465' },
-      { name: 'QUEUE_REDIS_URL', value: 'redis://levee-queue-redis:6379' },
-      { name: 'CACHE_REDIS_URL', value: 'redis://levee-cache-redis:6379' },
       { name: 'MODEL_URL', value: 'http://levee-model:8081' },
       { name: 'RATE_LIMIT_PER_SECOND', value: '10' },
       { name: 'RATE_LIMIT_IPV6_PREFIX', value: '64' },
@@ -178,22 +176,29 @@ describe('production', () => {
       { name: 'DRAIN_TIMEOUT_SECONDS', value: '20' },
       { name: 'SERVE_MEDIA', value: 'false' },
       { name: 'LOG_LEVEL', value: 'info' },
+      { name: 'QUEUE_MIN_REPLICAS_ACKED', value: '1' },
+      // Sentinel: the Sentinels' Service and the master group, no URL.
+      { name: 'QUEUE_REDIS_SENTINELS', value: 'levee-queue-sentinel:26379' },
+      { name: 'QUEUE_REDIS_SENTINEL_NAME', value: 'levee-queue' },
       { name: 'QUEUE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } },
+      { name: 'CACHE_REDIS_URL', value: 'redis://levee-cache-redis:6379' },
       { name: 'CACHE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-cache-redis', key: 'password' } } },
     ]);
   });
 
   test('media, worker and model get their agreed environment variable names', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
-    expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'QUEUE_REDIS_URL', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_PASSWORD']);
+    expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD']);
     expect(names('levee-worker')).toEqual([
-      'METRICS_PORT', 'QUEUE_REDIS_URL', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_REDIS_PASSWORD',
+      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED',
+      'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD',
     ]);
     expect(names('levee-model')).toEqual(['PORT', 'METRICS_PORT', 'DRAIN_TIMEOUT_SECONDS']);
   });
 
-  test('the queue Redis is a StatefulSet with a PVC, AOF, noeviction and maxmemory below its limit', () => {
-    const sts = find(m, 'StatefulSet', 'levee-queue-redis');
+  test('with LEVEE_QUEUE_REDIS=statefulset the queue Redis is one StatefulSet pod with a PVC, AOF, noeviction and maxmemory below its limit', () => {
+    const single = manifestsFor({ queueRedis: 'statefulset' });
+    const sts = find(single, 'StatefulSet', 'levee-queue-redis');
     expect(sts.spec.serviceName).toBe('levee-queue-redis');
     expect(sts.spec.replicas).toBe(1);
     expect(sts.spec.volumeClaimTemplates[0].spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
@@ -207,7 +212,12 @@ describe('production', () => {
     expect(c.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } });
     expect(c.livenessProbe.tcpSocket).toEqual({ port: 6379 });
     expect(c.readinessProbe.exec.command.join(' ')).toContain('ping');
-    expect(find(m, 'Service', 'levee-queue-redis').spec.clusterIP).toBe('None');
+    expect(find(single, 'Service', 'levee-queue-redis').spec.clusterIP).toBe('None');
+    expect(all(single, 'StatefulSet').map((x) => x.metadata.name)).toEqual(['levee-queue-redis']);
+    const env = find(single, 'Deployment', 'levee-gateway').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'QUEUE_REDIS_URL', value: 'redis://levee-queue-redis:6379' });
+    expect(env).toContainEqual({ name: 'QUEUE_MIN_REPLICAS_ACKED', value: '0' });
+    expect(env.map((e: any) => e.name)).not.toContain('QUEUE_REDIS_SENTINELS');
   });
 
   test('the cache Redis evicts LRU and persists nothing', () => {
@@ -222,8 +232,8 @@ describe('production', () => {
   test.each([
     ['StatefulSet', 'levee-queue-redis'],
     ['Deployment', 'levee-cache-redis'],
-  ])('%s %s gets its password on stdin, never in process arguments', (kind, name) => {
-    const spec = find(m, kind, name).spec.template.spec;
+  ])('%s %s (single instance) gets its password on stdin, never in process arguments', (kind, name) => {
+    const spec = find(manifestsFor({ queueRedis: 'statefulset' }), kind, name).spec.template.spec;
     const c = spec.containers[0];
     // sh -c '<script>' redis-server <args>: the script execs `redis-server - "$@"` with
     // `requirepass $REDIS_PASSWORD` on stdin; $0 = redis-server, "$@" = the flags.
@@ -312,7 +322,7 @@ describe('production', () => {
   test('network: default deny both ways, then one allow policy per component', () => {
     const deny = find(m, 'NetworkPolicy', 'levee-default-deny');
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
-    expect(all(m, 'NetworkPolicy')).toHaveLength(7);
+    expect(all(m, 'NetworkPolicy')).toHaveLength(8);
   });
 
   const envoyProxies = {
@@ -324,10 +334,38 @@ describe('production', () => {
   const pods = (...names: string[]) => names.map((n) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': n } } }));
   const ns = (n: string) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': n } } });
 
-  test('the queue Redis is reachable from gateway, worker and media only; the cache Redis from the gateway only', () => {
-    expect(from('levee-queue-redis')).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media'));
+  test('the queue Redis and its Sentinels are reachable from gateway, worker, media and each other only; the cache Redis from the gateway only', () => {
+    const group = pods('levee-gateway', 'levee-worker', 'levee-media', 'levee-queue-redis', 'levee-queue-sentinel');
+    expect(from('levee-queue-redis')).toEqual(group);
+    expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 6379 }]);
+    expect(from('levee-queue-sentinel')).toEqual(group);
+    expect(find(m, 'NetworkPolicy', 'levee-queue-sentinel').spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 26379 }]);
     expect(from('levee-cache-redis')).toEqual(pods('levee-gateway'));
-    expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.egress).toEqual([]);
+    // Data pods and Sentinels reach each other (replication, the start scripts) and DNS, nothing else.
+    for (const n of ['levee-queue-redis', 'levee-queue-sentinel']) {
+      const egress = find(m, 'NetworkPolicy', n).spec.egress;
+      expect(egress.slice(0, 2)).toEqual([
+        { to: pods('levee-queue-redis'), ports: [{ protocol: 'TCP', port: 6379 }] },
+        { to: pods('levee-queue-sentinel'), ports: [{ protocol: 'TCP', port: 26379 }] },
+      ]);
+      expect(egress[2].ports).toEqual([{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]);
+      expect(egress).toHaveLength(3);
+    }
+    // The apps reach both ports.
+    for (const n of ['levee-gateway', 'levee-worker', 'levee-media']) {
+      expect(find(m, 'NetworkPolicy', n).spec.egress.slice(0, 2)).toEqual([
+        { to: pods('levee-queue-redis'), ports: [{ protocol: 'TCP', port: 6379 }] },
+        { to: pods('levee-queue-sentinel'), ports: [{ protocol: 'TCP', port: 26379 }] },
+      ]);
+    }
+  });
+
+  test('with LEVEE_QUEUE_REDIS=statefulset the queue Redis is reachable from gateway, worker and media only and reaches nothing', () => {
+    const single = manifestsFor({ queueRedis: 'statefulset' });
+    const policy = find(single, 'NetworkPolicy', 'levee-queue-redis').spec;
+    expect(policy.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media'));
+    expect(policy.egress).toEqual([]);
+    expect(all(single, 'NetworkPolicy').map((p) => p.metadata.name)).not.toContain('levee-queue-sentinel');
   });
 
   /** port → who may reach it */
@@ -387,10 +425,11 @@ describe('production', () => {
     expect(find(manifestsFor({ l7Provider: 'ingress-nginx' }), 'NetworkPolicy', 'levee-media').spec.ingress[0].from).toEqual([ns('ingress-nginx')]);
   });
 
-  test('apps may resolve DNS; Redis and the model may not reach anything', () => {
+  test('apps may resolve DNS; the cache Redis and the model may not reach anything', () => {
     const dnsTo = (n: string) => find(m, 'NetworkPolicy', n).spec.egress.some((r: any) => r.ports?.some((p: any) => p.port === 53));
     expect(['levee-gateway', 'levee-media', 'levee-worker'].map(dnsTo)).toEqual([true, true, true]);
     expect(find(m, 'NetworkPolicy', 'levee-model').spec.egress).toEqual([]);
+    expect(find(m, 'NetworkPolicy', 'levee-cache-redis').spec.egress).toEqual([]);
     expect(find(m, 'NetworkPolicy', 'levee-gateway').spec.egress.at(-1)).toEqual({
       to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
       ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
@@ -420,7 +459,8 @@ describe('production', () => {
       if (k === 'secretKeyRef') refs.add(`${v.name}/${v.key}`);
       return v;
     });
-    expect([...refs].sort()).toEqual(REQUIRED_SECRETS.map((s) => `${s.name}/${s.key}`).sort());
+    expect([...refs].sort()).toEqual(requiredSecrets(resolveConfig({})).map((s) => `${s.name}/${s.key}`).sort());
+    expect(requiredSecrets(resolveConfig({})).map((s) => [s.name, s.generated])).toEqual([['levee-queue-redis', true], ['levee-cache-redis', true]]);
   });
 });
 
@@ -550,7 +590,7 @@ describe('load balancing with the legacy ingress-nginx provider (today\'s Ingres
 });
 
 describe('KEDA workers', () => {
-  const m = manifestsFor({ workerAutoscaler: 'keda' });
+  const m = manifestsFor({ workerAutoscaler: 'keda', queueRedis: 'statefulset' });
 
   test('replace the worker HPA with a ScaledObject on bull:<queue>:wait and bull:<queue>:prioritized', () => {
     expect(all(m, 'HorizontalPodAutoscaler').map((h) => h.metadata.name)).not.toContain('levee-worker');
@@ -574,5 +614,164 @@ describe('KEDA workers', () => {
   test('follow a custom queue name', () => {
     const so = find(manifestsFor({ workerAutoscaler: 'keda', queueName: 'renders' }), 'ScaledObject', 'levee-worker');
     expect(so.spec.triggers.map((t: any) => t.metadata.listName)).toEqual(['bull:renders:wait', 'bull:renders:prioritized']);
+  });
+
+  test('with Sentinel (the production default): redis-sentinel triggers ask the Sentinels for the primary, with both passwords; KEDA may reach Sentinels and data pods', () => {
+    const ms = manifestsFor({ workerAutoscaler: 'keda' });
+    const so = find(ms, 'ScaledObject', 'levee-worker');
+    expect(so.spec.triggers.map((t: any) => t.type)).toEqual(['redis-sentinel', 'redis-sentinel']);
+    expect(so.spec.triggers[0].metadata).toEqual({
+      addresses: 'levee-queue-sentinel.levee.svc.cluster.local:26379',
+      sentinelMaster: 'levee-queue',
+      listName: 'bull:images:wait',
+      listLength: '20',
+      activationListLength: '0',
+      databaseIndex: '0',
+    });
+    expect(find(ms, 'TriggerAuthentication', 'levee-worker-queue-redis').spec.secretTargetRef).toEqual([
+      { parameter: 'password', name: 'levee-queue-redis', key: 'password' },
+      { parameter: 'sentinelPassword', name: 'levee-queue-redis', key: 'password' },
+    ]);
+    for (const n of ['levee-queue-redis', 'levee-queue-sentinel']) {
+      expect(find(ms, 'NetworkPolicy', n).spec.ingress[0].from).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } } });
+    }
+  });
+
+  test('with a managed Redis: the external address, the ACL user from the worker env, TLS with the private CA from its Secret', () => {
+    const me = manifestsFor(EXTERNAL_BOTH);
+    const so = find(me, 'ScaledObject', 'levee-worker');
+    expect(so.spec.triggers.map((t: any) => t.type)).toEqual(['redis', 'redis']);
+    expect(so.spec.triggers[0].metadata).toMatchObject({ address: 'queue.redis.example.com:6380', usernameFromEnv: 'QUEUE_REDIS_USERNAME' });
+    expect(so.spec.triggers[0].metadata.enableTLS).toBeUndefined(); // with a CA: the TriggerAuthentication's tls/ca instead
+    expect(find(me, 'TriggerAuthentication', 'levee-worker-queue-redis').spec).toEqual({
+      secretTargetRef: [
+        { parameter: 'password', name: 'managed-queue-redis', key: 'password' },
+        { parameter: 'ca', name: 'queue-redis-ca', key: 'ca.crt' },
+      ],
+      env: [{ parameter: 'tls', name: 'KEDA_REDIS_TLS', containerName: 'worker' }],
+    });
+    const worker = find(me, 'Deployment', 'levee-worker').spec.template.spec.containers[0];
+    expect(worker.name).toBe('worker');
+    expect(worker.env).toContainEqual({ name: 'KEDA_REDIS_TLS', value: 'enable' });
+    expect(worker.env).toContainEqual({ name: 'QUEUE_REDIS_USERNAME', value: 'levee-queue' });
+    // TLS with the system CAs: the trigger's own enableTLS.
+    const publicCa = manifestsFor({ ...EXTERNAL_BOTH, queueRedisCaSecret: '' });
+    expect(find(publicCa, 'ScaledObject', 'levee-worker').spec.triggers[0].metadata.enableTLS).toBe('true');
+    expect(find(publicCa, 'TriggerAuthentication', 'levee-worker-queue-redis').spec.env).toBeUndefined();
+  });
+});
+
+describe('the Sentinel topology (LEVEE_QUEUE_REDIS=sentinel, the production default)', () => {
+  const m = manifestsFor({});
+  const data = find(m, 'StatefulSet', 'levee-queue-redis');
+  const sentinels = find(m, 'StatefulSet', 'levee-queue-sentinel');
+  const dc = data.spec.template.spec.containers[0];
+  const sc = sentinels.spec.template.spec.containers[0];
+  const env = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+
+  test('three data pods with AOF, noeviction and a PVC each; started together; every pod finds the primary through the Sentinels', () => {
+    expect(data.spec.replicas).toBe(3);
+    expect(data.spec.podManagementPolicy).toBe('Parallel');
+    expect(data.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('10Gi');
+    expect(dc.args).toEqual([
+      '--port', '6379', '--dir', '/data',
+      '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+    ]);
+    expect(dc.command).toEqual(['sh', '-c', REPLICATED_REDIS_START_SCRIPT, 'redis-server']);
+    expect(REPLICATED_REDIS_START_SCRIPT).toContain('requirepass $REDIS_PASSWORD\nmasterauth $REDIS_PASSWORD\nEOF');
+    expect(env(dc)).toMatchObject({
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      ANNOUNCE_HOST: '$(POD_NAME).levee-queue-redis.levee.svc',
+      PRIMARY_HOST: 'levee-queue-redis-0.levee-queue-redis.levee.svc',
+      PRIMARY_PORT: '6379',
+      SENTINELS: 'levee-queue-sentinel:26379',
+      MASTER_NAME: 'levee-queue',
+      REDIS_PASSWORD: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } },
+    });
+    // Readiness knows a replica from a primary: a replica only while in sync.
+    expect(dc.readinessProbe.exec.command).toEqual(['sh', '-c', REPLICATED_REDIS_READY_SCRIPT]);
+    expect(REPLICATED_REDIS_READY_SCRIPT).toContain('*role:master*|*master_link_status:up*');
+    expect(dc.livenessProbe.tcpSocket).toEqual({ port: 6379 });
+    // The headless Service publishes pods before they are ready (a syncing replica must resolve the primary).
+    expect(find(m, 'Service', 'levee-queue-redis').spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true });
+  });
+
+  test('three Sentinels, quorum two, their config in a writable emptyDir, the password on stdin, a stable id per pod', () => {
+    expect(sentinels.spec.replicas).toBe(3);
+    expect(sentinels.spec.serviceName).toBe('levee-queue-sentinel-headless');
+    expect(sc.command).toEqual(['sh', '-c', SENTINEL_START_SCRIPT, 'redis-server']);
+    expect(sc.args).toEqual(['--sentinel']);
+    expect(SENTINEL_START_SCRIPT).toContain('exec redis-server "$conf" "$@" - <<EOF\nrequirepass $REDIS_PASSWORD\nsentinel auth-pass $MASTER_NAME $REDIS_PASSWORD\nsentinel sentinel-pass $REDIS_PASSWORD\nEOF');
+    expect(SENTINEL_START_SCRIPT).not.toContain('$(');
+    expect(env(sc)).toMatchObject({ QUORUM: '2', SENTINEL_DIR: '/sentinel', SENTINEL_PORT: '26379', DOWN_AFTER_MS: '5000', FAILOVER_TIMEOUT_MS: '20000', ANNOUNCE_HOST: '$(POD_NAME).levee-queue-sentinel-headless.levee.svc' });
+    expect(sc.volumeMounts).toContainEqual({ name: 'sentinel', mountPath: '/sentinel' });
+    expect(sentinels.spec.template.spec.volumes).toContainEqual({ name: 'sentinel', emptyDir: { sizeLimit: '16Mi' } });
+    expect(sc.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(sc.readinessProbe.exec.command).toEqual(['sh', '-c', SENTINEL_READY_SCRIPT]);
+    expect(SENTINEL_READY_SCRIPT).toContain('sentinel ckquorum');
+    expect(find(m, 'Service', 'levee-queue-sentinel').spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'sentinel', port: 26379, targetPort: 'sentinel', protocol: 'TCP' }] });
+    expect(find(m, 'Service', 'levee-queue-sentinel-headless').spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true });
+  });
+
+  test('data pods and Sentinels are spread over nodes (required) and zones (preferred), and a drain takes one at a time', () => {
+    for (const sts of [data, sentinels]) {
+      const name = sts.metadata.name;
+      expect(sts.spec.template.spec.topologySpreadConstraints).toEqual([
+        { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { 'app.kubernetes.io/name': name } } },
+        { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule', nodeTaintsPolicy: 'Honor', labelSelector: { matchLabels: { 'app.kubernetes.io/name': name } } },
+      ]);
+      expect(find(m, 'PodDisruptionBudget', name).spec).toEqual({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow', selector: { matchLabels: { 'app.kubernetes.io/name': name } } });
+    }
+  });
+
+  test('in preview it is opt-in, and without PDBs', () => {
+    const p = manifestsFor({ ...PREVIEW, queueRedis: 'sentinel' });
+    expect(find(p, 'StatefulSet', 'levee-queue-redis').spec.replicas).toBe(3);
+    expect(find(p, 'StatefulSet', 'levee-queue-sentinel').spec.replicas).toBe(3);
+    expect(all(p, 'PodDisruptionBudget')).toEqual([]);
+    expect(find(p, 'ResourceQuota', 'levee-quota').spec.hard.pods).toBe(11 - 1 + 3 + 3);
+  });
+});
+
+describe('managed Redis (LEVEE_QUEUE_REDIS=external, LEVEE_CACHE_REDIS=external)', () => {
+  const m = manifestsFor(EXTERNAL_BOTH);
+
+  test('no Redis runs in the cluster', () => {
+    expect(m.filter((o) => /redis|sentinel/.test(o.metadata.name) && o.kind !== 'TriggerAuthentication')).toEqual([]);
+  });
+
+  test('the apps get the URL, ACL user, CA file (mounted from its Secret) and the password from the named Secret', () => {
+    const c = find(m, 'Deployment', 'levee-gateway').spec.template.spec;
+    const env = c.containers[0].env;
+    for (const [role, host, user, ca, secret] of [['QUEUE', 'queue', 'levee-queue', 'queue-redis-ca', 'managed-queue-redis'], ['CACHE', 'cache', 'levee-cache', 'cache-redis-ca', 'levee-cache-redis']]) {
+      expect(env).toContainEqual({ name: `${role}_REDIS_URL`, value: `rediss://${host}.redis.example.com:6380` });
+      expect(env).toContainEqual({ name: `${role}_REDIS_USERNAME`, value: user });
+      expect(env).toContainEqual({ name: `${role}_REDIS_CA_FILE`, value: `/etc/levee/${host}-redis-ca/ca.crt` });
+      expect(env).toContainEqual({ name: `${role}_REDIS_PASSWORD`, valueFrom: { secretKeyRef: { name: secret, key: 'password' } } });
+      expect(c.volumes).toContainEqual({ name: `${host}-redis-ca`, secret: { secretName: ca, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+      expect(c.containers[0].volumeMounts).toContainEqual({ name: `${host}-redis-ca`, mountPath: `/etc/levee/${host}-redis-ca`, readOnly: true });
+    }
+    expect(env).toContainEqual({ name: 'QUEUE_MIN_REPLICAS_ACKED', value: '0' });
+    expect(find(m, 'Deployment', 'levee-media').spec.template.spec.containers[0].env.map((e: any) => e.name)).toEqual(
+      expect.arrayContaining(['QUEUE_REDIS_URL', 'QUEUE_REDIS_USERNAME', 'QUEUE_REDIS_CA_FILE', 'QUEUE_REDIS_PASSWORD']),
+    );
+  });
+
+  test('egress to the managed Redis only at its CIDRs and port', () => {
+    const to = (n: string) => find(m, 'NetworkPolicy', n).spec.egress;
+    expect(to('levee-gateway').slice(0, 2)).toEqual([
+      { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] },
+      { to: [{ ipBlock: { cidr: '10.21.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] },
+    ]);
+    for (const n of ['levee-worker', 'levee-media']) expect(to(n)[0]).toEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] });
+  });
+
+  test('the Secrets it needs are the operator\'s (passwords and CAs); none is generated', () => {
+    expect(requiredSecrets(resolveConfig(EXTERNAL_BOTH)).map((s) => [s.name, s.key, s.generated])).toEqual([
+      ['managed-queue-redis', 'password', false],
+      ['levee-cache-redis', 'password', false],
+      ['queue-redis-ca', 'ca.crt', false],
+      ['cache-redis-ca', 'ca.crt', false],
+    ]);
   });
 });

@@ -52,6 +52,20 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['redis', 'StatefulSet/levee/levee-queue-redis', 'maxmemory at the memory limit', (m) => setFlag(redisArgs(m, 'levee-queue-redis'), '--maxmemory', '1gb')],
   ['redis', 'StatefulSet/levee/levee-queue-redis', 'noeviction without AOF', (m) => setFlag(redisArgs(m, 'levee-queue-redis'), '--appendonly', 'no')],
   ['redis', 'Deployment/levee/levee-cache-redis', 'an evicting cache that persists', (m) => setFlag(redisArgs(m, 'levee-cache-redis'), '--appendonly', 'yes')],
+  ['redis', 'StatefulSet/levee/levee-queue-redis', 'a replicated Redis without masterauth', (m) => redisScript(m, 'levee-queue-redis', (s) => s.replace('masterauth $REDIS_PASSWORD\n', ''))],
+  ['redis', 'StatefulSet/levee/levee-queue-redis', 'a literal masterauth', (m) => redisScript(m, 'levee-queue-redis', (s) => s.replace('masterauth $REDIS_PASSWORD', 'masterauth hunter2'))],
+  ['redis', 'StatefulSet/levee/levee-queue-sentinel', 'a Sentinel without auth-pass for the data pods', (m) => redisScript(m, 'levee-queue-sentinel', (s) => s.replace(/^sentinel auth-pass .*\n/m, ''))],
+  ['redis', 'StatefulSet/levee/levee-queue-sentinel', 'a Sentinel with a literal sentinel-pass', (m) => redisScript(m, 'levee-queue-sentinel', (s) => s.replace('sentinel sentinel-pass $REDIS_PASSWORD', 'sentinel sentinel-pass hunter2'))],
+  ['redis', 'StatefulSet/levee/levee-queue-sentinel', 'a Sentinel whose password is not on stdin', (m) => redisScript(m, 'levee-queue-sentinel', (s) => s.replace('exec redis-server "$conf" "$@" - <<EOF', 'exec redis-server "$conf" "$@" <<EOF'))],
+  ['redis-sentinel', 'StatefulSet/levee/levee-queue-sentinel', 'two Sentinels (no majority survives losing one)', (m) => (byName(m, 'StatefulSet', 'levee-queue-sentinel').spec.replicas = 2)],
+  ['redis-sentinel', 'StatefulSet/levee/levee-queue-sentinel', 'a quorum that is not a majority', (m) => (container(m, 'levee-queue-sentinel').env.find((e: any) => e.name === 'QUORUM').value = '1')],
+  ['redis-sentinel', 'StatefulSet/levee/levee-queue-sentinel', 'its config directory not on an emptyDir', (m) => (container(m, 'levee-queue-sentinel').volumeMounts = container(m, 'levee-queue-sentinel').volumeMounts.filter((v: any) => v.name !== 'sentinel'))],
+  ['redis-sentinel', 'StatefulSet/levee/levee-queue-redis', 'a replicated Redis whose readiness cannot tell a replica from a primary', (m) => (container(m, 'levee-queue-redis').readinessProbe.exec.command = ['sh', '-c', 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'])],
+  ['redis-sentinel', 'StatefulSet/levee/levee-queue-redis', 'replicas and no Sentinel to promote one', (m) => {
+    for (const kind of ['StatefulSet', 'Service', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceAccount']) {
+      for (const o of m.filter((x: any) => x.kind === kind && /^levee-queue-sentinel/.test(x.metadata.name))) m.splice(m.indexOf(o), 1);
+    }
+  }],
   ['no-literal-secrets', 'Deployment/levee/levee-gateway', 'a literal password env', (m) => container(m, 'levee-gateway').env.push({ name: 'QUEUE_REDIS_PASSWORD', value: 'hunter2' })],
   ['no-literal-secrets', 'Secret/levee/levee-queue-redis', 'a Secret in the manifests', (m) => m.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'levee-queue-redis', namespace: 'levee' }, stringData: { password: 'x' } })],
   ['service-account', 'Deployment/levee/levee-gateway', 'the default ServiceAccount', (m) => (pod(m, 'levee-gateway').serviceAccountName = 'default')],

@@ -4,7 +4,7 @@
  * what Pulumi owns — the Redis passwords and their Secrets, secret all the way.
  */
 import type * as pulumiType from '@pulumi/pulumi';
-import { REQUIRED_SECRETS, SettingsInput, resolveConfig, synthesize } from '../../infra';
+import { SettingsInput, requiredSecrets, resolveConfig, synthesize } from '../../infra';
 import type { LeveeStack } from '../../infra/pulumi/program';
 import { referencedSecrets, type RegisteredObject } from '../../infra/pulumi/register';
 import {
@@ -30,6 +30,24 @@ const CASES: readonly Case[] = [
     settings: { environment: 'preview', previewId: 'pr-7' },
   },
   { title: 'dev', stack: 'dev', config: { 'levee:environment': 'dev' }, settings: { environment: 'dev' } },
+  {
+    title: 'production with managed Redis (TLS, ACL users, private CAs) and KEDA',
+    stack: 'production',
+    config: {
+      'levee:queueRedis': 'external', 'levee:queueRedisUrl': 'rediss://q.example.com:6380', 'levee:queueRedisUsername': 'levee', 'levee:queueRedisCaSecret': 'q-ca', 'levee:queueRedisCidrs': '10.20.0.0/16',
+      'levee:cacheRedis': 'external', 'levee:cacheRedisUrl': 'rediss://c.example.com:6380', 'levee:cacheRedisCidrs': '10.21.0.0/16', 'levee:workerAutoscaler': 'keda',
+    },
+    settings: {
+      queueRedis: 'external', queueRedisUrl: 'rediss://q.example.com:6380', queueRedisUsername: 'levee', queueRedisCaSecret: 'q-ca', queueRedisCidrs: '10.20.0.0/16',
+      cacheRedis: 'external', cacheRedisUrl: 'rediss://c.example.com:6380', cacheRedisCidrs: '10.21.0.0/16', workerAutoscaler: 'keda',
+    },
+  },
+  {
+    title: 'production with a single-pod queue Redis and a managed cache Redis',
+    stack: 'production',
+    config: { 'levee:queueRedis': 'statefulset', 'levee:cacheRedis': 'external', 'levee:cacheRedisUrl': 'redis://10.21.0.5:6379', 'levee:cacheRedisCidrs': '10.21.0.5/32' },
+    settings: { queueRedis: 'statefulset', cacheRedis: 'external', cacheRedisUrl: 'redis://10.21.0.5:6379', cacheRedisCidrs: '10.21.0.5/32' },
+  },
   {
     title: 'production with KEDA, hash by client IP and an image tag',
     stack: 'production',
@@ -94,7 +112,9 @@ const kubernetesObjects = (rs: readonly Registration[]) =>
 describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
   const expectedConfig = resolveConfig(settings);
   const synthesized = synthesize(expectedConfig).manifests;
-  const managedSecrets = REQUIRED_SECRETS.map((s) => identity({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: expectedConfig.namespace, name: s.name } }));
+  // Pulumi creates the Secrets of a Redis in the cluster; a managed Redis's are the operator's.
+  const generated = requiredSecrets(expectedConfig).filter((s) => s.generated);
+  const managedSecrets = generated.map((s) => identity({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: expectedConfig.namespace, name: s.name } }));
   let run: Run;
 
   beforeAll(async () => {
@@ -135,8 +155,11 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     expect(leaks).toEqual([]);
   });
 
-  test('stores a random password in each Secret the chart references, as secret data', async () => {
-    for (const ref of REQUIRED_SECRETS) {
+  test('stores a random password in each Secret of a Redis in the cluster, as secret data, and creates none of a managed one', async () => {
+    expect(run.levee.secrets.map((x) => x.ref.name)).toEqual(generated.map((x) => x.name));
+    const operatorOwned = requiredSecrets(expectedConfig).filter((x) => !x.generated).map((x) => `${expectedConfig.namespace}/${x.name}`);
+    expect(run.recorder.registrations.filter((r) => r.type === 'kubernetes:core/v1:Secret' && operatorOwned.includes(r.name))).toEqual([]);
+    for (const ref of generated) {
       const reg = run.recorder.registrations.find((r) => r.type === 'kubernetes:core/v1:Secret' && r.name === `${expectedConfig.namespace}/${ref.name}`);
       expect(isSecretValue(reg?.inputs.data)).toBe(true);
       const data = unwrapSecrets(reg?.inputs.data) as Record<string, string>;
@@ -160,15 +183,20 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
       for (const name of reads) expect(o.dependsOn).toContain(secretByName.get(name));
       if (['Deployment', 'StatefulSet'].includes(o.manifest.kind)) workloads += 1;
     }
-    expect(workloads).toBeGreaterThanOrEqual(6);
-    // The Redis servers and their clients each wait for the password they use.
+    expect(workloads).toBeGreaterThanOrEqual(4);
+    // The Redis servers and their clients each wait for the password they use (when Pulumi makes it).
     const dependsOnSecret = (kind: string, name: string, secret: string) =>
       run.levee.objects.find((o) => o.manifest.kind === kind && o.manifest.metadata.name === name)!.dependsOn.includes(secretByName.get(secret)!);
-    expect(dependsOnSecret('StatefulSet', 'levee-queue-redis', 'levee-queue-redis')).toBe(true);
-    expect(dependsOnSecret('Deployment', 'levee-gateway', 'levee-queue-redis')).toBe(true);
-    expect(dependsOnSecret('Deployment', 'levee-worker', 'levee-queue-redis')).toBe(true);
-    expect(dependsOnSecret(run.levee.object('StatefulSet', 'levee-cache-redis') ? 'StatefulSet' : 'Deployment', 'levee-cache-redis', 'levee-cache-redis')).toBe(true);
-    expect(dependsOnSecret('Deployment', 'levee-gateway', 'levee-cache-redis')).toBe(true);
+    if (expectedConfig.queueRedis.mode !== 'external') {
+      expect(dependsOnSecret('StatefulSet', 'levee-queue-redis', 'levee-queue-redis')).toBe(true);
+      expect(dependsOnSecret('Deployment', 'levee-gateway', 'levee-queue-redis')).toBe(true);
+      expect(dependsOnSecret('Deployment', 'levee-worker', 'levee-queue-redis')).toBe(true);
+    }
+    if (expectedConfig.queueRedis.mode === 'sentinel') expect(dependsOnSecret('StatefulSet', 'levee-queue-sentinel', 'levee-queue-redis')).toBe(true);
+    if (expectedConfig.cacheRedis.mode === 'deployment') {
+      expect(dependsOnSecret('Deployment', 'levee-cache-redis', 'levee-cache-redis')).toBe(true);
+      expect(dependsOnSecret('Deployment', 'levee-gateway', 'levee-cache-redis')).toBe(true);
+    }
   });
 
   test('leaves spec.replicas of every autoscaled Deployment to its autoscaler', () => {
@@ -187,7 +215,7 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     const expected = expectedConfig.environment === 'production' ? [`Namespace/${expectedConfig.namespace}`] : [];
     // the queue Redis keeps its PVC when the StatefulSet itself is deleted
     const queueRedis = synthesized.find((m) => m.kind === 'StatefulSet' && m.metadata.name === 'levee-queue-redis') as { spec?: { persistentVolumeClaimRetentionPolicy?: unknown } } | undefined;
-    if (expectedConfig.environment === 'production') expect(queueRedis?.spec?.persistentVolumeClaimRetentionPolicy).toMatchObject({ whenDeleted: 'Retain' });
+    if (expectedConfig.environment === 'production' && expectedConfig.queueRedis.mode !== 'external') expect(queueRedis?.spec?.persistentVolumeClaimRetentionPolicy).toMatchObject({ whenDeleted: 'Retain' });
     const named = (o: RegisteredObject) => `${o.manifest.kind}/${o.manifest.metadata.name}`;
     expect(run.levee.objects.filter((o) => o.protect).map(named).sort()).toEqual(expected.sort());
     // …and the option reaches Pulumi's resource
