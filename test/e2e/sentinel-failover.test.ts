@@ -84,6 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   aborted = true;
+  if (process.env.LEVEE_DEBUG_DIR) require('fs').writeFileSync(`${process.env.LEVEE_DEBUG_DIR}/group.txt`, group.describe(3000) + '\n--- gateway\n' + gateway.output.join('') + workers.map((w, i) => `\n--- worker ${i}\n${w.output.join('')}`).join(''));
   await Promise.all([gateway, ...workers].filter(Boolean).map((p) => p.stop(5000)));
   await model?.close();
   await group?.stop();
