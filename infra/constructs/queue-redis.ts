@@ -64,6 +64,10 @@ export class QueueRedis extends Construct {
       // The AOF is the durability; no RDB snapshots on top (each is one more fork,
       // whose copy-on-write pages count against the memory limit).
       '--save', '',
+      // A replica that needs a full copy (after a failover, when it had more than the
+      // promoted one) gets it at once, not after the default 5 s wait for other replicas:
+      // until it is in sync, no write can be confirmed (QUEUE_MIN_REPLICAS_ACKED).
+      ...(replicated ? ['--repl-diskless-sync-delay', '0'] : []),
     ];
     const container = redisContainer({
       config,

@@ -676,6 +676,7 @@ describe('the Sentinel topology (LEVEE_QUEUE_REDIS=sentinel, the production defa
     expect(dc.args).toEqual([
       '--port', '6379', '--dir', '/data',
       '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+      '--repl-diskless-sync-delay', '0',
     ]);
     expect(dc.command).toEqual(['sh', '-c', REPLICATED_REDIS_START_SCRIPT, 'redis-server']);
     expect(REPLICATED_REDIS_START_SCRIPT).toContain('requirepass $REDIS_PASSWORD\nmasterauth $REDIS_PASSWORD\nEOF');
