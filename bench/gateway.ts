@@ -207,6 +207,8 @@ export async function bullmqAddCost(redisUrl: string, jobs = 20_000, batch = 50)
 export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   const redis = await RedisServer.start();
   const admin = new Redis(redis.url);
+  // A replica of it, for the POST whose adds one replica must confirm (Redis WAIT), as with Sentinel.
+  const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(redis.port)]);
   const procs: ServiceProcess[] = [];
   const model = Fastify({ logger: false });
   model.get('/v1/styles', async () => {
@@ -215,8 +217,9 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   });
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
-    const ports = await Promise.all(Array.from({ length: 7 }, () => freePort()));
-    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort] = ports as [number, number, number, number, number, number, number];
+    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort] = ports as [number, number, number, number, number, number, number, number];
+    await waitForReplica(admin);
     const gatewayEnv = {
       REDIS_URL: redis.url,
       MODEL_URL: modelUrl,
@@ -241,8 +244,11 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const peerGet = peer('get', peerGetPort);
     const peerPost = peer('post', peerPostPort);
     const floor = peer('floor', floorPort);
-    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor);
-    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
+    // The same gateway, each turn's adds confirmed by the replica before the 202s (QUEUE_MIN_REPLICAS_ACKED=1,
+    // the Sentinel default): one WAIT round trip per addBulk, on its own connection.
+    const confirmed = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(confirmedPort), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_MIN_REPLICAS_ACKED: '1' });
+    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed);
+    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');
     await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // loads the catalog: every later GET is a hit
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
@@ -261,6 +267,12 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
         { name: 'GET /api/styles, cache hit, rate-limited', target: '≥ 75% of ceiling; p99 ≤ 3× ceiling', compare: [{ name: PEER_GET, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
         { name: PEER_GET, pid: peerGet.pid, opts: { port: peerGetPort, path: '/api/styles' } },
         { name: 'POST /api/images (enqueue)', target: '≥ 0.90 of floor, ≥ 1.2× peer; p99 ≤ 3× ceiling', compare: [{ name: FLOOR, label: 'floor' }, { name: PEER_POST, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
+        {
+          name: "POST /api/images, each turn's adds confirmed by 1 replica (WAIT; the Sentinel default)",
+          compare: [{ name: 'POST /api/images (enqueue)', label: 'the unconfirmed POST' }],
+          pid: confirmed.pid,
+          opts: { port: confirmedPort, path: '/api/images', ...post },
+        },
         { name: FLOOR, pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
         { name: PEER_POST, pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
         { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
@@ -273,8 +285,18 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     admin.disconnect();
     await Promise.all(procs.map((p) => p.kill()));
     await model.close();
+    await replica.stop();
     await redis.stop();
   }
+}
+
+/** Resolves once the primary has a replica in sync. */
+async function waitForReplica(primary: Redis): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (/slave0:.*state=online/.test(await primary.info('replication'))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the bench replica did not come in sync within 10 s');
 }
 
 export function describeLoad(): string {

@@ -11,16 +11,20 @@ class PortTakenError extends Error {}
  */
 export class RedisServer {
   private proc?: ChildProcess;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** More redis-server arguments (e.g. `--replicaof 127.0.0.1 <port>`). */
+    private readonly extraArgs: readonly string[] = [],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   /** Starts on a free port; a port taken between picking and binding it means another try. */
-  static async start(): Promise<RedisServer> {
+  static async start(extraArgs: readonly string[] = []): Promise<RedisServer> {
     for (let attempt = 1; ; attempt++) {
-      const server = new RedisServer(await freePort());
+      const server = new RedisServer(await freePort(), extraArgs);
       try {
         await server.restart();
         return server;
@@ -35,7 +39,7 @@ export class RedisServer {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     const proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
