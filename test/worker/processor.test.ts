@@ -5,7 +5,8 @@ import type { JobOutcome } from '../../services/shared/src/job';
 import { imageKey } from '../../services/shared/src/keys';
 import { ModelHttpError } from '../../services/shared/src/model-client';
 import { createWorkerMetrics } from '../../services/worker/src/metrics';
-import { MIN_POSTPONE_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
+import { MIN_POSTPONE_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, UNCONFIRMED_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
+import { ReplicaAckError } from '../../services/shared/src/replication';
 import { ProgressMonitor } from '../../services/worker/src/progress';
 
 /** A stand-in for a BullMQ job: records what the processor asked of it. */
@@ -192,5 +193,59 @@ describe('render processor (no Redis)', () => {
     finish(PNG_BYTES);
     await running;
     expect(progress.status()).toMatchObject({ stuck: false, inFlight: 0 });
+  });
+
+  it('GIVEN a store the replicas did not confirm (QUEUE_MIN_REPLICAS_ACKED) THEN the job is postponed, not completed, and no attempt is burned', async () => {
+    const registry = new Registry();
+    const metrics = createWorkerMetrics(registry);
+    const processor = createRenderProcessor({
+      render: async () => PNG_BYTES,
+      store: { put: () => Promise.reject(new ReplicaAckError(0, 1, 1000)), putFailure: async () => undefined },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+      clock: () => 1_000_000,
+      random: () => 0,
+      metrics,
+    });
+    const job = fakeJob(request, 0);
+    await expect(processor(job, 'tok')).rejects.toBeInstanceOf(DelayedError);
+    expect(job.delayedUntil).toBe(1_000_000 + UNCONFIRMED_POSTPONE_MS);
+    const jobs = (await registry.getSingleMetric('levee_jobs_total')!.get()).values;
+    expect(jobs.find((v) => v.labels.result === 'postponed')?.value).toBe(1);
+    expect(jobs.find((v) => v.labels.result === 'completed')?.value ?? 0).toBe(0);
+  });
+
+  it('GIVEN a job whose image and outcome an earlier attempt stored THEN it completes without rendering again', async () => {
+    const renders: string[] = [];
+    const processor = createRenderProcessor({
+      render: async () => {
+        renders.push('render');
+        return PNG_BYTES;
+      },
+      store: { put: async () => undefined, putFailure: async () => undefined, stored: async (id) => (id === fakeJob(request).id ? { bytes: 1234 } : undefined) },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+    });
+    await expect(processor(fakeJob(request))).resolves.toEqual({ imageKey: imageKey(fakeJob(request).id!), bytes: 1234, width: 256, height: 128 });
+    expect(renders).toEqual([]);
+  });
+
+  it('GIVEN the stored check itself cannot be confirmed THEN the job is postponed before any render', async () => {
+    const renders: string[] = [];
+    const processor = createRenderProcessor({
+      render: async () => {
+        renders.push('render');
+        return PNG_BYTES;
+      },
+      store: { put: async () => undefined, putFailure: async () => undefined, stored: () => Promise.reject(new ReplicaAckError(0, 1, 1000, 'reconnected')) },
+      retryAfterMs: () => 0,
+      imageTtlSeconds: 1,
+      clock: () => 5,
+      random: () => 0,
+    });
+    const job = fakeJob(request);
+    await expect(processor(job)).rejects.toBeInstanceOf(DelayedError);
+    expect(job.delayedUntil).toBe(5 + UNCONFIRMED_POSTPONE_MS);
+    expect(renders).toEqual([]);
   });
 });
