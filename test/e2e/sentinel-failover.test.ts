@@ -296,3 +296,21 @@ test('GIVEN the killed pod back (as a replica, by its start script) WHEN a plann
     await strict.stop(5000);
   }
 });
+
+test('GIVEN a drain (SIGTERM to the primary pod, as a rolling update or node drain does) THEN Redis hands over to its replicas first: every 202 completes exactly once with the default confirmation', async () => {
+  await group.waitWhole(40_000);
+  const primary = (await group.primaryPort())!;
+  let stop = false;
+  const floodDone = flood(gatewayPort, () => stop, Date.now() + 90_000);
+  const stylesDone = probeStyles(gatewayPort, () => stop);
+  await sleep(2000);
+  const failedAt = Date.now();
+  // Redis ≥ 7 pauses writes on SIGTERM until its replicas have everything (shutdown-timeout), then exits.
+  expect(await group.terminate(group.member(primary))).toBe(0);
+  await group.waitForNewPrimary(primary, 40_000);
+  const promotedAt = Date.now();
+  await sleep(4000);
+  stop = true;
+  const [subs, styles] = await Promise.all([floodDone, stylesDone]);
+  await judge('drain (SIGTERM of the primary)', subs, styles, { failedAt, promotedAt }, true);
+});

@@ -220,6 +220,15 @@ export class SentinelGroup {
     await exited;
   }
 
+  /** SIGTERM one data member, as a pod deletion or a node drain does, and wait until it has exited. */
+  async terminate(m: Member): Promise<number | null> {
+    const proc = m.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    proc.kill('SIGTERM');
+    return exited;
+  }
+
   /** Polls the Sentinels until they report a primary other than `oldPort`; resolves to its port. */
   async waitForNewPrimary(oldPort: number, timeoutMs = 30_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;

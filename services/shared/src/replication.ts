@@ -64,18 +64,4 @@ export class ReplicatedWrites {
     if (this.epoch !== epoch) throw new ReplicaAckError(acked, this.minReplicas, this.timeoutMs, 'reconnected');
     if (acked < this.minReplicas) throw new ReplicaAckError(acked, this.minReplicas, this.timeoutMs);
   }
-
-  /**
-   * Like {@link write}, but a write that was not confirmed is written again, up to `attempts`
-   * times in all (for idempotent writes, on paths that may wait: the worker's, not a request's).
-   */
-  async writeRetrying<T>(write: () => Promise<T>, attempts: number): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.write(write);
-      } catch (err) {
-        if (!(err instanceof ReplicaAckError) || attempt >= attempts) throw err;
-      }
-    }
-  }
 }

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { IDEMPOTENCY_SECONDS, JobOutcome } from '../../shared/src/job';
 import { imageKey, outcomeKey } from '../../shared/src/keys';
-import { ReplicatedWrites } from '../../shared/src/replication';
+import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
 
 /** Where rendered PNGs, and the outcomes of finished jobs, go: media and the gateway read them back by job id. */
 export interface ImageStore {
@@ -21,7 +21,7 @@ export interface RedisImageStoreOptions {
   readonly minReplicasAcked?: number;
   /** Longest one WAIT blocks. @default 1000 */
   readonly replicaAckTimeoutMs?: number;
-  /** Writes (and WAITs) per store before it gives up with a ReplicaAckError. @default 5 */
+  /** Writes (and WAITs) per store before it gives up (with a ReplicaAckError when the replicas never confirmed). @default 5 */
   readonly ackAttempts?: number;
 }
 
@@ -34,9 +34,13 @@ export interface RedisImageStoreOptions {
  *
  * With `minReplicasAcked`, every store is confirmed by that many replicas (WAIT) before it
  * resolves, so BullMQ marks a job completed only once its image would survive a failover; give
- * the store a connection of its own then (WAIT blocks the connection it runs on). A store that
- * stays unconfirmed is written again (the writes are idempotent) and finally rejected with a
- * ReplicaAckError.
+ * the store a connection of its own then (WAIT blocks the connection it runs on).
+ *
+ * Every write here is idempotent, so a store that fails for a reason that passes (its primary
+ * went away mid-transaction and ioredis sent the EXEC alone to the new one; READONLY; not
+ * confirmed in time) is written again, a few times, before the error goes to the processor
+ * (which would otherwise render the job again). A worker connection waits out a reconnect, so
+ * the next try goes to the new primary. Redis refusing for lack of memory (OOM) is not retried.
  */
 export class RedisImageStore implements ImageStore {
   private readonly replicated: ReplicatedWrites;
@@ -50,8 +54,21 @@ export class RedisImageStore implements ImageStore {
     this.attempts = options.ackAttempts ?? 5;
   }
 
+  /** Runs an idempotent write (confirmed, when so configured) up to `attempts` times. */
+  private async idempotent<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.replicated.write(write);
+      } catch (err) {
+        if (attempt >= this.attempts || (err instanceof Error && /^OOM\b/.test(err.message))) throw err;
+        // Unconfirmed: WAIT has waited already. Anything else: give a reconnect a moment.
+        if (!(err instanceof ReplicaAckError)) await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
   async put(jobId: string, png: Buffer, ttlSeconds: number, outcome: JobOutcome): Promise<void> {
-    await this.replicated.writeRetrying(async () => {
+    await this.idempotent(async () => {
       let results: [Error | null, unknown][] | null;
       try {
         results = await this.redis
@@ -67,11 +84,11 @@ export class RedisImageStore implements ImageStore {
       }
       const failed = results?.find(([err]) => err)?.[0];
       if (failed) throw failed;
-    }, this.attempts);
+    });
   }
 
   async putFailure(jobId: string, outcome: JobOutcome): Promise<void> {
-    await this.replicated.writeRetrying(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS), this.attempts);
+    await this.idempotent(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS));
   }
 
   async stored(jobId: string): Promise<{ bytes: number } | undefined> {
@@ -88,7 +105,7 @@ export class RedisImageStore implements ImageStore {
     // Found on this master, but an earlier attempt may have stored it without the replicas'
     // confirmation: rewriting the outcome (same value, same TTL) and confirming that write
     // confirms everything before it, the PNG included (replication is one ordered stream).
-    if (this.replicated.enabled) await this.replicated.writeRetrying(() => this.redis.set(outcomeKey(jobId), outcome, 'KEEPTTL', 'XX'), this.attempts);
+    if (this.replicated.enabled) await this.idempotent(() => this.redis.set(outcomeKey(jobId), outcome, 'KEEPTTL', 'XX'));
     return { bytes };
   }
 
