@@ -730,7 +730,8 @@ describe('the Sentinel topology (LEVEE_QUEUE_REDIS=sentinel, the production defa
     expect(find(p, 'StatefulSet', 'levee-queue-redis').spec.replicas).toBe(3);
     expect(find(p, 'StatefulSet', 'levee-queue-sentinel').spec.replicas).toBe(3);
     expect(all(p, 'PodDisruptionBudget')).toEqual([]);
-    expect(find(p, 'ResourceQuota', 'levee-quota').spec.hard.pods).toBe(11 - 1 + 3 + 3);
+    // The quota admits 2 more data pods and 3 Sentinels than with the single-pod queue Redis.
+    expect(find(p, 'ResourceQuota', 'levee-quota').spec.hard.pods).toBe(find(manifestsFor(PREVIEW), 'ResourceQuota', 'levee-quota').spec.hard.pods + 2 + 3);
   });
 });
 

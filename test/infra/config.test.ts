@@ -274,7 +274,8 @@ describe('npm run synth', () => {
     const r = run({});
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toContain('(40 objects, namespace levee)');
+    // 40 objects of the edge and the apps, plus the Sentinel topology's 7 (a second StatefulSet, its two Services, ServiceAccount, two PDBs, a NetworkPolicy).
+    expect(r.stdout).toContain('(47 objects, namespace levee)');
   });
 
   test('with the legacy ingress-nginx provider, prints one deprecation line and still writes', () => {
