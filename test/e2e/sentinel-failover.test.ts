@@ -173,11 +173,36 @@ async function expectAllCompleted(ids: string[], timeoutMs: number): Promise<voi
   }
 }
 
+/** True when the new primary stayed the primary; else says so (the re-renders are then only reported). */
+function onlyOneFailover(primaries: number[]): boolean {
+  if (primaries.length <= 1) return true;
+  process.stdout.write(`note: the Sentinels failed over again (${primaries.join(' → ')}): unconfirmed work is redone, so re-renders are only counted\n`);
+  return false;
+}
+
 /** Renders the model saw per prompt, for the given submissions. */
 function rendersOf(subs: Submission[]): Map<string, number> {
   const counts = new Map(subs.map((s) => [s.prompt, 0]));
   for (const r of model.requests) if (counts.has(r.body.prompt)) counts.set(r.body.prompt, counts.get(r.body.prompt)! + 1);
   return counts;
+}
+
+/**
+ * The primaries the Sentinels name from now until `stop()`. On a loaded 2-core machine a
+ * Sentinel can miss the new primary's answers for longer than the test's 1 s detection and
+ * fail over a second time: work that was not yet confirmed is then done again (as designed),
+ * so "rendered once" is only asserted when there was exactly one failover.
+ */
+function watchPrimaries(stop: () => boolean): Promise<number[]> {
+  return (async () => {
+    const seen: number[] = [];
+    while (!stop() && !aborted) {
+      const port = await group.primaryPort();
+      if (port !== undefined && seen.at(-1) !== port) seen.push(port);
+      await sleep(250);
+    }
+    return seen;
+  })();
 }
 
 function percentile(xs: number[], p: number): number {
@@ -249,13 +274,16 @@ test('GIVEN a flood WHEN the primary is SIGKILLed THEN every 202 completes exact
   await group.kill(group.member(oldPrimary));
   await group.waitForNewPrimary(oldPrimary, 40_000);
   const promotedAt = Date.now();
+  let watching = true;
+  const primaries = watchPrimaries(() => !watching);
   // Slower than detection, an election and a retried one: say why (the Sentinels' view).
   if (promotedAt - failedAt > 10_000) process.stderr.write(`slow failover (${promotedAt - failedAt} ms); the group's logs:\n${group.describe(60)}\n`);
   // Run on for a while after the promotion: the recovery is read from the submissions.
   await sleep(5000);
   stop = true;
   const [subs, styles] = await Promise.all([floodDone, stylesDone]);
-  await judge('SIGKILL of the primary', subs, styles, { failedAt, promotedAt }, true);
+  watching = false;
+  await judge('SIGKILL of the primary', subs, styles, { failedAt, promotedAt }, onlyOneFailover(await primaries));
 });
 
 test('GIVEN the killed pod back (as a replica, by its start script) WHEN a planned failover demotes the primary, which stays up THEN clients leave it (READONLY → reconnect) by themselves, and with every replica confirming nothing accepted is lost', async () => {
@@ -309,8 +337,11 @@ test('GIVEN a drain (SIGTERM to the primary pod, as a rolling update or node dra
   expect(await group.terminate(group.member(primary))).toBe(0);
   await group.waitForNewPrimary(primary, 40_000);
   const promotedAt = Date.now();
+  let watching = true;
+  const primaries = watchPrimaries(() => !watching);
   await sleep(4000);
   stop = true;
   const [subs, styles] = await Promise.all([floodDone, stylesDone]);
-  await judge('drain (SIGTERM of the primary)', subs, styles, { failedAt, promotedAt }, true);
+  watching = false;
+  await judge('drain (SIGTERM of the primary)', subs, styles, { failedAt, promotedAt }, onlyOneFailover(await primaries));
 });

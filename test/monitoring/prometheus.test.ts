@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { alertGroups, COMPONENTS, dashboardQueries, leveeDashboard, resolveConfig, selectedMetrics } from '../../infra';
+import { alertGroups, COMPONENTS, dashboardQueries, leveeDashboard, resolveConfig, SCRAPED_COMPONENTS, selectedMetrics } from '../../infra';
 import { metricValue, request } from '../helpers/http';
 import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
@@ -168,7 +168,7 @@ describeWith('prometheus')('a real Prometheus scraping a local stack', () => {
     await until(async () => (await query(MODEL_MISSING_EXPR)).length === 0, 20_000, `${MODEL_MISSING_EXPR} to be false again`);
 
     // Every component is scraped, so no LeveeTargetMissing expression is true.
-    for (const job of Object.values(COMPONENTS).filter((j) => j !== COMPONENTS.queueRedis && j !== COMPONENTS.cacheRedis)) {
+    for (const job of SCRAPED_COMPONENTS.map((c) => COMPONENTS[c])) {
       expect([job, (await query(`up{namespace="${NAMESPACE}",job="${job}"}`)).map((r) => r.value[1])]).toEqual([job, ['1']]);
     }
 

@@ -36,6 +36,12 @@ async function onPrimary<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
 async function follow(): Promise<void> {
   await replicaAdmin.replicaof('127.0.0.1', primary.port);
   await until(async () => /master_link_status:up/.test(await replicaAdmin.info('replication')), 10_000, 'the replica to be in sync');
+  // …and the primary streaming to it again (its first acknowledgement arrived): only then can it confirm.
+  await until(async () => /slave0:.*state=online/.test(await onPrimary((r) => r.info('replication'))), 10_000, 'the primary to count the replica online');
+  await onPrimary(async (r) => {
+    const acked = Number(await r.wait(1, 5000));
+    if (acked < 1) throw new Error('the replica acknowledges nothing');
+  });
 }
 
 beforeAll(async () => {
