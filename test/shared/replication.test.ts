@@ -63,10 +63,10 @@ afterAll(async () => {
   await primary.stop();
 });
 
-function producer(minReplicasAcked: number): { producer: Producer; queueName: string } {
+/** A producer on the primary; a short WAIT timeout where a refusal is expected, a long one where the machine may be busy. */
+function producer(minReplicasAcked: number, replicaAckTimeoutMs = 300, queueName = `wait-${randomUUID().slice(0, 8)}`): { producer: Producer; queueName: string } {
   const redis = createRedis('request', { url: primary.url });
-  const queueName = `wait-${randomUUID().slice(0, 8)}`;
-  const p = new Producer({ redis, queueName, maxWaiting: 1000, minReplicasAcked, replicaAckTimeoutMs: 300 });
+  const p = new Producer({ redis, queueName, maxWaiting: 1000, minReplicasAcked, replicaAckTimeoutMs, timeoutMs: replicaAckTimeoutMs + 2000 });
   closers.push(async () => {
     await p.close();
     redis.disconnect();
@@ -86,7 +86,7 @@ async function ready(p: Producer): Promise<void> {
 }
 
 test('GIVEN a replica in sync WHEN a job is accepted THEN the replica has it at that moment', async () => {
-  const { producer: p, queueName } = producer(1);
+  const { producer: p, queueName } = producer(1, 5000);
   await ready(p);
   const { id } = await p.submit(REQUEST, { clientIp: '10.0.0.1', key: 'k1' });
   // No waiting: WAIT returned only once the replica had acknowledged it.
@@ -113,9 +113,11 @@ test('GIVEN a replica that stopped following WHEN a job is submitted THEN it is 
   } finally {
     await follow();
   }
-  // The job did land on the primary: the retry finds it (same id) and now it is confirmed.
+  // The job did land on the primary: the retry (another gateway, say) finds it (same id), and now it is confirmed.
   const first = (await onPrimary((r) => r.get('levee:idem:10.0.0.2:k2')))?.split(' ')[0];
-  const { id, created } = await p.submit(REQUEST, { clientIp: '10.0.0.2', key: 'k2' });
+  const retry = producer(1, 5000, queueName).producer;
+  await ready(retry);
+  const { id, created } = await retry.submit(REQUEST, { clientIp: '10.0.0.2', key: 'k2' });
   expect([id, created]).toEqual([first, false]);
   expect(await replicaAdmin.exists(`bull:${queueName}:${id}`)).toBe(1);
 });
@@ -150,7 +152,8 @@ test('GIVEN a replica that stopped following THEN the worker\'s image store reje
     await follow();
   }
   // Back in sync: what the master had is confirmed now, and the replica has it.
-  expect(await store.stored(id)).toEqual({ bytes: 3 });
+  const patient = new RedisImageStore(redis, { minReplicasAcked: 1, replicaAckTimeoutMs: 5000, ackAttempts: 3 });
+  expect(await patient.stored(id)).toEqual({ bytes: 3 });
   expect(await replicaAdmin.exists(outcomeKey(id))).toBe(1);
   await redis.del(outcomeKey(id), `levee:image:${id}`);
 });
