@@ -1,5 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from './ports';
 
 /** The port was free when picked but something else bound it before redis-server did. */
@@ -11,6 +14,8 @@ class PortTakenError extends Error {}
  */
 export class RedisServer {
   private proc?: ChildProcess;
+  /** Its working directory: a replica's full-sync file lands there, never in the repository. */
+  private readonly dir = mkdtempSync(join(tmpdir(), 'levee-redis-'));
   private constructor(
     readonly port: number,
     /** More redis-server arguments (e.g. `--replicaof 127.0.0.1 <port>`). */
@@ -39,7 +44,7 @@ export class RedisServer {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     const proc = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...this.extraArgs],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', '--dir', this.dir, ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;
@@ -91,6 +96,7 @@ export class RedisServer {
 
   async stop(): Promise<void> {
     await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
