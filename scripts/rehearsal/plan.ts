@@ -138,7 +138,13 @@ export const REHEARSAL_LABEL = 'dev.levee.rehearsal';
 const selects = (selector: Json, labels: Record<string, string>) =>
   selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
 
-/** Every DNS form of a Service (or a StatefulSet pod under its governing Service). */
+/**
+ * Every DNS form of a Service (or a StatefulSet pod under its governing Service). They are
+ * all network aliases, so no search domains are set: with Kubernetes' `ndots:5` every
+ * dotted name would first be tried with the search suffixes, which Docker's DNS forwards
+ * upstream, and where the upstream is slow or unreachable a synchronous resolver (Redis
+ * Sentinel's, with `resolve-hostnames`) blocks for seconds (seen: Sentinel in TILT mode).
+ */
 export function dnsNames(name: string, namespace: string): string[] {
   return [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
 }
@@ -481,7 +487,6 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
           '--label', label, '--label', `dev.levee.pod=${raw.name}`, '--label', 'dev.levee.container=(pause)',
           '--network', options.network.name, '--ip', ip, '--hostname', raw.hostname,
           ...aliases.flatMap((a) => ['--network-alias', a]),
-          '--dns-search', `${namespace}.svc.cluster.local`, '--dns-search', 'svc.cluster.local', '--dns-search', 'cluster.local', '--dns-option', 'ndots:5',
           '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '65535:65535', '--memory', String(32 * 1024 ** 2),
           '--entrypoint', 'sleep', firstImage, 'infinity',
         ],

@@ -17,8 +17,10 @@ export function describeProbe(p: Probe): string {
       return `GET ${p.action.scheme.toLowerCase()}://${p.action.host}:${p.action.port}${p.action.path}`;
     case 'tcp':
       return `TCP ${p.action.host}:${p.action.port}`;
-    case 'exec':
-      return `exec ${JSON.stringify(p.action.command)}`;
+    case 'exec': {
+      const text = JSON.stringify(p.action.command);
+      return `exec ${text.length > 80 ? `${text.slice(0, 77)}…` : text}`;
+    }
   }
 }
 

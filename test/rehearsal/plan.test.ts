@@ -16,16 +16,23 @@ const flagValues = (args: readonly string[], flag: string) => args.flatMap((a, i
 describe('the production manifests as Docker containers', () => {
   const p = plan(production());
 
-  test('one pod per Deployment and the StatefulSet as written, each with its own IP', () => {
+  test('one pod per Deployment and the StatefulSets as written (Sentinel: three Redis pods, three Sentinels), each with its own IP', () => {
     expect(p.pods.map((x) => [x.name, x.owner])).toEqual([
       ['levee-queue-redis-0', 'StatefulSet/levee-queue-redis'],
+      ['levee-queue-redis-1', 'StatefulSet/levee-queue-redis'],
+      ['levee-queue-redis-2', 'StatefulSet/levee-queue-redis'],
+      ['levee-queue-sentinel-0', 'StatefulSet/levee-queue-sentinel'],
+      ['levee-queue-sentinel-1', 'StatefulSet/levee-queue-sentinel'],
+      ['levee-queue-sentinel-2', 'StatefulSet/levee-queue-sentinel'],
       ['levee-cache-redis-r0', 'Deployment/levee-cache-redis'],
       ['levee-model-r0', 'Deployment/levee-model'],
       ['levee-gateway-r0', 'Deployment/levee-gateway'],
       ['levee-media-r0', 'Deployment/levee-media'],
       ['levee-worker-r0', 'Deployment/levee-worker'],
     ]);
-    expect(new Set(p.pods.map((x) => x.ip)).size).toBe(6);
+    expect(new Set(p.pods.map((x) => x.ip)).size).toBe(11);
+    // Both StatefulSets start their pods in parallel (Sentinel elects, no ordinal waits on another)
+    expect(p.pods.map((x) => x.after).filter(Boolean)).toEqual([]);
     expect(p.namespace).toBe('levee');
   });
 
@@ -74,7 +81,8 @@ describe('the production manifests as Docker containers', () => {
     const gateway = container(p, 'levee-gateway-r0');
     expect(flagValues(gateway.args, '--entrypoint')).toEqual([]);
     expect(gateway.args.at(-1)).toBe(gateway.image); // the image's own CMD
-    expect(gateway.env.QUEUE_REDIS_URL).toBe('redis://levee-queue-redis:6379');
+    expect(gateway.env.QUEUE_REDIS_SENTINELS).toBe('levee-queue-sentinel:26379');
+    expect(gateway.env.CACHE_REDIS_URL).toBe('redis://levee-cache-redis:6379');
   });
 
   test('each pod joins a pause container that holds its IP, hostname and every DNS form of the Services selecting it', () => {
@@ -95,7 +103,8 @@ describe('the production manifests as Docker containers', () => {
     const readiness = gateway.probes.find((x) => x.kind === 'readiness')!;
     expect(readiness).toMatchObject({ periodSeconds: 5, failureThreshold: 2, timeoutSeconds: 2, action: { type: 'http', path: '/readyz', port: 8080, host: p.pods.find((x) => x.name === 'levee-gateway-r0')!.ip } });
     expect(gateway.probes.find((x) => x.kind === 'liveness')).toMatchObject({ initialDelaySeconds: 5, action: { path: '/healthz' } });
-    expect(container(p, 'levee-queue-redis-0').probes.find((x) => x.kind === 'readiness')!.action).toEqual({ type: 'exec', command: ['sh', '-c', 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'] });
+    expect(container(p, 'levee-cache-redis-r0').probes.find((x) => x.kind === 'readiness')!.action).toEqual({ type: 'exec', command: ['sh', '-c', 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'] });
+    expect(container(p, 'levee-queue-redis-0').probes.find((x) => x.kind === 'readiness')!.action).toMatchObject({ type: 'exec', command: ['sh', '-c', expect.stringContaining('info replication')] });
   });
 
   test('the LoadBalancer Service gets a published forwarder honouring port → targetPort; ClusterIP Services with equal ports need none', () => {
