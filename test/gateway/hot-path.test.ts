@@ -92,12 +92,18 @@ describe('gateway hot-path mechanisms', () => {
     expect(writes.length).toBeLessThanOrEqual(chunks / 4);
   });
 
-  it('enqueues submissions of one event-loop turn as one addBulk, each job with its own id, data and options', async () => {
+  it('enqueues each submission on its own, on a connection of its own without auto-pipelining, each job with its own id, data and options', async () => {
     const app = await gateway();
     const { producer } = app.levee;
-    const bulk = jest.spyOn(producer.queue, 'addBulk');
+    // Not through the auto-pipelined request client, nor one addBulk per turn: there every
+    // job of a turn waited for the whole batch, and the gateway idled on those waits.
+    expect(producer.writerRedis).not.toBe(app.levee.queueRedis);
+    expect(producer.writerRedis.options.enableAutoPipelining).toBe(false);
+    const adds = jest.spyOn(producer.addQueue, 'add');
+    const bulk = jest.spyOn(producer.addQueue, 'addBulk');
     const results = await Promise.all(Array.from({ length: 25 }, (_, i) => producer.submit({ prompt: `p${i}`, width: 64 + i, height: 64 })));
-    expect(bulk).toHaveBeenCalledTimes(1);
+    expect(adds).toHaveBeenCalledTimes(25);
+    expect(bulk).not.toHaveBeenCalled();
     expect(new Set(results.map((r) => r.id)).size).toBe(25);
     for (const [i, { id }] of results.entries()) {
       const job = await Job.fromId(producer.queue, id);
@@ -115,7 +121,7 @@ describe('gateway hot-path mechanisms', () => {
     // GIVEN the first request has claimed the key and its enqueue is slow, then fails
     let addStarted!: () => void;
     const adding = new Promise<void>((r) => (addStarted = r));
-    jest.spyOn(producer.queue, 'add').mockImplementationOnce(async () => {
+    jest.spyOn(producer.addQueue, 'add').mockImplementationOnce(async () => {
       addStarted();
       await new Promise((r) => setTimeout(r, 150));
       throw new Error('ECONNRESET');

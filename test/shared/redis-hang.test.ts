@@ -55,7 +55,7 @@ describe('a Redis that hangs with its connections open', () => {
       // now would time out, and BullMQ would keep that failure.
       await new Promise((r) => setTimeout(r, 2500));
       server.resume();
-      await until(() => redis.status === 'ready', 5000, 'ready');
+      await until(() => redis.status === 'ready' && producer.writerRedis.status === 'ready', 5000, 'ready');
       const { id, created } = await producer.submit({ prompt: 'after the hang', width: 64, height: 64 });
       expect(created).toBe(true);
       expect((await producer.status(id))?.status).toBe('queued');

@@ -132,8 +132,8 @@ export function createRedis(role: RedisRole, target: RedisTarget, extra: RedisOp
 }
 
 /** A second connection with the same options (its own socket), with the required 'error' listener. */
-export function duplicateRedis(client: Redis): Redis {
-  const copy = client.duplicate();
+export function duplicateRedis(client: Redis, override: Partial<RedisOptions> = {}): Redis {
+  const copy = client.duplicate(override);
   copy.on('error', () => undefined);
   return copy;
 }
