@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import type { AppSizing, LeveeConfig } from '../config/resolve';
 import { METRICS_PORT_NAME } from '../names';
 import {
-  TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, podSecurityContext, resources, selectorLabels, topologySpread,
+  TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, basePodSpec, resources, selectorLabels, topologySpread,
 } from './pod';
 
 export interface AppWorkloadProps {
@@ -99,11 +99,7 @@ export class AppWorkload extends Construct {
             },
           },
           spec: {
-            serviceAccountName: name,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: podSecurityContext(),
-            terminationGracePeriodSeconds: props.terminationGracePeriodSeconds,
+            ...basePodSpec(name, props.terminationGracePeriodSeconds),
             topologySpreadConstraints: topologySpread(name, true),
             containers: [container],
             volumes: [TMP_VOLUME, ...(props.volumes ?? [])],

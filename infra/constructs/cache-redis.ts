@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-28';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS, cacheRedisSecret } from '../names';
-import { TMP_VOLUME, objectMeta, podSecurityContext, selectorLabels, topologySpread } from './pod';
+import { TMP_VOLUME, objectMeta, basePodSpec, selectorLabels, topologySpread } from './pod';
 import { maxmemoryFlag, redisContainer } from './redis';
 
 export interface CacheRedisProps {
@@ -47,11 +47,7 @@ export class CacheRedis extends Construct {
         template: {
           metadata: { labels: meta().labels },
           spec: {
-            serviceAccountName: name,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: podSecurityContext(),
-            terminationGracePeriodSeconds: 10,
+            ...basePodSpec(name, 10),
             topologySpreadConstraints: topologySpread(name, true),
             containers: [
               redisContainer({

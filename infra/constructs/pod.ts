@@ -40,6 +40,20 @@ export function podSecurityContext(): k8s.PodSecurityContext {
   };
 }
 
+/**
+ * What every pod of the chart shares: its own ServiceAccount with no API token mounted, no
+ * Service environment variables, the restricted pod security context, and its grace period.
+ */
+export function basePodSpec(serviceAccountName: string, terminationGracePeriodSeconds: number) {
+  return {
+    serviceAccountName,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: podSecurityContext(),
+    terminationGracePeriodSeconds,
+  } satisfies Partial<k8s.PodSpec>;
+}
+
 export function containerSecurityContext(): k8s.SecurityContext {
   return {
     runAsNonRoot: true,

@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS, QUEUE_SENTINEL_MASTER, queueRedisSecret } from '../names';
 import { queueRedisPodHost, sentinelClientAddress } from './endpoints';
-import { TMP_VOLUME, objectMeta, plainEnv, podSecurityContext, selectorLabels, spreadOverNodes, topologySpread } from './pod';
+import { TMP_VOLUME, objectMeta, plainEnv, basePodSpec, selectorLabels, spreadOverNodes, topologySpread } from './pod';
 import { REPLICATED_REDIS_READY_SCRIPT, REPLICATED_REDIS_START_SCRIPT, maxmemoryFlag, redisContainer } from './redis';
 
 export interface QueueRedisProps {
@@ -124,12 +124,8 @@ export class QueueRedis extends Construct {
         template: {
           metadata: { labels: meta().labels },
           spec: {
-            serviceAccountName: name,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: podSecurityContext(),
-            // Let Redis flush the AOF on SIGTERM.
-            terminationGracePeriodSeconds: 30,
+            // 30 s: let Redis flush the AOF on SIGTERM.
+            ...basePodSpec(name, 30),
             topologySpreadConstraints: replicated ? spreadOverNodes(name) : topologySpread(name, false),
             containers: [container],
             volumes: [

@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import type { LeveeConfig, Resources } from '../config/resolve';
 import { COMPONENTS, PORTS, QUEUE_SENTINEL_HEADLESS, QUEUE_SENTINEL_MASTER, queueRedisSecret } from '../names';
 import { queueRedisPodHost, sentinelClientAddress } from './endpoints';
-import { TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, plainEnv, podSecurityContext, resources, secretEnv, selectorLabels, spreadOverNodes } from './pod';
+import { TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, plainEnv, basePodSpec, resources, secretEnv, selectorLabels, spreadOverNodes } from './pod';
 import { REDIS_PASSWORD_ENV, SENTINEL_READY_SCRIPT, SENTINEL_START_SCRIPT } from './redis';
 
 export interface QueueSentinelProps {
@@ -98,11 +98,7 @@ export class QueueSentinel extends Construct {
         template: {
           metadata: { labels: meta().labels },
           spec: {
-            serviceAccountName: name,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: podSecurityContext(),
-            terminationGracePeriodSeconds: 10,
+            ...basePodSpec(name, 10),
             topologySpreadConstraints: spreadOverNodes(name),
             containers: [container],
             // Sentinel rewrites its config file: a writable emptyDir (the root filesystem is read-only).
