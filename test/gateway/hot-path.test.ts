@@ -4,6 +4,7 @@ import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { registerHttpMetrics } from '../../services/shared/src/http-metrics';
 import { rawHttp, statusesOf } from '../helpers/http';
+import { freePort } from '../helpers/ports';
 import { Producer, QueueUnavailableError } from '../../services/gateway/src/producer';
 import { FakeOrigin, inject, metricValue, portOf, Stack, testSettings, waitReady, scrape } from './helpers';
 
@@ -139,37 +140,73 @@ describe('gateway hot-path mechanisms', () => {
     await app.levee.queueRedis.del(`levee:idem:${idem.clientIp}:${idem.key}`);
   });
 
-  it('settles each job of a failed batch on its own: none lost, none duplicated', async () => {
+  it('settles each add on its own: an add that fails fails only its own request (503), the others are accepted once each', async () => {
     const app = await gateway();
     const { producer } = app.levee;
-    // The pipeline "fails" after it added the first job: the retry must not add it twice.
-    jest.spyOn(producer.queue, 'addBulk').mockImplementationOnce(async (jobs) => {
-      await producer.queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
-      throw new Error('ERR pipeline failed part-way');
+    const queue = producer.addQueue;
+    const realAdd = queue.add.bind(queue);
+    jest.spyOn(queue, 'add').mockImplementation(async (name, data, opts) => {
+      if ((data as { prompt: string }).prompt === 'q2') throw new Error('ERR the add script failed');
+      return realAdd(name, data, opts);
     });
-    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => producer.submit({ prompt: `q${i}`, width: 64, height: 64 })));
-    expect(new Set(results.map((r) => r.id)).size).toBe(5);
-    expect(await producer.queue.getWaitingCount()).toBe(5);
+    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => producer.submit({ prompt: `q${i}`, width: 64, height: 64 })));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(QueueUnavailableError);
+    const ids = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.id] : []));
+    expect(new Set(ids).size).toBe(4);
+    expect(await producer.queue.getWaitingCount()).toBe(4);
   });
 
-  it('rejects every job of a batch when Redis does not answer in time (no retry that would hang)', async () => {
+  it('rejects the adds that Redis does not answer in time with a 503 error (no retry that would hang)', async () => {
     const redis = stack.redis();
     await waitReady(redis);
     const producer = new Producer({ redis, queueName: `t-${randomUUID().slice(0, 8)}`, maxWaiting: 100, timeoutMs: 100 });
     try {
-      jest.spyOn(producer.queue, 'addBulk').mockImplementationOnce(() => new Promise(() => undefined));
-      const add = jest.spyOn(producer.queue, 'add');
+      await producer.submit({ prompt: 'warm', width: 64, height: 64 }); // both connections up
+      const add = jest.spyOn(producer.addQueue, 'add').mockImplementation(() => new Promise(() => undefined));
       const started = Date.now();
       const results = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => producer.submit({ prompt: `t${i}`, width: 64, height: 64 })));
       expect(Date.now() - started).toBeLessThan(1000);
       for (const r of results) {
         expect(r.status).toBe('rejected');
         expect((r as PromiseRejectedResult).reason).toBeInstanceOf(QueueUnavailableError);
+        expect(String((r as PromiseRejectedResult).reason.message)).toContain('no answer within 100 ms');
       }
-      expect(add).not.toHaveBeenCalled();
+      expect(add).toHaveBeenCalledTimes(3);
+      expect(add.mock.calls.map((c) => c[1])).toEqual([0, 1, 2].map((i) => ({ prompt: `t${i}`, width: 64, height: 64 })));
     } finally {
       await producer.queue.obliterate({ force: true }).catch(() => undefined);
       await producer.close();
+    }
+  });
+
+  it("waits for its connections' first connect (a gateway that has just started takes its first POST), but not for a Redis that refuses it", async () => {
+    // GIVEN a client still connecting, and the writer connection the producer opens itself
+    const redis = stack.redis();
+    expect(redis.status).not.toBe('ready');
+    const producer = new Producer({ redis, queueName: `t-${randomUUID().slice(0, 8)}`, maxWaiting: 100, timeoutMs: 2000 });
+    try {
+      expect(producer.writerRedis.status).not.toBe('ready');
+      // WHEN a submission arrives at once THEN it is accepted, not refused as "Redis connection is connecting"
+      const first = await producer.submit({ prompt: 'first', width: 64, height: 64 });
+      expect(first.created).toBe(true);
+      expect(await producer.queue.getWaitingCount()).toBe(1);
+    } finally {
+      await producer.queue.obliterate({ force: true }).catch(() => undefined);
+      await producer.close();
+    }
+    // GIVEN a Redis that refuses the first connect THEN the submission fails at once with a 503 error
+    const port = await freePort();
+    const dead = stack.redis(`redis://127.0.0.1:${port}`);
+    const orphan = new Producer({ redis: dead, queueName: `t-${randomUUID().slice(0, 8)}`, maxWaiting: 100, timeoutMs: 2000 });
+    try {
+      const started = Date.now();
+      await expect(orphan.submit({ prompt: 'nobody', width: 64, height: 64 })).rejects.toBeInstanceOf(QueueUnavailableError);
+      expect(Date.now() - started).toBeLessThan(1000);
+      // and a later one too, without waiting for the reconnects
+      await expect(orphan.submit({ prompt: 'nobody', width: 64, height: 64 })).rejects.toThrow(/Redis connection is/);
+    } finally {
+      await orphan.close().catch(() => undefined);
     }
   });
 });

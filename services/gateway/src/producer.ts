@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -124,6 +125,8 @@ export class Producer {
   private readonly depthRefreshMs: number;
   private readonly timeoutMs: number;
   private rejected?: Counter<'reason'>;
+  /** Each connection's first connect, while it is under way (see ensureConnected). */
+  private readonly firstConnect = new Map<Redis, Promise<void>>();
 
   constructor(private readonly options: ProducerOptions) {
     this.idempotencySeconds = options.idempotencySeconds ?? IDEMPOTENCY_SECONDS;
@@ -139,6 +142,12 @@ export class Producer {
     this.replicated = new ReplicatedWrites(this.writer, minReplicas, options.replicaAckTimeoutMs ?? 500);
     this.current = this.openQueue(options.redis);
     this.writeQueue = this.openQueue(this.writer);
+    for (const client of new Set([options.redis, this.writer])) {
+      if (client.status === 'ready') continue;
+      const first = once(client, 'ready').then(() => undefined);
+      first.catch(() => undefined).finally(() => this.firstConnect.delete(client));
+      this.firstConnect.set(client, first);
+    }
     if (options.registry) this.registerGauge(options.registry);
   }
 
@@ -179,7 +188,7 @@ export class Producer {
    * created first (within 24 h), however many requests race.
    */
   async submit(request: RenderRequest, idempotency?: { clientIp: string; key: string }): Promise<{ id: string; created: boolean }> {
-    this.ensureConnected();
+    await this.ensureConnected();
     const id = randomUUID();
     if (!idempotency) {
       await this.checkBound();
@@ -236,7 +245,7 @@ export class Producer {
    * stored (`completed` while its image lasts, and at least 24 h; `failed` for 24 h).
    */
   async status(id: string): Promise<JobStatus | undefined> {
-    this.ensureConnected();
+    await this.ensureConnected();
     const job = await this.withTimeout(Job.fromId<RenderRequest>(this.queue, id));
     if (!job) return this.finishedStatus(id);
     const state = await this.withTimeout(job.getState());
@@ -251,7 +260,9 @@ export class Producer {
   async close(): Promise<void> {
     await this.current.close();
     await this.writeQueue.close();
-    await this.writer.quit().catch(() => this.writer.disconnect());
+    // QUIT only where it can be answered; a client that is (re)connecting just stops.
+    if (this.writer.status === 'ready') await this.writer.quit().catch(() => this.writer.disconnect());
+    else this.writer.disconnect();
   }
 
   /** A finished job from the outcome the worker stored; undefined when there is none (or it is unreadable). */
@@ -271,11 +282,21 @@ export class Producer {
     return status;
   }
 
-  /** A disconnected client fails at once: no BullMQ call that would wait for a reconnect. */
-  private ensureConnected(): void {
+  /**
+   * A disconnected client fails at once: no BullMQ call that would wait for a reconnect. Only
+   * a connection still making its first connect (the gateway has just started, and the
+   * writer is a connection of its own) is waited for, within the queue timeout; its first
+   * error fails the request like any other.
+   */
+  private ensureConnected(): Promise<void> | void {
+    let starting: Promise<void>[] | undefined;
     for (const client of new Set([this.options.redis, this.writer])) {
-      if (client.status !== 'ready') throw new QueueUnavailableError(new Error(`Redis connection is ${client.status}`));
+      if (client.status === 'ready') continue;
+      const first = this.firstConnect.get(client);
+      if (first) (starting ??= []).push(first);
+      else throw new QueueUnavailableError(new Error(`Redis connection is ${client.status}`));
     }
+    if (starting) return this.withTimeout(Promise.all(starting)).then(() => this.ensureConnected());
     if (this.queueFailed) {
       this.queueFailed = false;
       // Queues share their clients: closing one leaves the client open.
