@@ -4,8 +4,8 @@
  * 127.0.0.1 only, every load bounded in time, and prints one table; the figures also go to
  * bench/results/latest.json and the table to BENCHMARKS.md (with the machine and date).
  *
- *   npm run bench                      # ~3 minutes
- *   BENCH_SECONDS=3 npm run bench      # shorter autocannon runs
+ *   npm run bench                      # ~6 minutes
+ *   BENCH_SECONDS=3 npm run bench      # shorter load runs
  */
 import fs from 'node:fs';
 import http from 'node:http';
