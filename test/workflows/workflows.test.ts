@@ -136,3 +136,13 @@ test('ci.yml runs .ci/run, the same entry point as the CI of this repository', (
   const w = workflow('ci.yml');
   expect(w.jobs.test.steps.map((s: any) => s.run).filter(Boolean)).toContain('.ci/run');
 });
+
+test("ci.yml tests on the images' Node line and on the oldest the package supports", () => {
+  const w = workflow('ci.yml');
+  const dockerfile = readFileSync(join(ROOT, 'services/gateway/Dockerfile'), 'utf8');
+  const imageMajor = Number(/FROM node:(\d+)\./.exec(dockerfile)![1]);
+  const engineMajor = Number(/>=\s*(\d+)/.exec(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node)![1]);
+  expect([...w.jobs.test.strategy.matrix.node].sort()).toEqual([engineMajor, imageMajor].sort());
+  const setup = w.jobs.test.steps.find((s: any) => String(s.uses).startsWith('actions/setup-node'));
+  expect(setup.with['node-version']).toBe('${{ matrix.node }}');
+});
