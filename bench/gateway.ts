@@ -245,7 +245,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const peerPost = peer('post', peerPostPort);
     const floor = peer('floor', floorPort);
     // The same gateway, each turn's adds confirmed by the replica before the 202s (QUEUE_MIN_REPLICAS_ACKED=1,
-    // the Sentinel default): one WAIT round trip per addBulk, on its own connection.
+    // the Sentinel default): one WAIT round trip per event-loop turn's adds, on the writer connection.
     const confirmed = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(confirmedPort), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_MIN_REPLICAS_ACKED: '1' });
     procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed);
     await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
