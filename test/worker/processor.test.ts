@@ -27,6 +27,11 @@ function fakeJob(data: unknown, attemptsMade = 0, attempts = 5): RenderJobLike &
   return job;
 }
 
+/** levee_jobs_total{result} in a registry (0 when never counted). */
+async function jobCount(registry: Registry, result: string): Promise<number> {
+  return (await registry.getSingleMetric('levee_jobs_total')!.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+}
+
 function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
   const stored = new Map<string, { png: Buffer; ttl: number; record: JobOutcome }>();
   const order: string[] = [];
@@ -50,9 +55,24 @@ function setup(render: () => Promise<Buffer>, retryAfterMs = 60_000) {
     random: () => 0.5,
     metrics,
   });
-  const count = async (result: string) =>
-    (await registry.getSingleMetric('levee_jobs_total')!.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+  const count = (result: string) => jobCount(registry, result);
   return { processor, stored, order, count };
+}
+
+/** A processor whose image store refuses every put with `error` (fixed clock, no jitter), and its job counts. */
+function refusingStore(error: Error) {
+  const registry = new Registry();
+  const processor = createRenderProcessor({
+    render: async () => PNG_BYTES,
+    store: { put: () => Promise.reject(error), putFailure: async () => undefined },
+    retryAfterMs: () => 0,
+    imageTtlSeconds: 1,
+    clock: () => 1_000_000,
+    random: () => 0,
+    metrics: createWorkerMetrics(registry),
+  });
+  const count = (result: string) => jobCount(registry, result);
+  return { processor, count };
 }
 
 const PNG_BYTES = Buffer.from('\x89PNG fake bytes');
@@ -153,24 +173,13 @@ describe('render processor (no Redis)', () => {
   });
 
   it('GIVEN a full image store (Redis OOM) THEN the job is postponed, not failed, and no attempt is burned', async () => {
-    const registry = new Registry();
-    const metrics = createWorkerMetrics(registry);
-    const processor = createRenderProcessor({
-      render: async () => PNG_BYTES,
-      store: { put: () => Promise.reject(new Error("OOM command not allowed when used memory > 'maxmemory'.")), putFailure: async () => undefined },
-      retryAfterMs: () => 0,
-      imageTtlSeconds: 1,
-      clock: () => 1_000_000,
-      random: () => 0,
-      metrics,
-    });
+    const { processor, count } = refusingStore(new Error("OOM command not allowed when used memory > 'maxmemory'."));
     const job = fakeJob(request, 0);
     await expect(processor(job, 'tok')).rejects.toBeInstanceOf(DelayedError);
     expect(job.delayedUntil).toBe(1_000_000 + STORE_FULL_POSTPONE_MS);
     expect(job.token).toBe('tok');
-    const jobs = (await registry.getSingleMetric('levee_jobs_total')!.get()).values;
-    expect(jobs.find((v) => v.labels.result === 'postponed')?.value).toBe(1);
-    expect(jobs.find((v) => v.labels.result === 'retried')?.value ?? 0).toBe(0);
+    expect(await count('postponed')).toBe(1);
+    expect(await count('retried')).toBe(0);
   });
 
   it('tracks the model call in the progress monitor (liveness) until it settles', async () => {
@@ -196,23 +205,12 @@ describe('render processor (no Redis)', () => {
   });
 
   it('GIVEN a store the replicas did not confirm (QUEUE_MIN_REPLICAS_ACKED) THEN the job is postponed, not completed, and no attempt is burned', async () => {
-    const registry = new Registry();
-    const metrics = createWorkerMetrics(registry);
-    const processor = createRenderProcessor({
-      render: async () => PNG_BYTES,
-      store: { put: () => Promise.reject(new ReplicaAckError(0, 1, 1000)), putFailure: async () => undefined },
-      retryAfterMs: () => 0,
-      imageTtlSeconds: 1,
-      clock: () => 1_000_000,
-      random: () => 0,
-      metrics,
-    });
+    const { processor, count } = refusingStore(new ReplicaAckError(0, 1, 1000));
     const job = fakeJob(request, 0);
     await expect(processor(job, 'tok')).rejects.toBeInstanceOf(DelayedError);
     expect(job.delayedUntil).toBe(1_000_000 + UNCONFIRMED_POSTPONE_MS);
-    const jobs = (await registry.getSingleMetric('levee_jobs_total')!.get()).values;
-    expect(jobs.find((v) => v.labels.result === 'postponed')?.value).toBe(1);
-    expect(jobs.find((v) => v.labels.result === 'completed')?.value ?? 0).toBe(0);
+    expect(await count('postponed')).toBe(1);
+    expect(await count('completed')).toBe(0);
   });
 
   it('GIVEN a job whose image and outcome an earlier attempt stored THEN it completes without rendering again', async () => {
