@@ -23,6 +23,7 @@ import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 import { RedisServer } from '../test/helpers/redis-server';
 import { LoadResult, loadGenerator, runLoad } from './load';
+import { onBenchNode } from './runtime';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** Rounds of every scenario. On a shared 2-core VM the ceiling itself drifts by ±30% from
@@ -314,8 +315,10 @@ function print(rows: GatewayBenchRow[]): void {
 
 if (require.main === module) {
   process.stderr.write(`bench: load generator ${loadGenerator()}\n`);
-  runGatewayBench().then(print, (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
-  });
+  onBenchNode()
+    .then(runGatewayBench)
+    .then(print, (err: unknown) => {
+      process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    });
 }

@@ -21,6 +21,7 @@ import { BlockList } from '../services/gateway/src/block-list';
 import { bullmqAddCost, describeLoad, GatewayBenchRow, runGatewayBench } from './gateway';
 import { loadGenerator, runLoad } from './load';
 import { BenchResults, renderBenchChartSvg } from './chart';
+import { onBenchNode } from './runtime';
 import { runWorkerBench } from './worker';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -293,10 +294,12 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
-  },
-);
+onBenchNode()
+  .then(main)
+  .then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );

