@@ -256,8 +256,12 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // before the 202s (QUEUE_MIN_REPLICAS_ACKED=1, the Sentinel default): one WAIT round trip
     // per event-loop turn's adds, on the writer connection.
     const confirmed = new ServiceProcess('gateway', { ...gatewayEnv, REDIS_URL: confirmedRedis.url, PORT: String(confirmedPort), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_MIN_REPLICAS_ACKED: '1' });
-    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed);
-    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
+    // A second gateway like the first: its POST against the first's is an A/A comparison, the
+    // spread that two identical servers show in this run (on a shared 2-core VM, up to ±20%).
+    const twinPort = await freePort();
+    const twin = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(twinPort), RATE_LIMIT_PER_SECOND: '10000000' });
+    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed, twin);
+    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed, twin].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');
     await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // loads the catalog: every later GET is a hit
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
@@ -270,19 +274,22 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const FLOOR = 'floor: bare Fastify POST + one plain BullMQ queue.add per request';
     const PEER_POST = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, hand-written';
     const PEER_GET = 'peer: Fastify + @fastify/rate-limit (Redis) + Redis GET, hand-written';
+    const POST = 'POST /api/images (enqueue)';
+    const TWIN = 'POST /api/images on a second, identical gateway (A/A: the noise of a comparison)';
     const rows = await measure(
       [
         { name: 'bare Fastify route (ceiling)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/' } },
         { name: 'GET /api/styles, cache hit, rate-limited', target: '≥ 75% of ceiling; p99 ≤ 3× ceiling', compare: [{ name: PEER_GET, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
         { name: PEER_GET, pid: peerGet.pid, opts: { port: peerGetPort, path: '/api/styles' } },
-        { name: 'POST /api/images (enqueue)', target: '≥ 0.90 of floor, ≥ 1.2× peer; p99 ≤ 3× ceiling', compare: [{ name: FLOOR, label: 'floor' }, { name: PEER_POST, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
+        { name: POST, target: '≥ 0.90 of floor, ≥ 1.2× peer; p99 ≤ 3× ceiling', compare: [{ name: FLOOR, label: 'floor' }, { name: PEER_POST, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
         {
           name: "POST /api/images, each turn's adds confirmed by 1 replica (WAIT; the Sentinel default)",
-          compare: [{ name: 'POST /api/images (enqueue)', label: 'the unconfirmed POST' }],
+          compare: [{ name: POST, label: 'the unconfirmed POST' }],
           pid: confirmed.pid,
           redis: confirmedAdmin,
           opts: { port: confirmedPort, path: '/api/images', ...post },
         },
+        { name: TWIN, compare: [{ name: POST, label: 'the POST (A/A)' }], pid: twin.pid, opts: { port: twinPort, path: '/api/images', ...post } },
         { name: FLOOR, pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
         { name: PEER_POST, pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
         { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
