@@ -3,8 +3,8 @@
  * paths against a bare Fastify route (the ceiling), the BullMQ floor and hand-written peers,
  * side by side in one run on this machine, 127.0.0.1 only.
  *
- *   npx tsx bench/gateway.ts                   # ~5 min
- *   BENCH_SECONDS=10 BENCH_ROUNDS=3 npx tsx bench/gateway.ts
+ *   npx tsx bench/gateway.ts                   # ~4 min
+ *   BENCH_SECONDS=5 BENCH_ROUNDS=3 npx tsx bench/gateway.ts
  *   BENCH_ONLY=429 npx tsx bench/gateway.ts    # the ceiling and the scenarios matching /429/i
  *   BENCH_LOAD=autocannon …                    # instead of wrk
  *
@@ -15,6 +15,7 @@
  * touched.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import Fastify from 'fastify';
 import Redis from 'ioredis';
@@ -23,13 +24,15 @@ import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 import { RedisServer } from '../test/helpers/redis-server';
 import { LoadResult, loadGenerator, runLoad } from './load';
+import { readCpuTimes, roundPlan, stealShare } from './plan';
 import { onBenchNode } from './runtime';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 /** Rounds of every scenario. On a shared 2-core VM the ceiling itself drifts by ±30% from
  * minute to minute, so every scenario run is bracketed by two ceiling runs and its share is
- * taken against their mean; the median share over the rounds is reported. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+ * taken against their mean; the median share over the rounds is reported. The drift comes in
+ * episodes of seconds, so more short rounds steady a median more than fewer long ones. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const WARMUP_SECONDS = 2;
 
@@ -54,6 +57,8 @@ export interface GatewayBenchRow {
   versus?: string;
   /** p99 over the ceiling's p99 in the same run. */
   p99OfCeiling?: number;
+  /** Share of the machine's CPU time the hypervisor took during this row's runs, percent (median; Linux only). */
+  stealPercent?: number;
 }
 
 /** What one BullMQ add costs by itself, outside any HTTP server (see bullmqAddCost). */
@@ -69,6 +74,8 @@ export interface BullmqAddCost {
 interface Scenario {
   name: string;
   target?: string;
+  /** Scenarios of one group run back to back in every round (./plan.ts): give the ones compared with one another the same group. */
+  group?: string;
   /** Scenarios this one is compared with, per round (ratio of their ceiling shares). */
   compare?: { name: string; label: string }[];
   /** The server process, for its CPU time per request (steadier than req/s on a shared VM). */
@@ -80,8 +87,18 @@ interface Scenario {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** One load run and the server, client and Redis CPU it cost. */
-async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ result: LoadResult; cpuUs?: number; redisUs: number }> {
+/** The machine's CPU times now (undefined off Linux). */
+const cpuTimes = (): number[] | undefined => {
+  try {
+    return readCpuTimes(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+};
+
+/** One load run and the server, client and Redis CPU it cost, and the share the hypervisor stole. */
+async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ result: LoadResult; cpuUs?: number; redisUs: number; steal?: number }> {
+  const machineBefore = cpuTimes();
   const before = cpuSecondsOf(s.pid);
   const scenarioRedis = s.redis ?? redis;
   const redisBefore = await redisCpuSeconds(scenarioRedis);
@@ -90,39 +107,47 @@ async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ resu
   const after = cpuSecondsOf(s.pid);
   const n = Math.max(1, result.total);
   const cpuUs = before !== undefined && after !== undefined && result.total > 0 ? ((after - before) * 1e6) / n : undefined;
-  return { result, cpuUs, redisUs: ((redisAfter - redisBefore) * 1e6) / n };
+  return { result, cpuUs, redisUs: ((redisAfter - redisBefore) * 1e6) / n, steal: stealShare(machineBefore, cpuTimes()) };
 }
 
 /**
- * Warms every scenario up, then runs ROUNDS rounds. A round is ceiling, scenario 1, ceiling,
- * scenario 2, …, ceiling: each scenario's share is its throughput over the mean of the two
- * ceiling runs around it, so a drift of the machine between runs cancels out; comparisons
- * between two scenarios are the ratio of their shares, round by round.
+ * Warms every scenario up, then runs ROUNDS rounds. A round is ceiling, slot 1, ceiling,
+ * slot 2, …, ceiling, where a slot is one scenario or a group of scenarios compared with one
+ * another, run back to back in an order rotated every round (./plan.ts). Each scenario's share
+ * is its throughput over the mean of the two ceiling runs around its slot, so a drift of the
+ * machine between runs cancels out; comparisons between two scenarios are the ratio of their
+ * shares, round by round (within a group, simply the ratio of their req/s seconds apart).
  */
 async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]> {
   // BENCH_ONLY=<regex>: only the scenarios whose name matches (the ceiling always runs)
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
   const scenarios = all.filter((s, i) => i === 0 || !only || only.test(s.name));
-  const [ceiling, ...rest] = scenarios;
+  const ceiling = scenarios[0]!;
   for (const s of scenarios) await run(s, redis, WARMUP_SECONDS); // JIT, connection pools, caches
   const results: LoadResult[][] = scenarios.map(() => []);
   const cpu: number[][] = scenarios.map(() => []);
   const redisCpu: number[][] = scenarios.map(() => []);
+  const steal: number[][] = scenarios.map(() => []);
   const shares: number[][] = scenarios.map(() => []);
   const record = (i: number, r: Awaited<ReturnType<typeof run>>) => {
     results[i]!.push(r.result);
     redisCpu[i]!.push(r.redisUs);
     if (r.cpuUs !== undefined) cpu[i]!.push(r.cpuUs);
+    if (r.steal !== undefined) steal[i]!.push(r.steal);
   };
+  const planned = scenarios.map((s, index) => ({ index, group: s.group }));
   for (let round = 0; round < ROUNDS; round++) {
-    let before = await run(ceiling!, redis);
+    let before = await run(ceiling, redis);
     record(0, before);
-    for (const [j, s] of rest.entries()) {
-      const r = await run(s, redis);
-      const after = await run(ceiling!, redis);
-      record(j + 1, r);
+    for (const slot of roundPlan(planned, round)) {
+      const runs: [number, Awaited<ReturnType<typeof run>>][] = [];
+      for (const i of slot) runs.push([i, await run(scenarios[i]!, redis)]);
+      const after = await run(ceiling, redis);
       record(0, after);
-      shares[j + 1]!.push(r.result.rps / ((before.result.rps + after.result.rps) / 2));
+      for (const [i, r] of runs) {
+        record(i, r);
+        shares[i]!.push(r.result.rps / ((before.result.rps + after.result.rps) / 2));
+      }
       before = after;
     }
   }
@@ -157,6 +182,7 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
       ...(cpu[i]!.length ? { cpuUsPerRequest: median(cpu[i]!) } : {}),
       clientCpuUsPerRequest: median(rs.map((r) => r.clientCpuUsPerRequest)),
       redisCpuUsPerRequest: median(redisCpu[i]!),
+      ...(steal[i]!.length ? { stealPercent: 100 * median(steal[i]!) } : {}),
     };
   });
 }
@@ -279,19 +305,20 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const rows = await measure(
       [
         { name: 'bare Fastify route (ceiling)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/' } },
-        { name: 'GET /api/styles, cache hit, rate-limited', target: '≥ 75% of ceiling; p99 ≤ 3× ceiling', compare: [{ name: PEER_GET, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
-        { name: PEER_GET, pid: peerGet.pid, opts: { port: peerGetPort, path: '/api/styles' } },
-        { name: POST, target: '≥ 0.90 of floor, ≥ 1.2× peer; p99 ≤ 3× ceiling', compare: [{ name: FLOOR, label: 'floor' }, { name: PEER_POST, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
+        { name: 'GET /api/styles, cache hit, rate-limited', group: 'get', target: '≥ 75% of ceiling; p99 ≤ 3× ceiling', compare: [{ name: PEER_GET, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/styles' } },
+        { name: PEER_GET, group: 'get', pid: peerGet.pid, opts: { port: peerGetPort, path: '/api/styles' } },
+        { name: POST, group: 'post', target: '≥ 0.90 of floor, ≥ 1.2× peer; p99 ≤ 3× ceiling', compare: [{ name: FLOOR, label: 'floor' }, { name: PEER_POST, label: 'the peer' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post } },
         {
           name: "POST /api/images, each turn's adds confirmed by 1 replica (WAIT; the Sentinel default)",
+          group: 'post',
           compare: [{ name: POST, label: 'the unconfirmed POST' }],
           pid: confirmed.pid,
           redis: confirmedAdmin,
           opts: { port: confirmedPort, path: '/api/images', ...post },
         },
-        { name: TWIN, compare: [{ name: POST, label: 'the POST (A/A)' }], pid: twin.pid, opts: { port: twinPort, path: '/api/images', ...post } },
-        { name: FLOOR, pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
-        { name: PEER_POST, pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
+        { name: TWIN, group: 'post', compare: [{ name: POST, label: 'the POST (A/A)' }], pid: twin.pid, opts: { port: twinPort, path: '/api/images', ...post } },
+        { name: FLOOR, group: 'post', pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
+        { name: PEER_POST, group: 'post', pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
         { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
         { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
       ],
@@ -319,13 +346,13 @@ async function waitForReplica(primary: Redis): Promise<void> {
 }
 
 export function describeLoad(): string {
-  return `${loadGenerator()}, ${CONNECTIONS} connections${loadGenerator() === 'wrk' ? ', 1 thread' : ''}; ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), each between two ceiling runs`;
+  return `${loadGenerator()}, ${CONNECTIONS} connections${loadGenerator() === 'wrk' ? ', 1 thread' : ''}; ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), each between two ceiling runs (rows compared with one another run back to back between the same two, in an order rotated every round)`;
 }
 
 function print(rows: GatewayBenchRow[]): void {
   process.stdout.write(`\nGateway benchmark: ${describeLoad()}, medians, node ${process.version}\n\n`);
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99 / ceiling', 'of ceiling', 'versus', 'rounds %', 'target', 'server µs/req', 'client µs/req', 'Redis µs/req', 'statuses'];
-  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', r.ceilingShare ?? '100%', r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.statuses]);
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99 / ceiling', 'of ceiling', 'versus', 'rounds %', 'target', 'server µs/req', 'client µs/req', 'Redis µs/req', 'steal %', 'statuses'];
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', r.ceilingShare ?? '100%', r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.stealPercent?.toFixed(1) ?? '', r.statuses]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);
