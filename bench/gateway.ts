@@ -82,7 +82,8 @@ interface Scenario {
   pid?: number;
   /** The Redis it uses, for Redis's CPU per request. @default the bench's shared Redis */
   redis?: Redis;
-  opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number };
+  /** `connections`: this row's own number of connections (@default BENCH_CONNECTIONS, 100). */
+  opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number; connections?: number };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -102,7 +103,7 @@ async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ resu
   const before = cpuSecondsOf(s.pid);
   const scenarioRedis = s.redis ?? redis;
   const redisBefore = await redisCpuSeconds(scenarioRedis);
-  const result = await runLoad({ ...s.opts, connections: CONNECTIONS, seconds });
+  const result = await runLoad({ connections: CONNECTIONS, ...s.opts, seconds });
   const redisAfter = await redisCpuSeconds(scenarioRedis);
   const after = cpuSecondsOf(s.pid);
   const n = Math.max(1, result.total);
@@ -165,7 +166,10 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
         const j = scenarios.findIndex((x) => x.name === c.name);
         if (j < 0) return undefined;
         const ratio = median(shares[i]!.map((x, k) => x / shares[j]![k]!));
-        return ratio >= 1 ? `${ratio.toFixed(2)}× ${c.label}` : `${ratio.toFixed(2)} of ${c.label}`;
+        const said = ratio >= 1 ? `${ratio.toFixed(2)}× ${c.label}` : `${ratio.toFixed(2)} of ${c.label}`;
+        // Server CPU per request against theirs: steadier than req/s, and what the throughput
+        // comes to once the server is the bottleneck (see docs/benchmarks.md).
+        return cpu[i]!.length && cpu[j]!.length ? `${said} (CPU/req ${(median(cpu[i]!) / median(cpu[j]!)).toFixed(2)} of its)` : said;
       })
       .filter(Boolean)
       .join('; ');
@@ -176,7 +180,7 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
       p50: median(rs.map((r) => r.p50)),
       p99,
       statuses: [...statuses].map(([code, n]) => `${code}×${n}`).join(' ') + (errors ? ` errors×${errors}` : ''),
-      ...(i > 0 ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, shares: shares[i]!.map((x) => Math.round(100 * x)), p99OfCeiling: p99 / ceilingP99 } : {}),
+      ...(i > 0 ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, shares: shares[i]!.map((x) => Math.round(100 * x)), ...((s.opts.connections ?? CONNECTIONS) === CONNECTIONS ? { p99OfCeiling: p99 / ceilingP99 } : {}) } : {}),
       ...(s.target ? { target: s.target } : {}),
       ...(versus ? { versus } : {}),
       ...(cpu[i]!.length ? { cpuUsPerRequest: median(cpu[i]!) } : {}),
@@ -301,6 +305,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const PEER_POST = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, hand-written';
     const PEER_GET = 'peer: Fastify + @fastify/rate-limit (Redis) + Redis GET, hand-written';
     const POST = 'POST /api/images (enqueue)';
+    const POST_400 = 'POST /api/images (enqueue), 400 connections';
+    const PEER_POST_400 = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, 400 connections';
     const TWIN = 'POST /api/images on a second, identical gateway (A/A: the noise of a comparison)';
     const rows = await measure(
       [
@@ -319,6 +325,10 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
         { name: TWIN, group: 'post', compare: [{ name: POST, label: 'the POST (A/A)' }], pid: twin.pid, opts: { port: twinPort, path: '/api/images', ...post } },
         { name: FLOOR, group: 'post', pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
         { name: PEER_POST, group: 'post', pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
+        // The same two at 400 connections: closer to a flood of many clients, and enough
+        // requests in flight that neither server waits on Redis with nothing to do.
+        { name: POST_400, group: 'post400', compare: [{ name: PEER_POST_400, label: 'the peer at 400' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post, connections: 400 } },
+        { name: PEER_POST_400, group: 'post400', pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post, connections: 400 } },
         { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
         { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
       ],
