@@ -24,15 +24,16 @@ import { freePort } from '../test/helpers/ports';
 import { cpuSecondsOf, ServiceProcess } from '../test/helpers/processes';
 import { RedisServer } from '../test/helpers/redis-server';
 import { LoadResult, loadGenerator, runLoad } from './load';
-import { readCpuTimes, roundPlan, stealShare } from './plan';
+import { median, readCpuTimes, roundPlan, stealShare } from './plan';
 import { onBenchNode } from './runtime';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 /** Rounds of every scenario. On a shared 2-core VM the ceiling itself drifts by ±30% from
  * minute to minute, so every scenario run is bracketed by two ceiling runs and its share is
  * taken against their mean; the median share over the rounds is reported. The drift comes in
- * episodes of seconds, so more short rounds steady a median more than fewer long ones. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+ * episodes of seconds, so more short rounds steady a median more than fewer long ones; 10 is
+ * twice the largest group, which balances its order (./plan.ts). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const WARMUP_SECONDS = 2;
 
@@ -59,6 +60,12 @@ export interface GatewayBenchRow {
   p99OfCeiling?: number;
   /** Share of the machine's CPU time the hypervisor took during this row's runs, percent (median; Linux only). */
   stealPercent?: number;
+  /** Connections of the load (the ceiling's unless the row says otherwise). */
+  connections: number;
+  /** req/s of each run (the ceiling: two per slot), for recomputing any figure from a results file. */
+  rpsRounds: number[];
+  /** Server CPU µs per request of each run. */
+  cpuUsRounds?: number[];
 }
 
 /** What one BullMQ add costs by itself, outside any HTTP server (see bullmqAddCost). */
@@ -86,7 +93,6 @@ interface Scenario {
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number; connections?: number };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The machine's CPU times now (undefined off Linux). */
 const cpuTimes = (): number[] | undefined => {
@@ -169,7 +175,7 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
         const said = ratio >= 1 ? `${ratio.toFixed(2)}× ${c.label}` : `${ratio.toFixed(2)} of ${c.label}`;
         // Server CPU per request against theirs: steadier than req/s, and what the throughput
         // comes to once the server is the bottleneck (see docs/benchmarks.md).
-        return cpu[i]!.length && cpu[j]!.length ? `${said} (CPU/req ${(median(cpu[i]!) / median(cpu[j]!)).toFixed(2)} of its)` : said;
+        return cpu[i]!.length && cpu[j]!.length ? `${said} (CPU per request ${(median(cpu[i]!) / median(cpu[j]!)).toFixed(2)}× theirs)` : said;
       })
       .filter(Boolean)
       .join('; ');
@@ -180,7 +186,12 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
       p50: median(rs.map((r) => r.p50)),
       p99,
       statuses: [...statuses].map(([code, n]) => `${code}×${n}`).join(' ') + (errors ? ` errors×${errors}` : ''),
-      ...(i > 0 ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, shares: shares[i]!.map((x) => Math.round(100 * x)), ...((s.opts.connections ?? CONNECTIONS) === CONNECTIONS ? { p99OfCeiling: p99 / ceilingP99 } : {}) } : {}),
+      connections: s.opts.connections ?? CONNECTIONS,
+      // Shares and p99 multiples only at the ceiling's own connection count.
+      ...(i > 0 ? { shares: shares[i]!.map((x) => Math.round(100 * x)) } : {}),
+      ...(i > 0 && (s.opts.connections ?? CONNECTIONS) === CONNECTIONS ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, p99OfCeiling: p99 / ceilingP99 } : {}),
+      rpsRounds: rs.map((r) => Math.round(r.rps)),
+      ...(cpu[i]!.length ? { cpuUsRounds: cpu[i]!.map((x) => Math.round(x * 10) / 10) } : {}),
       ...(s.target ? { target: s.target } : {}),
       ...(versus ? { versus } : {}),
       ...(cpu[i]!.length ? { cpuUsPerRequest: median(cpu[i]!) } : {}),

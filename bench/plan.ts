@@ -3,7 +3,10 @@
  * ceiling runs (a slot's share is over the mean of those two). A slot is one scenario, or a
  * group of scenarios compared with one another (the POST, its floor, its peer, its A/A twin):
  * those run back to back, in an order rotated every round, so a comparison never spans more
- * than one slot of the machine's drift and no member always goes first.
+ * than one slot of the machine's drift. Odd rounds run the rotated order backwards, so over
+ * 2 × (group size) rounds every member goes first equally often and every two members that
+ * run next to each other do so equally often in both orders (a row's leftovers, such as a
+ * grown queue, do not always fall on the same neighbour).
  */
 export interface Planned {
   /** Position in the scenario list (0 is the ceiling). */
@@ -22,7 +25,18 @@ export function roundPlan(scenarios: readonly Planned[], round: number): number[
     else slots.push([s.index]);
     last = s.group;
   }
-  return slots.map((slot) => slot.map((_, i) => slot[(i + round) % slot.length]!));
+  return slots.map((slot) => {
+    const rotated = slot.map((_, i) => slot[(i + round) % slot.length]!);
+    return round % 2 === 1 ? rotated.reverse() : rotated;
+  });
+}
+
+/** The median; of an even count, the mean of the two middle values. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new Error('median of nothing');
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Share of all CPU time the hypervisor took from this VM between two `/proc/stat` readings (undefined off Linux). */

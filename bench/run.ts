@@ -245,7 +245,7 @@ async function main(): Promise<void> {
         rps: g.rps,
         p50: g.p50,
         p99: g.p99,
-        ofCeiling: g.ceilingShare ?? '100%',
+        ofCeiling: g.ceilingShare ?? (g.shares ? `— (${g.connections} connections)` : '100%'),
         target: g.target,
       });
     }

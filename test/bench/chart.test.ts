@@ -39,6 +39,14 @@ describe('benchChartSpec', () => {
     expect(p99.layer[1].data.values).toEqual([{ target: 60 }]);
   });
 
+  test('a row at another connection count than the ceiling stays in the throughput panel and out of the p99 one', () => {
+    const gateway = results.raw.gateway!.map((g) => ({ ...g, connections: 100 }));
+    gateway.push({ scenario: 'POST /api/images (enqueue), 400 connections', rps: 9000, p50: 40, p99: 77, connections: 400 });
+    const [withThroughput, withP99] = (benchChartSpec({ ...results, raw: { ...results.raw, gateway } }) as any).vconcat;
+    expect(withThroughput.data.values).toHaveLength(gateway.length);
+    expect(withP99.data.values.map((v: any) => v.p99)).toEqual([20, 19, 21, 52, 26, 39, 25, 26, 31]);
+  });
+
   test('origin loads per expiry, naive cache-aside against Levee', () => {
     expect(loads.data.values).toEqual([
       { cache: 'naive cache-aside', loads: 400 },
