@@ -243,8 +243,8 @@ async function main(): Promise<void> {
         scenario: g.scenario,
         figure: `${g.rps.toFixed(0)} req/s${g.shares ? ` (rounds: ${g.shares.join('/')}%)` : ''}${g.versus ? `; ${g.versus}` : ''}${p99}${cpu}${steal}`,
         rps: g.rps,
-        p50: g.p50,
-        p99: g.p99,
+        p50: Math.round(g.p50 * 1000) / 1000,
+        p99: Math.round(g.p99 * 1000) / 1000,
         ofCeiling: g.ceilingShare ?? (g.shares ? `— (${g.connections} connections)` : '100%'),
         target: g.target,
       });
