@@ -144,12 +144,23 @@ function addresses(subnet: string): string[] {
   return Array.from({ length: 100 }, (_, i) => `${a}.${b}.${c}.${10 + i}`);
 }
 
-/** The end of a container's log, of its last run only (a crash loop repeats itself). */
+/**
+ * The end of a container's log, of its last run only (a crash loop repeats itself). When that
+ * run has nothing to show yet (Docker copies a container's output to its log asynchronously,
+ * so the last lines of a run that has just exited can arrive a moment later), it is read again
+ * after a short wait, this time whole: a crash loop's earlier runs said the same thing.
+ */
 async function logTail(dockerName: string, lines = 20): Promise<string[]> {
   const startedAt = (await docker(['inspect', '--format', '{{.State.StartedAt}}', dockerName])).stdout.trim();
   const since = /^\d{4}-/.test(startedAt) && !startedAt.startsWith('0001') ? ['--since', startedAt] : [];
-  const r = await docker(['logs', '--tail', String(lines), ...since, dockerName]);
-  return (r.stdout + r.stderr).trim().split('\n').filter(Boolean);
+  const read = async (args: string[]) => {
+    const r = await docker(['logs', '--tail', String(lines), ...args, dockerName]);
+    return (r.stdout + r.stderr).trim().split('\n').filter(Boolean);
+  };
+  const tail = await read(since);
+  if (tail.length > 0) return tail;
+  await sleep(500);
+  return read([]);
 }
 
 async function inspect(names: readonly string[]): Promise<Map<string, ContainerState>> {
