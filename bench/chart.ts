@@ -58,6 +58,7 @@ export function benchChartSpec(results: BenchResults): TopLevelSpec {
   }));
   if (gateway.length === 0) throw new Error('the results hold no gateway scenarios (raw.gateway)');
   const order = gateway.map((g) => g.scenario);
+  const ceilingConnections = gateway.find((g) => g.kind === 'ceiling')?.connections;
   const color = { field: 'kind', type: 'nominal', title: null, scale: { domain: Object.keys(COLORS), range: Object.values(COLORS) } } as const;
   const y = { field: 'scenario', type: 'nominal', sort: order, title: null, axis: { labelLimit: 420 } } as const;
   const loads = originLoads(results);
@@ -79,7 +80,7 @@ export function benchChartSpec(results: BenchResults): TopLevelSpec {
         title: `p99 latency per scenario (ms), 100 connections; the rule is the target, ${P99_TARGET_TIMES_CEILING}× the ceiling's p99 (${p99Target.toFixed(1)} ms)`,
         width: 360,
         // only the rows at the ceiling's connection count: the target is a multiple of its p99
-        data: { values: gateway.filter((g) => g.connections === undefined || g.connections === gateway.find((c) => c.kind === 'ceiling')?.connections) },
+        data: { values: gateway.filter((g) => g.connections === undefined || g.connections === ceilingConnections) },
         layer: [
           { mark: { type: 'bar', tooltip: true }, encoding: { y, x: { field: 'p99', type: 'quantitative', title: 'p99 (ms)' }, color } },
           { data: { values: [{ target: p99Target }] }, mark: { type: 'rule', color: 'red', strokeDash: [4, 3] }, encoding: { x: { field: 'target', type: 'quantitative' } } },

@@ -93,7 +93,6 @@ interface Scenario {
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number; connections?: number };
 }
 
-
 /** The machine's CPU times now (undefined off Linux). */
 const cpuTimes = (): number[] | undefined => {
   try {
@@ -180,16 +179,17 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
       .filter(Boolean)
       .join('; ');
     const p99 = median(rs.map((r) => r.p99));
+    const connections = s.opts.connections ?? CONNECTIONS;
     return {
       scenario: s.name,
       rps: median(rs.map((r) => r.rps)),
       p50: median(rs.map((r) => r.p50)),
       p99,
       statuses: [...statuses].map(([code, n]) => `${code}×${n}`).join(' ') + (errors ? ` errors×${errors}` : ''),
-      connections: s.opts.connections ?? CONNECTIONS,
+      connections,
       // Shares and p99 multiples only at the ceiling's own connection count.
       ...(i > 0 ? { shares: shares[i]!.map((x) => Math.round(100 * x)) } : {}),
-      ...(i > 0 && (s.opts.connections ?? CONNECTIONS) === CONNECTIONS ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, p99OfCeiling: p99 / ceilingP99 } : {}),
+      ...(i > 0 && connections === CONNECTIONS ? { ceilingShare: `${(100 * median(shares[i]!)).toFixed(0)}%`, p99OfCeiling: p99 / ceilingP99 } : {}),
       rpsRounds: rs.map((r) => Math.round(r.rps)),
       ...(cpu[i]!.length ? { cpuUsRounds: cpu[i]!.map((x) => Math.round(x * 10) / 10) } : {}),
       ...(s.target ? { target: s.target } : {}),
