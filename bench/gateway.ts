@@ -370,10 +370,15 @@ export function describeLoad(): string {
   return `${loadGenerator()}, ${CONNECTIONS} connections${loadGenerator() === 'wrk' ? ', 1 thread' : ''}; ${ROUNDS} rounds × ${SECONDS} s per scenario (after ${WARMUP_SECONDS} s warm-up), each between two ceiling runs (rows compared with one another run back to back between the same two, in an order rotated every round)`;
 }
 
+/** A row's share of the ceiling as printed: the ceiling is 100%; a row at another connection count has none. */
+export function ofCeiling(row: GatewayBenchRow): string {
+  return row.ceilingShare ?? (row.shares ? `— (${row.connections} connections)` : '100%');
+}
+
 function print(rows: GatewayBenchRow[]): void {
   process.stdout.write(`\nGateway benchmark: ${describeLoad()}, medians, node ${process.version}\n\n`);
   const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99 / ceiling', 'of ceiling', 'versus', 'rounds %', 'target', 'server µs/req', 'client µs/req', 'Redis µs/req', 'steal %', 'statuses'];
-  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', r.ceilingShare ?? (r.shares ? `— (${r.connections} connections)` : '100%'), r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.stealPercent?.toFixed(1) ?? '', r.statuses]);
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', ofCeiling(r), r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.stealPercent?.toFixed(1) ?? '', r.statuses]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);

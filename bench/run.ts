@@ -18,7 +18,7 @@ import { RedisServer } from '../test/helpers/redis-server';
 import { request } from '../test/helpers/http';
 import { ServiceProcess } from '../test/helpers/processes';
 import { BlockList } from '../services/gateway/src/block-list';
-import { bullmqAddCost, describeLoad, GatewayBenchRow, runGatewayBench } from './gateway';
+import { bullmqAddCost, describeLoad, GatewayBenchRow, ofCeiling, runGatewayBench } from './gateway';
 import { loadGenerator, runLoad } from './load';
 import { BenchResults, renderBenchChartSvg } from './chart';
 import { onBenchNode } from './runtime';
@@ -245,7 +245,7 @@ async function main(): Promise<void> {
         rps: g.rps,
         p50: Math.round(g.p50 * 1000) / 1000,
         p99: Math.round(g.p99 * 1000) / 1000,
-        ofCeiling: g.ceilingShare ?? (g.shares ? `— (${g.connections} connections)` : '100%'),
+        ofCeiling: ofCeiling(g),
         target: g.target,
       });
     }
