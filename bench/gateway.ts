@@ -10,9 +10,13 @@
  *
  * Every server runs in its own process (as in production); the load generator is wrk when
  * installed (autocannon otherwise; see ./load.ts), and its CPU per request is reported next to
- * the server's and Redis's. A private redis-server on a free port holds every key and is
- * removed at the end, and a stub model API answers /v1/styles — nothing outside this run is
- * touched.
+ * the server's and Redis's. Two private redis-servers on free ports stand for the deployed
+ * topology (CONTRACT section 2): the queue Redis (BullMQ) and the cache Redis (cache and
+ * rate-limit keys). Levee's gateways use both; the hand-written peers get the same two (their
+ * rate-limit store and catalog key on the cache Redis, their queue on the queue Redis), and
+ * the rows marked "one Redis" put everything on the queue Redis, as the first measurement of
+ * issue 15 did. Both servers are removed at the end, and a stub model API answers
+ * /v1/styles — nothing outside this run is touched.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -52,8 +56,10 @@ export interface GatewayBenchRow {
   cpuUsPerRequest?: number;
   /** CPU time of the load generator per request, µs (median). */
   clientCpuUsPerRequest?: number;
-  /** CPU time of the Redis server per request, µs (median). */
+  /** CPU time of the Redis servers per request (queue + cache Redis), µs (median). */
   redisCpuUsPerRequest?: number;
+  /** Share of the run's wall time the server's main thread (Node's event loop) was on a CPU, percent (median; Linux only). */
+  mainThreadBusyPercent?: number;
   /** Against what the target names (the floor, a peer): "0.93 of floor; 1.31× the peer". */
   versus?: string;
   /** p99 over the ceiling's p99 in the same run. */
@@ -87,8 +93,8 @@ interface Scenario {
   compare?: { name: string; label: string }[];
   /** The server process, for its CPU time per request (steadier than req/s on a shared VM). */
   pid?: number;
-  /** The Redis it uses, for Redis's CPU per request. @default the bench's shared Redis */
-  redis?: Redis;
+  /** The Redis servers it uses, for Redis's CPU per request. @default the bench's queue and cache Redis */
+  redis?: Redis[];
   /** `connections`: this row's own number of connections (@default BENCH_CONNECTIONS, 100). */
   opts: { port: number; path: string; method?: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; distinctClients?: number; connections?: number };
 }
@@ -102,18 +108,23 @@ const cpuTimes = (): number[] | undefined => {
   }
 };
 
-/** One load run and the server, client and Redis CPU it cost, and the share the hypervisor stole. */
-async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ result: LoadResult; cpuUs?: number; redisUs: number; steal?: number }> {
+/** One load run and the server, client and Redis CPU it cost, how busy the server's main thread was, and the share the hypervisor stole. */
+async function run(s: Scenario, redis: Redis[], seconds = SECONDS): Promise<{ result: LoadResult; cpuUs?: number; redisUs: number; busy?: number; steal?: number }> {
   const machineBefore = cpuTimes();
   const before = cpuSecondsOf(s.pid);
+  const threadBefore = cpuSecondsOf(s.pid, { mainThread: true });
   const scenarioRedis = s.redis ?? redis;
   const redisBefore = await redisCpuSeconds(scenarioRedis);
+  const started = performance.now();
   const result = await runLoad({ connections: CONNECTIONS, ...s.opts, seconds });
+  const wall = (performance.now() - started) / 1000;
   const redisAfter = await redisCpuSeconds(scenarioRedis);
   const after = cpuSecondsOf(s.pid);
+  const threadAfter = cpuSecondsOf(s.pid, { mainThread: true });
   const n = Math.max(1, result.total);
   const cpuUs = before !== undefined && after !== undefined && result.total > 0 ? ((after - before) * 1e6) / n : undefined;
-  return { result, cpuUs, redisUs: ((redisAfter - redisBefore) * 1e6) / n, steal: stealShare(machineBefore, cpuTimes()) };
+  const busy = threadBefore !== undefined && threadAfter !== undefined ? (threadAfter - threadBefore) / wall : undefined;
+  return { result, cpuUs, redisUs: ((redisAfter - redisBefore) * 1e6) / n, busy, steal: stealShare(machineBefore, cpuTimes()) };
 }
 
 /**
@@ -124,7 +135,7 @@ async function run(s: Scenario, redis: Redis, seconds = SECONDS): Promise<{ resu
  * machine between runs cancels out; comparisons between two scenarios are the ratio of their
  * shares, round by round (within a group, simply the ratio of their req/s seconds apart).
  */
-async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]> {
+async function measure(all: Scenario[], redis: Redis[]): Promise<GatewayBenchRow[]> {
   // BENCH_ONLY=<regex>: only the scenarios whose name matches (the ceiling always runs)
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
   const scenarios = all.filter((s, i) => i === 0 || !only || only.test(s.name));
@@ -134,12 +145,14 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
   const cpu: number[][] = scenarios.map(() => []);
   const redisCpu: number[][] = scenarios.map(() => []);
   const steal: number[][] = scenarios.map(() => []);
+  const busy: number[][] = scenarios.map(() => []);
   const shares: number[][] = scenarios.map(() => []);
   const record = (i: number, r: Awaited<ReturnType<typeof run>>) => {
     results[i]!.push(r.result);
     redisCpu[i]!.push(r.redisUs);
     if (r.cpuUs !== undefined) cpu[i]!.push(r.cpuUs);
     if (r.steal !== undefined) steal[i]!.push(r.steal);
+    if (r.busy !== undefined) busy[i]!.push(r.busy);
   };
   const planned = scenarios.map((s, index) => ({ index, group: s.group }));
   for (let round = 0; round < ROUNDS; round++) {
@@ -197,16 +210,21 @@ async function measure(all: Scenario[], redis: Redis): Promise<GatewayBenchRow[]
       ...(cpu[i]!.length ? { cpuUsPerRequest: median(cpu[i]!) } : {}),
       clientCpuUsPerRequest: median(rs.map((r) => r.clientCpuUsPerRequest)),
       redisCpuUsPerRequest: median(redisCpu[i]!),
+      ...(busy[i]!.length ? { mainThreadBusyPercent: 100 * median(busy[i]!) } : {}),
       ...(steal[i]!.length ? { stealPercent: 100 * median(steal[i]!) } : {}),
     };
   });
 }
 
-/** User + system CPU seconds the Redis server has used (INFO cpu). */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
-  return field('used_cpu_user') + field('used_cpu_sys');
+/** User + system CPU seconds the Redis servers have used (INFO cpu), summed. */
+async function redisCpuSeconds(servers: Redis | Redis[]): Promise<number> {
+  let total = 0;
+  for (const redis of Array.isArray(servers) ? servers : [servers]) {
+    const info = await redis.info('cpu');
+    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+    total += field('used_cpu_user') + field('used_cpu_sys');
+  }
+  return total;
 }
 
 /**
@@ -250,8 +268,11 @@ export async function bullmqAddCost(redisUrl: string, jobs = 20_000, batch = 50)
 
 /** Runs every scenario (servers started and stopped here) and returns the rows, ceiling first. */
 export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
+  // The queue Redis (BullMQ) and the cache Redis (cache and rate-limit keys), as deployed.
   const redis = await RedisServer.start();
   const admin = new Redis(redis.url);
+  const cacheRedis = await RedisServer.start();
+  const cacheAdmin = new Redis(cacheRedis.url);
   // The POST whose adds one replica must confirm (Redis WAIT, as with Sentinel) has a primary
   // and replica of its own. A replica of the shared Redis would apply every job of the floor,
   // the peers and the unconfirmed POST too, at ~11 µs of CPU each on the same two cores.
@@ -266,11 +287,24 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
   });
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
-    const ports = await Promise.all(Array.from({ length: 9 }, () => freePort()));
-    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort, twinPort] = ports as [number, number, number, number, number, number, number, number, number];
+    const ports = await Promise.all(Array.from({ length: 11 }, () => freePort()));
+    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort, twinPort, oneRedisPort, peerOneRedisPort] = ports as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     await waitForReplica(confirmedAdmin);
     const gatewayEnv = {
       REDIS_URL: redis.url,
+      CACHE_REDIS_URL: cacheRedis.url,
       MODEL_URL: modelUrl,
       LOG_LEVEL: 'warn',
       QUEUE_NAME: 'bench',
@@ -288,12 +322,22 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // honest cost (no coalescing of one client's requests).
     const proxied = new ServiceProcess('gateway', { ...gatewayEnv, PORT: String(proxiedPort), RATE_LIMIT_PER_SECOND: '10', TRUST_PROXY: '127.0.0.1/32' });
     const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort) }, 'bench/ceiling-server.ts');
-    // The peers, limited as the gateway is (in the path, not binding), and the floor.
-    const peer = (mode: string, port: number) =>
-      new ServiceProcess('peer', { PEER: mode, PORT: String(port), REDIS_URL: redis.url, RATE_LIMIT_PER_SECOND: '10000000', QUEUE_NAME: `bench-${mode}` }, 'bench/peer-server.ts');
+    // The peers, limited as the gateway is (in the path, not binding), on the same two Redis
+    // servers as the gateway; and the floor (no limiter: the queue Redis only).
+    const peer = (mode: string, port: number, cache: string | undefined = cacheRedis.url) =>
+      new ServiceProcess(
+        'peer',
+        { PEER: mode, PORT: String(port), REDIS_URL: redis.url, ...(cache ? { CACHE_REDIS_URL: cache } : {}), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_NAME: `bench-${mode}-${port}` },
+        'bench/peer-server.ts',
+      );
     const peerGet = peer('get', peerGetPort);
     const peerPost = peer('post', peerPostPort);
     const floor = peer('floor', floorPort);
+    // Issue 15's first setup: the gateway and the peer with everything on one Redis (the
+    // queue Redis). There the limiter's one command per turn waits behind the other requests'
+    // adds, and Levee's gateway idles (docs/benchmarks.md).
+    const oneRedis = unbound(oneRedisPort, { CACHE_REDIS_URL: redis.url, QUEUE_NAME: 'bench-one-redis' });
+    const peerOneRedis = peer('post', peerOneRedisPort, undefined);
     // The same gateway on the primary with a replica, each turn's adds confirmed by the replica
     // before the 202s (QUEUE_MIN_REPLICAS_ACKED=1, the Sentinel default): one WAIT round trip
     // per event-loop turn's adds, on the writer connection.
@@ -301,8 +345,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // A second gateway like the first: its POST against the first's is an A/A comparison, the
     // spread that two identical servers show in this run (on a shared 2-core VM, up to ±20%).
     const twin = unbound(twinPort);
-    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed, twin);
-    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed, twin].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
+    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed, twin, oneRedis, peerOneRedis);
+    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed, twin, oneRedis, peerOneRedis].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');
     await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // loads the catalog: every later GET is a hit
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
@@ -319,6 +363,8 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const POST_400 = 'POST /api/images (enqueue), 400 connections';
     const PEER_POST_400 = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, 400 connections';
     const TWIN = 'POST /api/images on a second, identical gateway (A/A: the noise of a comparison)';
+    const ONE_REDIS = 'POST /api/images, queue and cache on one Redis';
+    const PEER_ONE_REDIS = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, on one Redis';
     const rows = await measure(
       [
         { name: 'bare Fastify route (ceiling)', pid: ceiling.pid, opts: { port: ceilingPort, path: '/' } },
@@ -330,12 +376,14 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
           group: 'post',
           compare: [{ name: POST, label: 'the unconfirmed POST' }],
           pid: confirmed.pid,
-          redis: confirmedAdmin,
+          redis: [confirmedAdmin, cacheAdmin],
           opts: { port: confirmedPort, path: '/api/images', ...post },
         },
         { name: TWIN, group: 'post', compare: [{ name: POST, label: 'the POST (A/A)' }], pid: twin.pid, opts: { port: twinPort, path: '/api/images', ...post } },
         { name: FLOOR, group: 'post', pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
         { name: PEER_POST, group: 'post', pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
+        { name: ONE_REDIS, group: 'post', compare: [{ name: PEER_ONE_REDIS, label: 'the peer on one Redis' }, { name: POST, label: 'the POST on two' }], pid: oneRedis.pid, opts: { port: oneRedisPort, path: '/api/images', ...post } },
+        { name: PEER_ONE_REDIS, group: 'post', pid: peerOneRedis.pid, opts: { port: peerOneRedisPort, path: '/api/images', ...post } },
         // The same two at 400 connections: closer to a flood of many clients, and enough
         // requests in flight that neither server waits on Redis with nothing to do.
         { name: POST_400, group: 'post400', compare: [{ name: PEER_POST_400, label: 'the peer at 400' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post, connections: 400 } },
@@ -343,17 +391,19 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
         { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
         { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
       ],
-      admin,
+      [admin, cacheAdmin],
     );
     return rows;
   } finally {
     admin.disconnect();
+    cacheAdmin.disconnect();
     confirmedAdmin.disconnect();
     await Promise.all(procs.map((p) => p.kill()));
     await model.close();
     await replica.stop();
     await confirmedRedis.stop();
     await redis.stop();
+    await cacheRedis.stop();
   }
 }
 
@@ -377,8 +427,8 @@ export function ofCeiling(row: GatewayBenchRow): string {
 
 function print(rows: GatewayBenchRow[]): void {
   process.stdout.write(`\nGateway benchmark: ${describeLoad()}, medians, node ${process.version}\n\n`);
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99 / ceiling', 'of ceiling', 'versus', 'rounds %', 'target', 'server µs/req', 'client µs/req', 'Redis µs/req', 'steal %', 'statuses'];
-  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', ofCeiling(r), r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.stealPercent?.toFixed(1) ?? '', r.statuses]);
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99 / ceiling', 'of ceiling', 'versus', 'rounds %', 'target', 'server µs/req', 'client µs/req', 'Redis µs/req', 'main thread busy %', 'steal %', 'statuses'];
+  const table = rows.map((r) => [r.scenario, r.rps.toFixed(0), r.p50.toFixed(1), r.p99.toFixed(1), r.p99OfCeiling?.toFixed(1) ?? '', ofCeiling(r), r.versus ?? '', r.shares?.join('/') ?? '', r.target ?? '', r.cpuUsPerRequest?.toFixed(1) ?? '', r.clientCpuUsPerRequest?.toFixed(1) ?? '', r.redisCpuUsPerRequest?.toFixed(1) ?? '', r.mainThreadBusyPercent?.toFixed(0) ?? '', r.stealPercent?.toFixed(1) ?? '', r.statuses]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write(`${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${table.map(line).join('\n')}\n`);

@@ -10,8 +10,10 @@
  *               schema, job options and 202): the cheapest producer BullMQ allows, the floor
  *               under POST /api/images.
  *
- * Env: PORT, REDIS_URL, RATE_LIMIT_PER_SECOND (the peers' limit; the bench makes it as
- * non-binding as Levee's), QUEUE_NAME.
+ * Env: PORT, REDIS_URL (the queue, and everything else unless CACHE_REDIS_URL is set),
+ * CACHE_REDIS_URL (the rate-limit store and the catalog key, as Levee's cache Redis holds its
+ * own), RATE_LIMIT_PER_SECOND (the peers' limit; the bench makes it as non-binding as
+ * Levee's), QUEUE_NAME.
  */
 import { randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
@@ -21,18 +23,19 @@ import Redis from 'ioredis';
 import { AJV_OPTIONS, RENDER_JOB, RENDER_JOB_OPTIONS, renderRequestSchema } from '../services/shared/src/job';
 
 const mode = process.env.PEER;
+// @fastify/rate-limit needs clients without a retry limit of their own for its store.
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+const cache = process.env.CACHE_REDIS_URL ? new Redis(process.env.CACHE_REDIS_URL, { maxRetriesPerRequest: null }) : redis;
 const app = Fastify({ logger: false, ajv: { customOptions: AJV_OPTIONS } });
 const accepted = (id: string) => ({ id, status: 'queued', statusUrl: `/api/images/${id}`, imageUrl: `/images/${id}.png` });
 
 async function main(): Promise<void> {
   if (mode === 'get' || mode === 'post') {
-    // @fastify/rate-limit needs a client without a retry limit of its own for its store.
-    await app.register(rateLimit, { max: Number(process.env.RATE_LIMIT_PER_SECOND ?? 10), timeWindow: 1000, redis });
+    await app.register(rateLimit, { max: Number(process.env.RATE_LIMIT_PER_SECOND ?? 10), timeWindow: 1000, redis: cache });
   }
   if (mode === 'get') {
-    await redis.set('peer:styles', JSON.stringify({ styles: [{ id: 'sunset', name: 'Sunset', description: 'Warm purples, reds and golds.' }] }));
-    app.get('/api/styles', async (_request, reply) => reply.type('application/json').send(await redis.get('peer:styles')));
+    await cache.set('peer:styles', JSON.stringify({ styles: [{ id: 'sunset', name: 'Sunset', description: 'Warm purples, reds and golds.' }] }));
+    app.get('/api/styles', async (_request, reply) => reply.type('application/json').send(await cache.get('peer:styles')));
   } else if (mode === 'post' || mode === 'floor') {
     const queue = new Queue(process.env.QUEUE_NAME ?? `peer-${mode}`, { connection: redis, defaultJobOptions: RENDER_JOB_OPTIONS });
     app.post('/api/images', { schema: { body: renderRequestSchema } }, async (request, reply) => {

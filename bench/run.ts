@@ -238,10 +238,11 @@ async function main(): Promise<void> {
     for (const g of gateway) {
       const cpu = g.cpuUsPerRequest !== undefined ? `; CPU µs/req: server ${g.cpuUsPerRequest.toFixed(0)}, Redis ${g.redisCpuUsPerRequest?.toFixed(0)}, client ${g.clientCpuUsPerRequest?.toFixed(0)}` : '';
       const p99 = g.p99OfCeiling !== undefined ? `; p99 ${g.p99OfCeiling.toFixed(1)}× ceiling's` : '';
+      const busy = g.mainThreadBusyPercent !== undefined ? `; main thread busy ${g.mainThreadBusyPercent.toFixed(0)}%` : '';
       const steal = g.stealPercent !== undefined ? `; steal ${g.stealPercent.toFixed(0)}%` : '';
       rows.push({
         scenario: g.scenario,
-        figure: `${g.rps.toFixed(0)} req/s${g.shares ? ` (rounds: ${g.shares.join('/')}%)` : ''}${g.versus ? `; ${g.versus}` : ''}${p99}${cpu}${steal}`,
+        figure: `${g.rps.toFixed(0)} req/s${g.shares ? ` (rounds: ${g.shares.join('/')}%)` : ''}${g.versus ? `; ${g.versus}` : ''}${p99}${cpu}${busy}${steal}`,
         rps: g.rps,
         p50: Math.round(g.p50 * 1000) / 1000,
         p99: Math.round(g.p99 * 1000) / 1000,
@@ -289,7 +290,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(
     path.join(ROOT, 'BENCHMARKS.md'),
     `# Benchmarks\n\nThe latest \`npm run bench\` (written by \`bench/run.ts\`; figures are from the machine it ran on — rerun on yours).\n\n` +
-      `- date: ${started.toISOString()}\n- machine: ${machine}\n- load: ${describeLoad()}; the median share of the mean of those two ceilings (the per-round shares in parentheses); CPU per request of the server process, of the Redis server and of the load generator (client); steal: the share of the machine's CPU time the hypervisor took during the row's runs; 127.0.0.1 only. Method and analysis: [docs/benchmarks.md](docs/benchmarks.md)\n` +
+      `- date: ${started.toISOString()}\n- machine: ${machine}\n- load: ${describeLoad()}; the median share of the mean of those two ceilings (the per-round shares in parentheses); CPU per request of the server process, of the Redis servers (queue + cache) and of the load generator (client); main thread busy: the share of the time the server's event loop thread was on a CPU; steal: the share of the machine's CPU time the hypervisor took during the row's runs; two Redis servers as deployed, a queue Redis and a cache Redis (the peers' rate-limit store and catalog on the cache Redis; rows that say "one Redis" put everything on one); 127.0.0.1 only. Method and analysis: [docs/benchmarks.md](docs/benchmarks.md)\n` +
       `- ceiling: a bare Fastify route answering a small JSON object, in its own process\n\n${text}\n\n` +
       `![Throughput and p99 per scenario against the ceiling and the peers, and origin loads per expiry, naive vs Levee](BENCHMARKS.svg)\n`,
   );

@@ -84,11 +84,14 @@ export class ServiceProcess {
   }
 }
 
-/** User + system CPU a process has used so far, in seconds (Linux /proc; undefined elsewhere). */
-export function cpuSecondsOf(pid: number | undefined): number | undefined {
+/**
+ * User + system CPU a process has used so far, in seconds (Linux /proc; undefined elsewhere).
+ * `mainThread`: only its main thread's (for Node, the event loop's; not GC or libuv threads).
+ */
+export function cpuSecondsOf(pid: number | undefined, { mainThread = false } = {}): number | undefined {
   if (!pid) return undefined;
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = fs.readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
   } catch {
     return undefined;
