@@ -3,7 +3,7 @@
  * paths against a bare Fastify route (the ceiling), the BullMQ floor and hand-written peers,
  * side by side in one run on this machine, 127.0.0.1 only.
  *
- *   npx tsx bench/gateway.ts                   # ~6 min
+ *   npx tsx bench/gateway.ts                   # ~7 min
  *   BENCH_SECONDS=5 BENCH_ROUNDS=3 npx tsx bench/gateway.ts
  *   BENCH_ONLY=429 npx tsx bench/gateway.ts    # the ceiling and the scenarios matching /429/i
  *   BENCH_LOAD=autocannon …                    # instead of wrk
