@@ -10,13 +10,14 @@
  *
  * Every server runs in its own process (as in production); the load generator is wrk when
  * installed (autocannon otherwise; see ./load.ts), and its CPU per request is reported next to
- * the server's and Redis's. Two private redis-servers on free ports stand for the deployed
- * topology (CONTRACT section 2): the queue Redis (BullMQ) and the cache Redis (cache and
- * rate-limit keys). Levee's gateways use both; the hand-written peers get the same two (their
+ * the server's and Redis's. Private redis-servers on free ports hold every key: two stand for
+ * the deployed topology (CONTRACT section 2), the queue Redis (BullMQ) and the cache Redis
+ * (cache and rate-limit keys), and a primary with a replica serves the POST with WAIT.
+ * Levee's gateways use the first two; the hand-written peers get the same two (their
  * rate-limit store and catalog key on the cache Redis, their queue on the queue Redis), and
  * the rows marked "one Redis" put everything on the queue Redis, as the first measurement of
- * issue 15 did. Both servers are removed at the end, and a stub model API answers
- * /v1/styles — nothing outside this run is touched.
+ * issue 15 did. All are removed at the end, and a stub model API answers /v1/styles —
+ * nothing outside this run is touched.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
  * minute to minute, so every scenario run is bracketed by two ceiling runs and its share is
  * taken against their mean; the median share over the rounds is reported. The drift comes in
  * episodes of seconds, so more short rounds steady a median more than fewer long ones; 10 is
- * twice the largest group, which balances its order (./plan.ts). */
+ * twice the largest group (5), which balances its order (./plan.ts). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 const WARMUP_SECONDS = 2;
@@ -382,8 +383,9 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
         { name: TWIN, group: 'post', compare: [{ name: POST, label: 'the POST (A/A)' }], pid: twin.pid, opts: { port: twinPort, path: '/api/images', ...post } },
         { name: FLOOR, group: 'post', pid: floor.pid, opts: { port: floorPort, path: '/api/images', ...post } },
         { name: PEER_POST, group: 'post', pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post } },
-        { name: ONE_REDIS, group: 'post', compare: [{ name: PEER_ONE_REDIS, label: 'the peer on one Redis' }, { name: POST, label: 'the POST on two' }], pid: oneRedis.pid, opts: { port: oneRedisPort, path: '/api/images', ...post } },
-        { name: PEER_ONE_REDIS, group: 'post', pid: peerOneRedis.pid, opts: { port: peerOneRedisPort, path: '/api/images', ...post } },
+        // A group of their own: the POST group stays at 5, which 10 rounds balance (./plan.ts).
+        { name: ONE_REDIS, group: 'one-redis', compare: [{ name: PEER_ONE_REDIS, label: 'the peer on one Redis' }, { name: POST, label: 'the POST on two' }], pid: oneRedis.pid, opts: { port: oneRedisPort, path: '/api/images', ...post } },
+        { name: PEER_ONE_REDIS, group: 'one-redis', pid: peerOneRedis.pid, opts: { port: peerOneRedisPort, path: '/api/images', ...post } },
         // The same two at 400 connections: closer to a flood of many clients, and enough
         // requests in flight that neither server waits on Redis with nothing to do.
         { name: POST_400, group: 'post400', compare: [{ name: PEER_POST_400, label: 'the peer at 400' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post, connections: 400 } },

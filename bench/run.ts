@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: Levee's flood scenario, measured on this machine, side by side in one
- * run. Starts everything it needs (a private redis-server, stub and real services) on
+ * run. Starts everything it needs (private redis-servers, stub and real services) on
  * 127.0.0.1 only, every load bounded in time, and prints one table; the figures also go to
  * bench/results/latest.json and the table to BENCHMARKS.md (with the machine and date).
  *
- *   npm run bench                      # ~6 minutes
+ *   npm run bench                      # ~12 minutes
  *   BENCH_SECONDS=3 npm run bench      # shorter load runs
  */
 import fs from 'node:fs';
