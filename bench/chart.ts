@@ -60,7 +60,7 @@ export function benchChartSpec(results: BenchResults): TopLevelSpec {
   const order = gateway.map((g) => g.scenario);
   const ceilingConnections = gateway.find((g) => g.kind === 'ceiling')?.connections;
   const color = { field: 'kind', type: 'nominal', title: null, scale: { domain: Object.keys(COLORS), range: Object.values(COLORS) } } as const;
-  const y = { field: 'scenario', type: 'nominal', sort: order, title: null, axis: { labelLimit: 420 } } as const;
+  const y = { field: 'scenario', type: 'nominal', sort: order, title: null, axis: { labelLimit: 600 } } as const;
   const loads = originLoads(results);
   const p99Target = p99TargetMs(results);
   return {

@@ -82,6 +82,11 @@ test('bench/render-chart.ts renders the results file to an SVG with every scenar
     for (const text of ['bare Fastify route (ceiling)', 'POST /api/images (enqueue)', 'naive cache-aside', 'Origin loads per hot-key expiry', 'requests per second', 'p99 (ms)']) {
       expect(svg).toContain(text);
     }
+    // Every scenario's label whole, as the spec gives it (Vega elides a label wider than the
+    // axis's labelLimit, and rows that differ only at their end then look alike).
+    const escape = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+    const labels: string[] = (benchChartSpec(results) as any).vconcat[0].data.values.map((v: any) => v.scenario);
+    for (const label of labels) expect(svg).toContain(`>${escape(label)}</text>`);
     // one bar per gateway scenario in each of the two first charts, two in the third
     expect(svg).toContain('aria-roledescription="rule mark"'); // the p99 target
     expect((svg.match(/aria-roledescription="bar"/g) ?? []).length).toBe(9 + 9 + 2);
