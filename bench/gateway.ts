@@ -325,10 +325,10 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const ceiling = new ServiceProcess('ceiling', { PORT: String(ceilingPort) }, 'bench/ceiling-server.ts');
     // The peers, limited as the gateway is (in the path, not binding), on the same two Redis
     // servers as the gateway; and the floor (no limiter: the queue Redis only).
-    const peer = (mode: string, port: number, cache: string | undefined = cacheRedis.url) =>
+    const peer = (mode: string, port: number, { oneRedis = false } = {}) =>
       new ServiceProcess(
         'peer',
-        { PEER: mode, PORT: String(port), REDIS_URL: redis.url, ...(cache ? { CACHE_REDIS_URL: cache } : {}), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_NAME: `bench-${mode}-${port}` },
+        { PEER: mode, PORT: String(port), REDIS_URL: redis.url, ...(oneRedis ? {} : { CACHE_REDIS_URL: cacheRedis.url }), RATE_LIMIT_PER_SECOND: '10000000', QUEUE_NAME: `bench-${mode}-${port}` },
         'bench/peer-server.ts',
       );
     const peerGet = peer('get', peerGetPort);
@@ -338,7 +338,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // queue Redis). There the limiter's one command per turn waits behind the other requests'
     // adds, and Levee's gateway idles (docs/benchmarks.md).
     const oneRedis = unbound(oneRedisPort, { CACHE_REDIS_URL: redis.url, QUEUE_NAME: 'bench-one-redis' });
-    const peerOneRedis = peer('post', peerOneRedisPort, undefined);
+    const peerOneRedis = peer('post', peerOneRedisPort, { oneRedis: true });
     // The same gateway on the primary with a replica, each turn's adds confirmed by the replica
     // before the 202s (QUEUE_MIN_REPLICAS_ACKED=1, the Sentinel default): one WAIT round trip
     // per event-loop turn's adds, on the writer connection.
