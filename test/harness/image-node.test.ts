@@ -1,0 +1,56 @@
+/**
+ * scripts/image-node.ts: the images' Node on this machine, which CI runs the suite on a second
+ * time (`npm run test:image-node`). Its fetch is exercised by that CI step itself; here, the
+ * runner, and that a run on the images' Node really is on that version.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { imageNodeVersion, runOn } from '../../scripts/image-node';
+
+describe('the suite under npm run test:image-node', () => {
+  const expected = process.env.LEVEE_IMAGE_NODE_VERSION;
+  // Set only by scripts/image-node.ts: under npm test this machine's Node is the one wanted.
+  (expected ? test : test.skip)("runs on the images' Node, not this machine's", () => {
+    expect(process.version).toBe(expected);
+    expect(process.version).toBe(`v${imageNodeVersion()}`);
+  });
+});
+
+describe('runOn', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'levee-image-node-'));
+  const script = join(dir, 'child.js');
+  writeFileSync(script, "require('node:fs').writeFileSync(process.argv[2], JSON.stringify({ mark: process.env.MARK, args: process.argv.slice(3) })); process.exit(Number(process.env.CODE));\n");
+
+  test('runs the binary with the arguments and the environment added, and resolves with its exit status', async () => {
+    const out = join(dir, 'out.json');
+    const code = await runOn(process.execPath, [script, out, 'a', 'b c'], { env: { MARK: 'seen', CODE: '3' }, who: 'test' });
+    expect(code).toBe(3);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ mark: 'seen', args: ['a', 'b c'] });
+  });
+
+  test('a binary that does not exist: status 1 and a message that names it', async () => {
+    const errors: string[] = [];
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await runOn('/nonexistent/node', [script], { who: 'test' })).toBe(1);
+    } finally {
+      write.mockRestore();
+    }
+    expect(errors.join('')).toContain('test: cannot run /nonexistent/node: spawn /nonexistent/node ENOENT');
+  });
+
+  test('a child killed by a signal counts as a failure', async () => {
+    const killer = join(dir, 'killer.js');
+    writeFileSync(killer, "process.kill(process.pid, 'SIGKILL');\n");
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runOn(process.execPath, [killer], { who: 'test' })).toBe(1);
+    } finally {
+      write.mockRestore();
+    }
+  });
+});
