@@ -61,6 +61,9 @@ describe('gateway HTTP API', () => {
     expect(job?.data).toEqual({ prompt: 'a red fox', width: 256, height: 512, style: 'sunset', seed: 7 });
     expect(job?.opts.attempts).toBe(5);
     expect(job?.opts.backoff).toEqual({ type: 'exponential', delay: 1000 });
+    // and BullMQ's bounded history: the last 10,000 completed (24 h) and failed (7 days)
+    expect(job?.opts.removeOnComplete).toEqual({ age: 24 * 3600, count: 10_000 });
+    expect(job?.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 10_000 });
   });
 
   it('GET /api/images/{id} reports queued, active, completed (with imageUrl) and failed jobs from BullMQ', async () => {
