@@ -5,6 +5,7 @@
  *
  *   npm run test:image-node            # the test suite (jest) on the images' Node
  *   npx tsx scripts/image-node.ts      # prints the binary's path (fetching it if needed)
+ *   npx tsx scripts/image-node.ts --version   # prints the images' Node version (no fetch)
  *   npx tsx scripts/image-node.ts <file.js> [args…]   # runs a script on it
  *
  * `npm test` runs on this machine's Node (package.json `engines`); CI runs the suite a second
@@ -67,14 +68,18 @@ export function runOn(binary: string, args: readonly string[], { env = {}, who }
 async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`image-node: ${line}\n`);
   const version = imageNodeVersion();
-  const binary = await fetchNode(version, log);
   const args = process.argv.slice(2);
+  if (args.length === 1 && args[0] === '--version') {
+    process.stdout.write(`v${version}\n`);
+    return;
+  }
+  const binary = await fetchNode(version, log);
   if (args.length === 0) {
     process.stdout.write(`${binary}\n`);
     return;
   }
   log(`Node v${version} (${path.relative(ROOT, binary)}): ${args.join(' ')}`);
-  // The suite checks it really runs on this version (test/scripts/image-node.test.ts).
+  // The suite checks it really runs on this version (test/harness/image-node.test.ts).
   process.exitCode = await runOn(binary, args, { env: { LEVEE_IMAGE_NODE_VERSION: `v${version}` }, who: 'image-node' });
 }
 

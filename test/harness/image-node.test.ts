@@ -3,6 +3,7 @@
  * time (`npm run test:image-node`). Its fetch is exercised by that CI step itself; here, the
  * runner, and that a run on the images' Node really is on that version.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,14 @@ describe('the suite under npm run test:image-node', () => {
     expect(process.version).toBe(expected);
     expect(process.version).toBe(`v${imageNodeVersion()}`);
   });
+});
+
+test('--version prints the images\' Node version without fetching it (what .ci/run compares)', () => {
+  const tsx = join(__dirname, '../../node_modules/tsx/dist/cli.mjs');
+  const r = spawnSync(process.execPath, [tsx, join(__dirname, '../../scripts/image-node.ts'), '--version'], { encoding: 'utf8', timeout: 30_000 });
+  expect(r.status).toBe(0);
+  expect(r.stdout).toBe(`v${imageNodeVersion()}\n`);
+  expect(r.stderr).not.toContain('fetching');
 });
 
 describe('runOn', () => {
