@@ -53,7 +53,7 @@ export async function onBenchNode(): Promise<void> {
     why = choice.why;
   } else {
     try {
-      binary = await fetchNode(choice.version, (line) => process.stderr.write(`bench: ${line}\n`));
+      binary = await fetchNode(choice.version, (line) => process.stderr.write(`bench: ${line} (BENCH_NODE=current skips this)\n`));
       why = "the images' Node";
     } catch (err) {
       process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}; running on this machine's Node ${process.version} instead\n`);

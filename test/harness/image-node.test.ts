@@ -4,7 +4,7 @@
  * runner, and that a run on the images' Node really is on that version.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageNodeVersion, runOn } from '../../scripts/image-node';
@@ -29,6 +29,7 @@ test('--version prints the images\' Node version without fetching it (what .ci/r
 describe('runOn', () => {
   const dir = mkdtempSync(join(tmpdir(), 'levee-image-node-'));
   const script = join(dir, 'child.js');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(script, "require('node:fs').writeFileSync(process.argv[2], JSON.stringify({ mark: process.env.MARK, args: process.argv.slice(3) })); process.exit(Number(process.env.CODE));\n");
 
   test('runs the binary with the arguments and the environment added, and resolves with its exit status', async () => {
