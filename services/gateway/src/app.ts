@@ -13,7 +13,10 @@ import { countedFrameworkErrors, PROBLEM_SERVER_OPTIONS, problemFrameworkErrors 
 import { registerProblemHandlers } from '../../shared/src/problem';
 import { createRedis } from '../../shared/src/redis';
 import { slowClientOptions } from '../../shared/src/http-server';
+import { RedisImageSource, S3ImageSource } from '../../media/src/image-source';
 import { mediaRoutes } from '../../media/src/plugin';
+import { imageStoreTarget, imageUrlOf } from '../../shared/src/image-settings';
+import { S3Images } from '../../shared/src/s3-images';
 import { FloodCache } from './cache';
 import { Producer } from './producer';
 import { isApiPath, registerRateLimit } from './rate-limit';
@@ -151,9 +154,15 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   }));
   registerHealthRoutes(app, { lifecycle });
   // Idempotency-Keys are scoped by the same client key as the rate limit.
-  app.register(imageRoutes, { producer, clientKey: (request) => keyOf(request.raw) });
+  const store = imageStoreTarget(settings);
+  app.register(imageRoutes, { producer, clientKey: (request) => keyOf(request.raw), imageUrl: (id) => imageUrlOf(store, settings.IMAGE_PUBLIC_BASE_URL, id) });
   app.register(styleRoutes, { cache, modelClient });
-  if (deps.serveMedia ?? settings.SERVE_MEDIA) app.register(mediaRoutes, { redis: queueRedis });
+  if (deps.serveMedia ?? settings.SERVE_MEDIA) {
+    // Local use (npm run dev): the gateway serves /images too, from the same store as media would.
+    const source = store.kind === 's3' ? new S3ImageSource(new S3Images(store), { logger: deps.logger }) : new RedisImageSource(queueRedis);
+    app.addHook('onClose', async () => source.close());
+    app.register(mediaRoutes, { source, delivery: settings.IMAGE_DELIVERY, urlTtlSeconds: settings.IMAGE_URL_TTL_SECONDS });
+  }
 
   app.addHook('onClose', async () => {
     cache.close();

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
+import { checkImageSettings, imageDeliverySettings, imageStoreSettings } from '../../shared/src/image-settings';
 import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
 import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalIntSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
@@ -72,8 +73,13 @@ export const gatewaySettingsSchema = z.object({
   DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   /** Mount the media routes (`/images/{id}.png`) here too: for local use; the chart sets false. */
   SERVE_MEDIA: booleanSetting(true),
+  /** Where the images are (the status document's `imageUrl`, and the media routes under SERVE_MEDIA). */
+  ...imageStoreSettings,
+  ...imageDeliverySettings,
   LOG_LEVEL: logLevelSetting,
-}).superRefine(checkRedisConnections(['QUEUE', 'CACHE']));
+})
+  .superRefine(checkRedisConnections(['QUEUE', 'CACHE']))
+  .superRefine(checkImageSettings);
 
 export type GatewaySettings = z.infer<typeof gatewaySettingsSchema>;
 

@@ -1,40 +1,66 @@
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type Redis from 'ioredis';
-import { imageKey, isJobId } from '../../shared/src/keys';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { isJobId } from '../../shared/src/keys';
 import { sendProblem } from '../../shared/src/problem';
+import { IMMUTABLE, StoredImage } from '../../shared/src/s3-images';
+import type { ImageSource } from './image-source';
 
 export interface MediaRoutesOptions {
-  /** The queue Redis, where the worker stores rendered PNGs (`imageKey(id)`). */
-  readonly redis: Redis;
+  /** Where the worker stored the PNGs: the queue Redis or object storage. */
+  readonly source: ImageSource;
+  /** `stream` (default): the bytes through this app; `redirect`: a 302 to a presigned URL of the object (s3). */
+  readonly delivery?: 'stream' | 'redirect';
+  /** Lifetime of a presigned URL (redirect). @default 900 */
+  readonly urlTtlSeconds?: number;
 }
 
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-
 /**
- * `GET /images/{id}.png`: the PNG the worker rendered for job `id`, straight from Redis.
- * A job's image never changes, so it is cacheable for a year (immutable); the ETag is a
- * hash of the bytes and `If-None-Match` answers 304. 404 until the image exists.
- * Registered by the media process and, for local use, by the gateway.
+ * `GET /images/{id}.png`: the PNG the worker rendered for job `id`. A job's image never
+ * changes, so it is cacheable for a year (immutable); its ETag is a hash of the bytes, the
+ * same whichever store holds it, and `If-None-Match` answers 304 (from a HEAD of the object in
+ * S3: the bytes are not read). 404 until the image exists; 503 while the store is unreachable.
+ *
+ * Delivery `redirect` (s3 only): a 302 to a presigned URL of the object, so the bytes never pass
+ * through media; the store serves them with the Cache-Control and Content-Type set at upload.
+ * The redirect itself is cacheable privately for a little less than the URL lives.
+ *
+ * Registered by the media process and, for local use, by the gateway (SERVE_MEDIA).
  */
 export const mediaRoutes: FastifyPluginAsync<MediaRoutesOptions> = async (app: FastifyInstance, options) => {
-  const { redis } = options;
+  const { source } = options;
+  const delivery = options.delivery ?? 'stream';
+  const ttl = options.urlTtlSeconds ?? 900;
+  if (delivery === 'redirect' && !source.presign) throw new Error(`IMAGE_DELIVERY=redirect needs an image store that can presign URLs (IMAGE_STORE=s3); this one is ${source.kind}`);
+
+  const unavailable = (reply: FastifyReply, err: unknown) => {
+    reply.log.warn({ err }, 'image store unreachable');
+    return sendProblem(reply.header('retry-after', '1'), 503, 'The image store is temporarily unreachable.');
+  };
+  const notFound = (reply: FastifyReply, id: string) =>
+    sendProblem(reply.header('cache-control', 'no-store'), 404, `No image for job ${id} (yet): poll /api/images/${id}.`);
+
   app.get<{ Params: { file: string } }>('/images/:file', async (request, reply) => {
     const { file } = request.params;
     const id = file.endsWith('.png') ? file.slice(0, -4) : '';
     if (!isJobId(id)) return sendProblem(reply, 404, 'No such image: image URLs look like /images/{job id}.png.');
-    let png: Buffer | null;
+    const ifNoneMatch = request.headers['if-none-match'];
     try {
-      png = await redis.getBuffer(imageKey(id));
+      // Conditional requests and redirects need only the ETag: a HEAD where the store has one
+      // (in Redis the bytes come with it, and are used).
+      const image: StoredImage | (StoredImage & { body: Buffer | Readable }) | undefined =
+        ifNoneMatch !== undefined || delivery === 'redirect' ? await source.head(id) : await source.get(id);
+      if (!image) return notFound(reply, id);
+      if (matches(ifNoneMatch, image.etag)) return reply.code(304).header('etag', image.etag).header('cache-control', IMMUTABLE).send();
+      if (delivery === 'redirect') {
+        const url = await source.presign!(id, ttl);
+        return reply.code(302).header('location', url).header('cache-control', `private, max-age=${Math.max(0, ttl - 60)}`).send();
+      }
+      const whole = 'body' in image ? image : await source.get(id);
+      if (!whole) return notFound(reply, id);
+      return reply.type('image/png').header('etag', whole.etag).header('cache-control', IMMUTABLE).header('content-length', whole.bytes).send(whole.body);
     } catch (err) {
-      request.log.warn({ err }, 'image store unreachable');
-      return sendProblem(reply.header('retry-after', '1'), 503, 'The image store is temporarily unreachable.');
+      return unavailable(reply, err);
     }
-    if (!png) return sendProblem(reply.header('cache-control', 'no-store'), 404, `No image for job ${id} (yet): poll /api/images/${id}.`);
-    const etag = `"${createHash('sha256').update(png).digest('base64url').slice(0, 27)}"`;
-    reply.header('etag', etag).header('cache-control', IMMUTABLE);
-    if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send();
-    return reply.type('image/png').header('content-length', png.length).send(png);
   });
 };
 

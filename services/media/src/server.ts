@@ -11,7 +11,9 @@ const settings = loadSettingsOrExit(mediaSettingsSchema, 'media');
 const logger = createLogger('media', settings.LOG_LEVEL);
 const app = buildMedia(settings, { logger });
 // A wrong password or an untrusted certificate stops the process with one line naming the setting.
-guardRedisStartup({ service: 'media', logger, connections: [{ client: app.imageStore.redis, target: app.imageStore.target, what: 'queue Redis' }] });
+// (With IMAGE_STORE=s3 there is no Redis: a wrong bucket or credentials keep readiness failing, said in one line.)
+const { redis, target } = app.imageStore;
+if (redis && target) guardRedisStartup({ service: 'media', logger, connections: [{ client: redis, target, what: 'queue Redis' }] });
 serve({
   service: 'media',
   app,

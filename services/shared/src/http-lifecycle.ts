@@ -12,8 +12,8 @@ export interface HealthOptions {
   readonly lifecycle: Lifecycle;
   /** Extra readiness condition (e.g. Redis reachable); liveness never calls it. */
   readonly ready?: () => boolean;
-  /** What readiness says when `ready` is false. */
-  readonly notReadyDetail?: string;
+  /** What readiness says when `ready` is false (read at each probe when a function). */
+  readonly notReadyDetail?: string | (() => string);
 }
 
 /**
@@ -29,7 +29,10 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
   app.get('/readyz', (_request, reply) => {
     reply.header('cache-control', 'no-store');
     if (lifecycle.draining) return void sendProblem(reply, 503, 'Shutting down: draining in-flight requests.');
-    if (options.ready && !options.ready()) return void sendProblem(reply, 503, options.notReadyDetail ?? 'Not ready.');
+    if (options.ready && !options.ready()) {
+      const detail = typeof options.notReadyDetail === 'function' ? options.notReadyDetail() : options.notReadyDetail;
+      return void sendProblem(reply, 503, detail ?? 'Not ready.');
+    }
     reply.send({ status: 'ready' });
   });
 }

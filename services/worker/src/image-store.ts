@@ -1,7 +1,9 @@
 import type Redis from 'ioredis';
+import type { Breaker } from '../../shared/src/breaker';
 import { IDEMPOTENCY_SECONDS, JobOutcome } from '../../shared/src/job';
 import { imageKey, outcomeKey } from '../../shared/src/keys';
 import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
+import type { S3Images } from '../../shared/src/s3-images';
 
 /** Where rendered PNGs, and the outcomes of finished jobs, go: media and the gateway read them back by job id. */
 export interface ImageStore {
@@ -14,6 +16,13 @@ export interface ImageStore {
    * completion BullMQ lost: a worker killed in between, or a failover), else undefined.
    */
   stored?(jobId: string): Promise<{ bytes: number } | undefined>;
+  /** Where the PNG went, for the job's return value: the object key in s3. @default its Redis key */
+  location?(jobId: string): string;
+  /**
+   * How long the store will refuse work from now on, in ms: 0 when it takes uploads (closed
+   * breaker). Jobs are postponed rather than rendered while it is not 0. @default always 0
+   */
+  unavailableForMs?(now: number): number;
 }
 
 export interface RedisImageStoreOptions {
@@ -87,6 +96,26 @@ export class RedisImageStore implements ImageStore {
     });
   }
 
+  location(jobId: string): string {
+    return imageKey(jobId);
+  }
+
+  /** The outcome of a completed job alone (its PNG is elsewhere), for max(ttl, 24 h): see put. */
+  async putOutcome(jobId: string, outcome: JobOutcome, ttlSeconds: number): Promise<void> {
+    await this.idempotent(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', Math.max(ttlSeconds, IDEMPOTENCY_SECONDS)));
+  }
+
+  /**
+   * True when the job's outcome says completed; with replica confirmation on, the record is
+   * rewritten and confirmed first (an earlier attempt may have stored it unconfirmed).
+   */
+  async completedOutcome(jobId: string): Promise<boolean> {
+    const outcome = await this.redis.get(outcomeKey(jobId));
+    if (!outcome || parseStatus(outcome) !== 'completed') return false;
+    if (this.replicated.enabled) await this.idempotent(() => this.redis.set(outcomeKey(jobId), outcome, 'KEEPTTL', 'XX'));
+    return true;
+  }
+
   async putFailure(jobId: string, outcome: JobOutcome): Promise<void> {
     await this.idempotent(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS));
   }
@@ -94,14 +123,7 @@ export class RedisImageStore implements ImageStore {
   async stored(jobId: string): Promise<{ bytes: number } | undefined> {
     const results = await this.redis.multi().get(outcomeKey(jobId)).strlen(imageKey(jobId)).exec();
     const [outcome, bytes] = (results ?? []).map(([err, value]) => (err ? undefined : value)) as [string | null | undefined, number | undefined];
-    if (!outcome || !bytes) return undefined;
-    let status: unknown;
-    try {
-      status = (JSON.parse(outcome) as Partial<JobOutcome>).status;
-    } catch {
-      return undefined;
-    }
-    if (status !== 'completed') return undefined;
+    if (!outcome || !bytes || parseStatus(outcome) !== 'completed') return undefined;
     // Found on this master, but an earlier attempt may have stored it without the replicas'
     // confirmation: rewriting the outcome (same value, same TTL) and confirming that write
     // confirms everything before it, the PNG included (replication is one ordered stream).
@@ -116,5 +138,69 @@ export class RedisImageStore implements ImageStore {
   async restoreFailure(jobId: string, outcome: JobOutcome, ttlSeconds: number): Promise<boolean> {
     // One attempt: written again, NX would find its own first write (the next reconcile checks again).
     return (await this.replicated.write(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', ttlSeconds, 'NX'))) === 'OK';
+  }
+}
+
+function parseStatus(outcome: string): unknown {
+  try {
+    return (JSON.parse(outcome) as Partial<JobOutcome>).status;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * PNGs in object storage (S3Images), outcomes in the queue Redis (RedisImageStore): the queue
+ * Redis then holds jobs and their small records only. The PNG is uploaded first and the
+ * outcome written after it, so an outcome that says completed always has its image; a worker
+ * that dies in between leaves an object and no outcome, and the retry renders again and
+ * overwrites that one object (the key is the job id's).
+ *
+ * Every call to the store goes through a circuit breaker (target `image-store`): after a few
+ * consecutive failures it opens, and `unavailableForMs` tells the processor to postpone jobs
+ * (not render them, not burn their attempts) until a probe of the bucket (`probe`, never a
+ * job's upload) finds the store back.
+ */
+export class S3ImageStore implements ImageStore {
+  constructor(
+    readonly images: S3Images,
+    readonly outcomes: RedisImageStore,
+    readonly breaker: Breaker,
+  ) {}
+
+  location(jobId: string): string {
+    return this.images.key(jobId);
+  }
+
+  async put(jobId: string, png: Buffer, ttlSeconds: number, outcome: JobOutcome): Promise<void> {
+    await this.breaker.execute((signal) => this.images.put(jobId, png, signal));
+    await this.outcomes.putOutcome(jobId, outcome, ttlSeconds);
+  }
+
+  putFailure(jobId: string, outcome: JobOutcome): Promise<void> {
+    return this.outcomes.putFailure(jobId, outcome);
+  }
+
+  async stored(jobId: string): Promise<{ bytes: number } | undefined> {
+    if (!(await this.outcomes.completedOutcome(jobId))) return undefined;
+    const head = await this.breaker.execute((signal) => this.images.head(jobId, signal));
+    return head ? { bytes: head.bytes } : undefined;
+  }
+
+  restoreFailure(jobId: string, outcome: JobOutcome, ttlSeconds: number): Promise<boolean> {
+    return this.outcomes.restoreFailure(jobId, outcome, ttlSeconds);
+  }
+
+  /** 0 while the breaker is closed; else until it would allow a trial, and at least a second (the probe makes the trial). */
+  unavailableForMs(now: number): number {
+    return this.breaker.state === 'closed' ? 0 : Math.max(1000, this.breaker.retryAfterMs(now));
+  }
+
+  /** The breaker's trial, when one is due: a check of the bucket. True when the store is usable (closed). */
+  async probe(now = Date.now()): Promise<boolean> {
+    if (this.breaker.state === 'closed') return true;
+    if (this.breaker.state === 'half-open' || this.breaker.retryAfterMs(now) > 0) return false;
+    await this.breaker.execute((signal) => this.images.checkBucket(signal));
+    return true;
   }
 }

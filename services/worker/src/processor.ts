@@ -28,6 +28,9 @@ import type { ProgressMonitor } from './progress';
  *   exponential backoff until its attempts are used up;
  * - the image store full (Redis OOM), or its writes not confirmed by the replicas in time
  *   (QUEUE_MIN_REPLICAS_ACKED): postponed like an open breaker, the attempt not burned;
+ * - the image store unavailable (object storage whose breaker is open): postponed before
+ *   rendering, the attempt not burned; an upload that fails while the store still counts as
+ *   available is an ordinary failure (retried with backoff, and counted by the store's breaker);
  * - already rendered and stored by an earlier attempt whose completion BullMQ lost (a worker
  *   killed between the store and the completion, a failover that lost the completion): not
  *   rendered again, completed from what is stored.
@@ -61,6 +64,7 @@ export interface ProcessorDeps {
 
 /** What BullMQ stores as the job's return value. */
 export interface RenderResult {
+  /** Where the PNG is: its Redis key, or its object key in the bucket. */
   imageKey: string;
   bytes: number;
   width: number;
@@ -114,7 +118,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
     }
     const request: RenderRequest = parsed.data;
-    const key = imageKey(jobId);
+    const key = deps.store.location?.(jobId) ?? imageKey(jobId);
 
     const failedAttempt = (err: unknown): unknown => {
       const willRetry = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
@@ -133,11 +137,23 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new DelayedError();
     };
 
+    const postponeStoreUnavailable = async (): Promise<never> => {
+      // Object storage is down (its breaker open): rendering now would be thrown away.
+      const wait = Math.max(MIN_POSTPONE_MS, deps.store.unavailableForMs?.(clock()) ?? 0);
+      const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
+      await job.moveToDelayed(until, token);
+      count('postponed');
+      log?.info({ until: new Date(until).toISOString() }, 'image store unavailable: job postponed');
+      throw new DelayedError();
+    };
+    if ((deps.store.unavailableForMs?.(clock()) ?? 0) > 0) return postponeStoreUnavailable();
+
     let done: { bytes: number } | undefined;
     try {
       done = await deps.store.stored?.(jobId);
     } catch (err) {
       if (err instanceof ReplicaAckError) return postponeUnconfirmed(err);
+      if (isBreakerOpen(err)) return postponeStoreUnavailable();
       throw failedAttempt(err);
     }
     if (done) {
@@ -179,6 +195,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         throw new DelayedError();
       }
       if (err instanceof ReplicaAckError) return postponeUnconfirmed(err);
+      if (isBreakerOpen(err)) return postponeStoreUnavailable();
       throw failedAttempt(err);
     }
     count('completed');

@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       queue: settings.QUEUE_NAME,
       concurrency: settings.WORKER_CONCURRENCY,
       modelUrl: settings.MODEL_URL,
+      imageStore: settings.imageStore.kind === 's3' ? `s3://${settings.imageStore.bucket}/${settings.imageStore.prefix}` : 'redis',
       metricsPort: settings.METRICS_PORT,
       lockDurationMs: settings.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: settings.WORKER_STALLED_INTERVAL_MS,

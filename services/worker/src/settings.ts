@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ImageStoreTarget, checkImageSettings, imageStoreSettings, imageStoreTarget } from '../../shared/src/image-settings';
 import { RedisTarget } from '../../shared/src/redis';
 import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
 import { Env, httpUrlSetting, intSetting, optionalIntSetting, loadSettingsOrExit, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
@@ -19,7 +20,13 @@ export const workerEnvSchema = z.object({
   MODEL_TIMEOUT_MS: intSetting(100, 600_000, 30_000),
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
   BREAKER_FAILURES: intSetting(1, 1000, 5),
+  /** How long a PNG lives in Redis, and a completed job's outcome (at least 24 h); with s3 the bucket's lifecycle rule expires the objects. */
   IMAGE_TTL_SECONDS: intSetting(1, 30 * 86_400, 86_400),
+  ...imageStoreSettings,
+  /** s3: how long the store's breaker stays open (jobs postponed) before a check of the bucket may close it. */
+  IMAGE_STORE_BREAKER_OPEN_SECONDS: intSetting(1, 3600, 10),
+  /** s3: how often the bucket is checked while the store is not usable (at start, and while its breaker is open). */
+  IMAGE_STORE_CHECK_SECONDS: intSetting(1, 3600, 5),
   METRICS_PORT: intSetting(1, 65535, 9464),
   METRICS_HOST: z.string().min(1).default('0.0.0.0'),
   WORKER_LOCK_DURATION_MS: intSetting(500, 600_000, 10_000),
@@ -30,7 +37,9 @@ export const workerEnvSchema = z.object({
   /** Longest a SIGTERM waits for the active jobs; unset: 2 × MODEL_TIMEOUT_MS + 10 s. */
   WORKER_SHUTDOWN_TIMEOUT_MS: optionalIntSetting(100, 3_600_000),
   LOG_LEVEL: logLevelSetting,
-}).superRefine(checkRedisConnections(['QUEUE']));
+})
+  .superRefine(checkRedisConnections(['QUEUE']))
+  .superRefine(checkImageSettings);
 
 export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_URL' | 'WORKER_SHUTDOWN_TIMEOUT_MS' | 'QUEUE_MIN_REPLICAS_ACKED'> & {
   QUEUE_REDIS_URL: string;
@@ -38,6 +47,8 @@ export type WorkerSettings = Omit<z.infer<typeof workerEnvSchema>, 'QUEUE_REDIS_
   QUEUE_MIN_REPLICAS_ACKED: number;
   /** Where the queue lives, after the defaults (URL, credentials, CA, Sentinels). */
   queueRedis: RedisTarget;
+  /** Where the PNGs go. */
+  imageStore: ImageStoreTarget;
 };
 
 /**
@@ -60,6 +71,7 @@ function derive(env: z.infer<typeof workerEnvSchema>): WorkerSettings {
     WORKER_SHUTDOWN_TIMEOUT_MS: env.WORKER_SHUTDOWN_TIMEOUT_MS ?? defaultShutdownTimeoutMs(env.MODEL_TIMEOUT_MS),
     QUEUE_MIN_REPLICAS_ACKED: minReplicasAcked(env),
     queueRedis: redisTarget(env, 'QUEUE'),
+    imageStore: imageStoreTarget(env),
   };
 }
 

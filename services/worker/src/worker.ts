@@ -1,11 +1,14 @@
 import { Job, Queue, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
+import { Breaker } from '../../shared/src/breaker';
+import type { ImageStoreTarget } from '../../shared/src/image-settings';
 import { IDEMPOTENCY_SECONDS, JobOutcome, RenderRequest } from '../../shared/src/job';
 import type { Logger } from '../../shared/src/logger';
 import { ModelClient } from '../../shared/src/model-client';
 import { duplicateRedis } from '../../shared/src/redis';
-import { ImageStore, RedisImageStore } from './image-store';
+import { S3Images } from '../../shared/src/s3-images';
+import { ImageStore, RedisImageStore, S3ImageStore } from './image-store';
 import { createWorkerMetrics } from './metrics';
 import { RenderResult, createRenderProcessor } from './processor';
 import { ProgressMonitor } from './progress';
@@ -26,7 +29,10 @@ export type RenderWorkerSettings = Pick<
   | 'WORKER_MAX_STALLED_COUNT'
   | 'WORKER_STUCK_GRACE_MS'
 > &
-  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS'>>;
+  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS'>> & {
+    /** Where the PNGs go. @default redis (the queue Redis) */
+    readonly imageStore?: ImageStoreTarget;
+  };
 
 export interface RenderWorkerOptions {
   readonly settings: RenderWorkerSettings;
@@ -34,14 +40,21 @@ export interface RenderWorkerOptions {
   readonly connection: Redis;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** The object store client (s3); tests pass one with explicit credentials. @default one made from settings.imageStore */
+  readonly images?: S3Images;
 }
+
+/** Consecutive failed store calls that open the image store's breaker (s3). */
+export const STORE_FAILURES_TO_OPEN = 3;
 
 export interface RenderWorker {
   readonly worker: Worker<RenderRequest, RenderResult>;
   readonly model: ModelClient;
   readonly progress: ProgressMonitor;
-  /** True while the worker takes jobs and its Redis connection is up. */
+  /** True while the worker takes jobs, its Redis connection is up and its image store usable. */
   ready(): boolean;
+  /** The image store (its breaker and bucket, with s3). */
+  readonly store: ImageStore;
   /** Jobs this worker is processing now. */
   activeJobs(): number;
   /** Takes no new jobs, waits for the active ones, then closes BullMQ's connections. */
@@ -63,7 +76,17 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   // the store gets a connection of its own so BullMQ's commands never queue behind a WAIT.
   const minReplicasAcked = settings.QUEUE_MIN_REPLICAS_ACKED ?? 0;
   const storeConnection = minReplicasAcked > 0 ? duplicateRedis(connection) : connection;
-  const store = new RedisImageStore(storeConnection, { minReplicasAcked, replicaAckTimeoutMs: settings.QUEUE_REPLICA_ACK_TIMEOUT_MS });
+  const outcomes = new RedisImageStore(storeConnection, { minReplicasAcked, replicaAckTimeoutMs: settings.QUEUE_REPLICA_ACK_TIMEOUT_MS });
+  const target = settings.imageStore ?? { kind: 'redis' };
+  const s3 =
+    target.kind === 's3'
+      ? new S3ImageStore(
+          options.images ?? new S3Images(target),
+          outcomes,
+          new Breaker({ target: 'image-store', openSeconds: settings.IMAGE_STORE_BREAKER_OPEN_SECONDS ?? 10, timeoutMs: target.timeoutMs, consecutiveFailures: STORE_FAILURES_TO_OPEN, registry }),
+        )
+      : undefined;
+  const store: ImageStore = s3 ?? outcomes;
   const processor = createRenderProcessor({
     render: (request) => model.render(request),
     store,
@@ -83,6 +106,8 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     },
     {
       connection,
+      // Started below: at once with Redis as the store; with s3 once the bucket has answered.
+      autorun: false,
       concurrency: settings.WORKER_CONCURRENCY,
       // See README "Locks, stalled jobs and shutdown" for how these relate to each other.
       lockDuration: settings.WORKER_LOCK_DURATION_MS,
@@ -101,29 +126,105 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     queueMetrics.recordStalled();
     logger.warn({ jobId }, 'stalled job recovered and requeued');
   });
-  storeFailedOutcomes(worker, store, logger);
+  storeFailedOutcomes(worker, outcomes, logger);
   const reconcile = () =>
-    reconcileFailedOutcomes(queue, store)
+    reconcileFailedOutcomes(queue, outcomes)
       .then((restored) => restored > 0 && logger.warn({ restored }, 'stored the failed outcomes of jobs whose worker died before it could'))
       .catch((err: unknown) => logger.warn({ err }, 'could not check failed jobs for missing outcomes'));
   void reconcile();
   const reconciling = setInterval(reconcile, RECONCILE_INTERVAL_MS).unref();
 
   let closing = false;
+  const run = () => void worker.run().catch((err: unknown) => logger.error({ err }, 'worker stopped taking jobs'));
+  let probing: NodeJS.Timeout | undefined;
+  if (!s3) run();
+  else {
+    const checkMs = (settings.IMAGE_STORE_CHECK_SECONDS ?? 2) * 1000;
+    void untilStoreUsable(s3, checkMs, logger, () => closing).then((usable) => {
+      if (!usable) return;
+      run();
+      void logLifecycle(s3, settings.IMAGE_TTL_SECONDS, logger);
+      probing = setInterval(() => void probeStore(s3, logger), checkMs).unref();
+    });
+  }
+
   return {
     worker,
     model,
     progress,
-    ready: () => !closing && worker.isRunning() && connection.status === 'ready',
+    store,
+    ready: () => !closing && worker.isRunning() && connection.status === 'ready' && (!s3 || s3.breaker.state === 'closed'),
     activeJobs: () => active,
     close: async () => {
       closing = true;
       clearInterval(reconciling);
+      clearInterval(probing);
       await worker.close();
       await queue.close();
       if (storeConnection !== connection) await storeConnection.quit().catch(() => storeConnection.disconnect());
+      if (s3 && !options.images) s3.images.destroy();
     },
   };
+}
+
+/**
+ * Checks the bucket every `checkMs` until it answers (true), or `stopped()` (false). Until then
+ * the worker takes no job, so a wrong bucket or bad credentials burn no job's attempts; readiness
+ * fails, and each distinct problem is logged once, in one line that names the bucket.
+ */
+async function untilStoreUsable(store: S3ImageStore, checkMs: number, logger: Logger, stopped: () => boolean): Promise<boolean> {
+  let last: string | undefined;
+  while (!stopped()) {
+    try {
+      await store.images.checkBucket(AbortSignal.timeout(store.images.location.timeoutMs));
+      logger.info({ store: store.images.describe() }, 'image store reachable: taking jobs');
+      return true;
+    } catch (err) {
+      const problem = (err as Error).message;
+      if (problem !== last) logger.error(`${problem}; taking no jobs until it answers`);
+      last = problem;
+    }
+    await new Promise((r) => setTimeout(r, checkMs));
+  }
+  return false;
+}
+
+const lastProbeProblem = new WeakMap<S3ImageStore, string>();
+
+/** While the store's breaker is open: the trial, a check of the bucket (never a job's upload). Logs the outcome once per change. */
+async function probeStore(store: S3ImageStore, logger: Logger): Promise<void> {
+  if (store.breaker.state === 'closed') return;
+  try {
+    if (await store.probe()) {
+      logger.info({ store: store.images.describe() }, 'image store back: jobs resume');
+      lastProbeProblem.delete(store);
+    } else if (!lastProbeProblem.has(store)) {
+      logger.error({ store: store.images.describe() }, 'image store failing: its breaker is open, jobs are postponed until a check of the bucket passes');
+      lastProbeProblem.set(store, '');
+    }
+  } catch (err) {
+    const problem = (err as Error).message;
+    if (lastProbeProblem.get(store) !== problem) logger.error(`${problem}; jobs are postponed until it answers`);
+    lastProbeProblem.set(store, problem);
+  }
+}
+
+/**
+ * Says, once at start, whether the bucket's lifecycle rule expires the images: objects live
+ * IMAGE_TTL_SECONDS only through that rule (docs/image-store.md gives it for each store).
+ */
+async function logLifecycle(store: S3ImageStore, ttlSeconds: number, logger: Logger): Promise<void> {
+  const where = store.images.describe();
+  const report = await store.images.lifecycle();
+  if (report.kind === 'expires') {
+    const days = report.days;
+    if (days * 86_400 < ttlSeconds) logger.warn({ store: where, rule: report.rule, days, ttlSeconds }, 'the lifecycle rule deletes images before IMAGE_TTL_SECONDS: completed jobs will point at deleted images');
+    else logger.info({ store: where, rule: report.rule, days }, 'images expire through the bucket lifecycle rule');
+  } else if (report.kind === 'none') {
+    logger.warn({ store: where, ttlSeconds }, 'no lifecycle rule of the bucket expires the images: they are never deleted (add one: docs/image-store.md)');
+  } else {
+    logger.warn({ store: where, reason: report.reason }, 'could not read the bucket lifecycle configuration: cannot tell whether images expire (docs/image-store.md)');
+  }
 }
 
 /** How often a worker looks for failed jobs without an outcome (besides at start). */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RenderRequest, renderRequestSchema } from '../../../shared/src/job';
+import { imagePath } from '../../../shared/src/image-settings';
 import { isJobId } from '../../../shared/src/keys';
 import { sendProblem } from '../../../shared/src/problem';
 import { IdempotencyConflictError, Producer, QueueFullError, QueueUnavailableError } from '../producer';
@@ -8,6 +9,8 @@ export interface ImageRoutesOptions {
   readonly producer: Producer;
   /** The client an Idempotency-Key belongs to (the rate limiter's client key). @default request.ip */
   readonly clientKey?: (request: FastifyRequest) => string;
+  /** The `imageUrl` of a job (IMAGE_PUBLIC_BASE_URL makes it absolute). @default /images/{id}.png */
+  readonly imageUrl?: (id: string) => string;
 }
 
 /** 1–128 printable ASCII characters (CONTRACT section 3). */
@@ -21,7 +24,7 @@ const QUEUE_FULL_RETRY_AFTER = 5;
  * job's state from BullMQ. Both answer 503 + Retry-After, at once, when the queue Redis is
  * unreachable or the queue is at its bound.
  */
-export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, { producer, clientKey = (request) => request.ip }) => {
+export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, { producer, clientKey = (request) => request.ip, imageUrl = imagePath }) => {
   app.post<{ Body: RenderRequest }>('/api/images', { schema: { body: renderRequestSchema } }, async (request, reply) => {
     const header = request.headers['idempotency-key'];
     let idempotency: { clientIp: string; key: string } | undefined;
@@ -34,7 +37,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
     try {
       const { id } = await producer.submit(request.body, idempotency);
       const statusUrl = `/api/images/${id}`;
-      return reply.code(202).header('location', statusUrl).send({ id, status: 'queued', statusUrl, imageUrl: `/images/${id}.png` });
+      return reply.code(202).header('location', statusUrl).send({ id, status: 'queued', statusUrl, imageUrl: imageUrl(id) });
     } catch (err) {
       if (err instanceof QueueFullError) producer.recordRejected(err.reason);
       return queueProblem(reply, err);
@@ -47,7 +50,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
     try {
       const status = await producer.status(id);
       if (!status) return sendProblem(reply, 404, `No job ${id} (unknown, or expired from the queue's history).`);
-      return reply.header('cache-control', 'no-store').send(status.status === 'completed' ? { ...status, imageUrl: `/images/${id}.png` } : status);
+      return reply.header('cache-control', 'no-store').send(status.status === 'completed' ? { ...status, imageUrl: imageUrl(id) } : status);
     } catch (err) {
       return queueProblem(reply, err);
     }
