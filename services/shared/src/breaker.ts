@@ -77,6 +77,11 @@ export class Breaker {
     }
   }
 
+  /** Calls `listener` with the new state on every change (open after failures, half-open during a trial, closed after it passed). */
+  onStateChange(listener: (state: BreakerState) => void): void {
+    this.policy.onStateChange(() => listener(this.state));
+  }
+
   /** Milliseconds until the circuit will let a trial call through (0 when it would now). */
   retryAfterMs(now = Date.now()): number {
     if (this.state === 'closed') return 0;

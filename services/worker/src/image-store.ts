@@ -157,9 +157,9 @@ function parseStatus(outcome: string): unknown {
  * overwrites that one object (the key is the job id's).
  *
  * Every call to the store goes through a circuit breaker (target `image-store`): after a few
- * consecutive failures it opens, and `unavailableForMs` tells the processor to postpone jobs
- * (not render them, not burn their attempts) until a probe of the bucket (`probe`, never a
- * job's upload) finds the store back.
+ * consecutive failures it opens: the worker then takes no new job, `unavailableForMs` tells
+ * the processor to postpone the ones it holds (not render them, not burn their attempts), and
+ * a probe of the bucket (`probe`, never a job's upload) is the trial that closes it again.
  */
 export class S3ImageStore implements ImageStore {
   constructor(

@@ -135,11 +135,23 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   const reconciling = setInterval(reconcile, RECONCILE_INTERVAL_MS).unref();
 
   let closing = false;
-  const run = () => void worker.run().catch((err: unknown) => logger.error({ err }, 'worker stopped taking jobs'));
+  let started = false;
+  const run = () => {
+    started = true;
+    void worker.run().catch((err: unknown) => logger.error({ err }, 'worker stopped taking jobs'));
+  };
   let probing: NodeJS.Timeout | undefined;
   if (!s3) run();
   else {
     const checkMs = (settings.IMAGE_STORE_CHECK_SECONDS ?? 2) * 1000;
+    // While the store's breaker is open, this worker takes no new job (the jobs wait, rather
+    // than cycle between waiting and delayed); the probe's passing trial resumes it.
+    // (A paused worker with no active job leaves its main loop: resume() starts it again.)
+    s3.breaker.onStateChange((state) => {
+      if (closing || !started) return;
+      if (state === 'open') void worker.pause(true);
+      else if (state === 'closed' && worker.isPaused()) void worker.resume();
+    });
     void untilStoreUsable(s3, checkMs, logger, () => closing).then((usable) => {
       if (!usable) return;
       run();
@@ -153,7 +165,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     model,
     progress,
     store,
-    ready: () => !closing && worker.isRunning() && connection.status === 'ready' && (!s3 || s3.breaker.state === 'closed'),
+    ready: () => !closing && started && !worker.isPaused() && connection.status === 'ready' && (!s3 || s3.breaker.state === 'closed'),
     activeJobs: () => active,
     close: async () => {
       closing = true;
