@@ -23,6 +23,7 @@ import { loadGenerator, runLoad } from './load';
 import { BenchResults, renderBenchChartSvg } from './chart';
 import { onBenchNode } from './runtime';
 import { runWorkerBench } from './worker';
+import { runQueueMemoryBench, S3_GOAL_BYTES } from './queue-memory';
 
 const ROOT = path.resolve(__dirname, '..');
 const FLOOD = 10_000;
@@ -230,6 +231,16 @@ async function main(): Promise<void> {
         figure: `${w.e2ePerSec.toFixed(1)} jobs/s (${w.jobsPerCpuSecond.toFixed(1)} per CPU-second); direct ${w.directPerSec.toFixed(1)}/s`,
         ofCeiling: `${(w.efficiency * 100).toFixed(0)}% of direct`,
         target: '≥ 85% of direct',
+      });
+    }
+    process.stderr.write('bench: queue Redis per finished job, images in Redis vs in object storage (s3rver)…\n');
+    const memory = await runQueueMemoryBench();
+    raw.queueMemory = memory;
+    for (const m of memory) {
+      workerRows.push({
+        scenario: `queue Redis per finished 512² job, IMAGE_STORE=${m.store} (used_memory delta / ${m.jobs} jobs)`,
+        figure: `${(m.bytesPerJob / 1024).toFixed(1)} KiB (${Math.round(m.jobsPerGiB).toLocaleString('en')} finished jobs per GiB)`,
+        ...(m.store === 's3' ? { target: `≤ ${S3_GOAL_BYTES / 1024} KiB` } : {}),
       });
     }
     process.stderr.write(`bench: gateway throughput (ceiling, styles hit, POST, floor, peers, 429 flood); load generator ${loadGenerator()}…\n`);
