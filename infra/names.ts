@@ -94,6 +94,14 @@ export function requiredSecrets(config: LeveeConfig): SecretRef[] {
   for (const [role, ext] of [['queue', config.queueRedis.external], ['cache', config.cacheRedis.external]] as const) {
     if (ext?.caSecret) refs.push({ name: ext.caSecret, key: CA_SECRET_KEY, description: `CA certificate of the managed ${role} Redis`, generated: false });
   }
+  // The object store's access keys, when not a workload identity: the store issues them, not us.
+  const store = config.imageStore;
+  if (store.kind === 's3' && store.credentialsSecret) {
+    refs.push(
+      { name: store.credentialsSecret, key: 'AWS_ACCESS_KEY_ID', description: `access key id of the object store (bucket ${store.bucket})`, generated: false },
+      { name: store.credentialsSecret, key: 'AWS_SECRET_ACCESS_KEY', description: `secret access key of the object store (bucket ${store.bucket})`, generated: false },
+    );
+  }
   return refs.filter((r, i) => refs.findIndex((o) => o.name === r.name && o.key === r.key) === i);
 }
 

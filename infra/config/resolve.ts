@@ -4,7 +4,7 @@
  * Nothing is built before this succeeds.
  */
 import {
-  CacheRedisMode, Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, QueueRedisMode, SETTINGS, SETTING_NAMES,
+  CacheRedisMode, Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, QueueRedisMode, S3_ONLY_SETTINGS, SETTINGS, SETTING_NAMES,
   SettingName, SettingValues, settingLabel,
 } from './settings';
 
@@ -109,6 +109,28 @@ export interface SentinelSettings {
 /** Sentinels of the Sentinel topology: an odd number, so a majority survives the loss of one. */
 export const SENTINEL_DEFAULTS: SentinelSettings = { sentinels: 3, quorum: 2, downAfterMs: 5000, failoverTimeoutMs: 20_000 };
 
+/** Rendered PNGs in S3-compatible object storage (`LEVEE_IMAGE_STORE=s3`). */
+export interface S3Store {
+  readonly kind: 's3';
+  readonly bucket: string;
+  /** Objects are `<prefix><job id>.png`. */
+  readonly prefix: string;
+  /** Undefined: AWS S3. */
+  readonly endpoint?: string;
+  /** Undefined: the pods' AWS_REGION, else us-east-1. */
+  readonly region?: string;
+  readonly forcePathStyle: boolean;
+  /** Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; undefined: the SDK's default chain. */
+  readonly credentialsSecret?: string;
+  /** ServiceAccount annotations of the pods that use the store (worker, media): IRSA, GKE Workload Identity. */
+  readonly serviceAccountAnnotations: Readonly<Record<string, string>>;
+  /** Where the store is reached (the worker's and media's egress). */
+  readonly egress: { readonly cidrs: readonly string[]; readonly port: number };
+}
+
+/** IPv4 and IPv6 ranges that "anywhere" leaves out of the object store's egress: private, CGNAT, link-local (the cloud metadata address), unique-local. */
+export const NOT_THE_INTERNET = { v4: ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'], v6: ['fc00::/7', 'fe80::/10'] } as const;
+
 export interface LeveeConfig {
   readonly environment: Environment;
   readonly previewId?: string;
@@ -175,6 +197,10 @@ export interface LeveeConfig {
     /** Set for envoy-gateway only. */
     readonly envoy?: EnvoyEdge;
   };
+  /** Where the worker puts rendered PNGs and media reads them. */
+  readonly imageStore: { readonly kind: 'redis' } | S3Store;
+  /** How `GET /images/{id}.png` hands them out, and the status document's `imageUrl`. */
+  readonly imageDelivery: { readonly mode: 'stream' | 'redirect'; readonly urlTtlSeconds: number; readonly publicBaseUrl?: string };
   readonly loadBalancing: LoadBalancing;
   readonly monitoringNamespace: string;
   /** With `monitoring = prometheus-operator`; undefined = no monitoring objects. */
@@ -251,6 +277,13 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     const parsed = spec.parse(text);
     if (parsed.ok) values[name] = parsed.value;
     else problems.push(`${show(name, text)} is invalid; allowed: ${parsed.allowed}`);
+  }
+  // The queue Redis's size follows what it holds: jobs only (s3), or jobs and their PNGs (redis).
+  if (raw.queueRedisMemory === undefined) {
+    const text = environment !== 'production' ? '256Mi' : values.imageStore === 'redis' ? '1Gi' : '512Mi';
+    const parsed = SETTINGS.queueRedisMemory.parse(text);
+    if (parsed.ok) values.queueRedisMemory = parsed.value;
+    raw.queueRedisMemory = text;
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const v = values as SettingValues;
@@ -335,6 +368,19 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
         if (given(name) && raw[name] !== '') problems.push(`${show(name, raw[name])} contradicts ${show(mode, raw[mode])}; allowed: ${name} only with ${mode} = "external"`);
       }
     }
+  }
+
+  // The image store: the s3 settings only with s3; one way to the credentials.
+  if (v.imageStore === 'redis') {
+    for (const name of S3_ONLY_SETTINGS.filter((n) => given(n) && raw[n] !== '')) {
+      problems.push(`${show(name, raw[name])} contradicts ${show('imageStore', raw.imageStore)}; allowed: ${name} only with imageStore = "s3"`);
+    }
+    if (v.imageDelivery === 'redirect') problems.push(`${show('imageDelivery', raw.imageDelivery)} contradicts ${show('imageStore', raw.imageStore)}; allowed: redirect (a presigned URL of the object) only with imageStore = "s3"`);
+  } else if (v.imageS3RoleArn !== '' && v.imageS3CredentialsSecret !== '') {
+    problems.push(`${show('imageS3CredentialsSecret', raw.imageS3CredentialsSecret)} contradicts ${show('imageS3RoleArn', raw.imageS3RoleArn)}: keys in the environment win over the role, silently; allowed: one of them`);
+  }
+  if (given('imageUrlTtlSeconds') && v.imageDelivery !== 'redirect') {
+    problems.push(`${show('imageUrlTtlSeconds', raw.imageUrlTtlSeconds)} contradicts ${show('imageDelivery', raw.imageDelivery)}; allowed: imageUrlTtlSeconds only with imageDelivery = "redirect"`);
   }
 
   // Load balancing: one algorithm, written out for L7 and (when present) the L4 Service.
@@ -433,6 +479,8 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       maxmemoryMb: maxmemoryMb(v.cacheRedisMemory),
     },
     edge: edgeConfig(environment, previewId, v, given),
+    imageStore: v.imageStore === 's3' ? s3Store(v) : { kind: 'redis' },
+    imageDelivery: { mode: v.imageDelivery, urlTtlSeconds: v.imageUrlTtlSeconds, ...(v.imagePublicBaseUrl !== '' ? { publicBaseUrl: v.imagePublicBaseUrl } : {}) },
     loadBalancing:
       v.loadBalancing === 'hash'
         ? {
@@ -480,6 +528,26 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     shutdown: { preStopSeconds: v.preStopSeconds, shutdownDelaySeconds: v.shutdownDelaySeconds, drainSeconds: v.drainSeconds },
     podDisruptionBudgets: environment === 'production',
     namespaceGuards: environment !== 'production',
+  };
+}
+
+/** The resolved object store: the endpoint's port for the egress unless one is given. */
+function s3Store(v: SettingValues): S3Store {
+  const endpoint = v.imageS3Endpoint !== '' ? new URL(v.imageS3Endpoint) : undefined;
+  const port = v.imageS3Port ?? (endpoint?.port ? Number(endpoint.port) : endpoint?.protocol === 'http:' ? 80 : 443);
+  return {
+    kind: 's3',
+    bucket: v.imageBucket,
+    prefix: v.imageS3Prefix,
+    ...(endpoint ? { endpoint: v.imageS3Endpoint } : {}),
+    ...(v.imageS3Region !== '' ? { region: v.imageS3Region } : {}),
+    forcePathStyle: v.imageS3ForcePathStyle,
+    ...(v.imageS3CredentialsSecret !== '' ? { credentialsSecret: v.imageS3CredentialsSecret } : {}),
+    serviceAccountAnnotations: {
+      ...(v.imageS3RoleArn !== '' ? { 'eks.amazonaws.com/role-arn': v.imageS3RoleArn } : {}),
+      ...(v.imageGcpServiceAccount !== '' ? { 'iam.gke.io/gcp-service-account': v.imageGcpServiceAccount } : {}),
+    },
+    egress: { cidrs: v.imageS3Cidrs.split(','), port },
   };
 }
 

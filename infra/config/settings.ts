@@ -238,6 +238,43 @@ function externalRedisUrl(raw: string): Parsed<string> {
   return ok(raw);
 }
 
+/** Empty (none) or an http(s) URL without credentials, query or fragment. */
+function optionalHttpUrl(example: string) {
+  const allowed = `empty or an http:// or https:// URL without a user, query or fragment (e.g. ${example})`;
+  return (raw: string): Parsed<string> => {
+    if (raw === '') return ok(raw);
+    if (!/^https?:\/\/[^\s]+$/.test(raw) || !URL.canParse(raw)) return bad(allowed);
+    const url = new URL(raw);
+    return url.username || url.password || url.search || url.hash || !url.hostname ? bad(allowed) : ok(raw);
+  };
+}
+
+/** A bucket name: S3's rules, widened for GCS (dots, underscores, up to 222 characters). */
+function bucketName(raw: string): Parsed<string> {
+  return /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(raw) ? ok(raw) : bad('a bucket name: 3-222 characters of a-z, 0-9, ".", "_" and "-", starting and ending with a letter or digit');
+}
+
+/** An object key prefix: empty, or folders ending in "/". */
+function keyPrefix(raw: string): Parsed<string> {
+  return raw.length <= 512 && /^([A-Za-z0-9._-]+\/)*$/.test(raw) ? ok(raw) : bad('empty or folders ending in "/" (e.g. images/ or previews/pr-1/images/): letters, digits, ".", "_" and "-"');
+}
+
+function optionalRoleArn(raw: string): Parsed<string> {
+  return raw === '' || /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/.test(raw) ? ok(raw) : bad('empty or an IAM role ARN (e.g. arn:aws:iam::123456789012:role/levee-images)');
+}
+
+function optionalGcpServiceAccount(raw: string): Parsed<string> {
+  return raw === '' || /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.:-]+\.iam\.gserviceaccount\.com$/.test(raw)
+    ? ok(raw)
+    : bad('empty or a Google service account e-mail (e.g. levee-images@my-project.iam.gserviceaccount.com)');
+}
+
+/** A non-empty list of CIDRs. */
+function requiredCidrList(raw: string): Parsed<string> {
+  const parsed = cidrList(raw);
+  return parsed.ok && parsed.value !== '' ? parsed : bad('a comma-separated list of IPv4/IPv6 CIDRs (e.g. 0.0.0.0/0, or 52.216.0.0/15,3.5.0.0/19)');
+}
+
 const same = (value: string) => () => value;
 const byEnv = (values: Record<Environment, string | undefined>) => (environment: Environment) => values[environment];
 const prodOr = (production: string, small: string) => byEnv({ production, preview: small, dev: small });
@@ -262,6 +299,9 @@ export type QueueRedisMode = (typeof QUEUE_REDIS_MODES)[number];
 export const CACHE_REDIS_MODES = ['deployment', 'external'] as const;
 export type CacheRedisMode = (typeof CACHE_REDIS_MODES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export const IMAGE_STORES = ['s3', 'redis'] as const;
+export type ImageStoreMode = (typeof IMAGE_STORES)[number];
+export const IMAGE_DELIVERIES = ['stream', 'redirect'] as const;
 
 /** Settings for one autoscaled app; env names are `LEVEE_<APP>_…`. */
 function appSettings<const P extends string>(
@@ -331,7 +371,12 @@ export const SETTINGS = {
   queueRedisPasswordSecret: { env: 'LEVEE_QUEUE_REDIS_PASSWORD_SECRET', description: 'Secret (key password) with the queue Redis password; external: create it with the managed Redis password (the Pulumi program generates it only for an in-cluster Redis)', default: same('levee-queue-redis'), parse: matching(DNS_SUBDOMAIN, 'a Kubernetes Secret name (lower-case letters, digits, "-" and ".")') },
   queueRedisCaSecret: { env: 'LEVEE_QUEUE_REDIS_CA_SECRET', description: 'external with rediss://: Secret (key ca.crt) with the CA that signed the managed Redis certificate; empty = the system CAs', default: same(''), parse: optionalResourceName },
   queueRedisCidrs: { env: 'LEVEE_QUEUE_REDIS_CIDRS', description: 'external: CIDRs of the managed queue Redis (egress NetworkPolicy, on the URL port); required with external', default: same(''), parse: cidrList },
-  queueRedisMemory: { env: 'LEVEE_QUEUE_REDIS_MEMORY', description: 'queue Redis memory request = limit; maxmemory is 75% of it', default: prodOr('1Gi', '256Mi'), parse: memory },
+  queueRedisMemory: {
+    env: 'LEVEE_QUEUE_REDIS_MEMORY',
+    description: 'queue Redis memory request = limit; maxmemory is 75% of it. Unset: 512Mi in production with imageStore s3 (jobs and their records only: ~2.3 KiB per finished job), 1Gi with redis (the PNGs too: ~266 KiB each), 256Mi in preview and dev',
+    default: () => undefined,
+    parse: memory,
+  },
   queueRedisPersistence: { env: 'LEVEE_QUEUE_REDIS_PERSISTENCE', description: 'queue Redis data on a PersistentVolumeClaim (false: emptyDir, no PVC)', default: prodOr('true', 'false'), parse: boolean },
   queueRedisStorageSize: { env: 'LEVEE_QUEUE_REDIS_STORAGE_SIZE', description: 'size of the queue Redis PVC (only with persistence)', default: same('10Gi'), parse: memory },
   storageClass: { env: 'LEVEE_STORAGE_CLASS', description: 'StorageClass of the queue Redis PVC; empty = the cluster default', default: same(''), parse: optionalResourceName },
@@ -342,6 +387,46 @@ export const SETTINGS = {
   cacheRedisCaSecret: { env: 'LEVEE_CACHE_REDIS_CA_SECRET', description: 'external with rediss://: Secret (key ca.crt) with the CA that signed the managed Redis certificate; empty = the system CAs', default: same(''), parse: optionalResourceName },
   cacheRedisCidrs: { env: 'LEVEE_CACHE_REDIS_CIDRS', description: 'external: CIDRs of the managed cache Redis (egress NetworkPolicy, on the URL port); required with external', default: same(''), parse: cidrList },
   cacheRedisMemory: { env: 'LEVEE_CACHE_REDIS_MEMORY', description: 'cache Redis memory request = limit; maxmemory is 75% of it', default: prodOr('256Mi', '128Mi'), parse: memory },
+
+  imageStore: {
+    env: 'LEVEE_IMAGE_STORE',
+    description: 'where rendered PNGs go: s3 (S3-compatible object storage: AWS S3, GCS, Cloudflare R2, MinIO, Ceph RGW; the queue Redis then holds jobs only) or redis (the queue Redis, next to the jobs; nothing more to run)',
+    default: byEnv({ production: 's3', preview: 's3', dev: 'redis' }),
+    parse: oneOf(IMAGE_STORES),
+  },
+  imageBucket: { env: 'LEVEE_IMAGE_BUCKET', description: 's3: the bucket (create it with its lifecycle rule and access grant: docs/image-store.md); previews share one, each under its own prefix', default: byEnv({ production: 'levee-images', preview: 'levee-preview-images', dev: 'levee-dev-images' }), parse: bucketName },
+  imageS3Prefix: { env: 'LEVEE_IMAGE_S3_PREFIX', description: 's3: key prefix of the PNGs, which are <prefix><job id>.png', default: (environment, id) => (environment === 'preview' ? `previews/${id}/images/` : 'images/'), parse: keyPrefix },
+  imageS3Endpoint: { env: 'LEVEE_IMAGE_S3_ENDPOINT', description: 's3: endpoint of an S3-compatible store (GCS: https://storage.googleapis.com; R2: https://<account id>.r2.cloudflarestorage.com; MinIO: http://minio.minio:9000); empty = AWS S3', default: same(''), parse: optionalHttpUrl('https://storage.googleapis.com') },
+  imageS3Region: { env: 'LEVEE_IMAGE_S3_REGION', description: "s3: the bucket's region (R2: auto); empty = the pods' AWS_REGION, else us-east-1", default: same(''), parse: matching(/^([a-z0-9-]{1,64})?$/, 'empty or a region name such as eu-west-1 or auto') },
+  imageS3ForcePathStyle: { env: 'LEVEE_IMAGE_S3_FORCE_PATH_STYLE', description: 's3: path-style URLs <endpoint>/<bucket>/<key> instead of <bucket>.<endpoint>/<key> (MinIO, Ceph RGW)', default: same('false'), parse: boolean },
+  imageS3CredentialsSecret: {
+    env: 'LEVEE_IMAGE_S3_CREDENTIALS_SECRET',
+    description: "s3: Secret (keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) with the store's access keys (GCS HMAC keys, R2 or MinIO keys), handed to the worker and media; empty = the AWS SDK's default chain only (workload identity)",
+    default: same(''),
+    parse: optionalResourceName,
+  },
+  imageS3RoleArn: { env: 'LEVEE_IMAGE_S3_ROLE_ARN', description: 's3 on EKS with IRSA: the IAM role of the worker and media ServiceAccounts (annotation eks.amazonaws.com/role-arn); empty = none (EKS Pod Identity needs no annotation)', default: same(''), parse: optionalRoleArn },
+  imageGcpServiceAccount: {
+    env: 'LEVEE_IMAGE_GCP_SERVICE_ACCOUNT',
+    description: "GKE Workload Identity: the Google service account of the worker and media ServiceAccounts (annotation iam.gke.io/gcp-service-account); GCS's S3 API still signs with that account's HMAC keys (LEVEE_IMAGE_S3_CREDENTIALS_SECRET); empty = none",
+    default: same(''),
+    parse: optionalGcpServiceAccount,
+  },
+  imageS3Cidrs: {
+    env: 'LEVEE_IMAGE_S3_CIDRS',
+    description: 's3: where the store is, for the egress NetworkPolicy of the worker and media (0.0.0.0/0 and ::/0 leave out the private, CGNAT and link-local ranges: not the cluster, not the metadata address); a store inside the cluster or behind a private endpoint: its CIDRs',
+    default: same('0.0.0.0/0'),
+    parse: requiredCidrList,
+  },
+  imageS3Port: { env: 'LEVEE_IMAGE_S3_PORT', description: "s3: the store's port for that egress; empty = the endpoint's (443 for https, 80 for http; AWS: 443)", default: same(''), parse: optionalInteger(1, 65535) },
+  imageDelivery: { env: 'LEVEE_IMAGE_DELIVERY', description: 'how media hands out a PNG kept in s3: stream (through media) or redirect (a 302 to a presigned URL: the bytes never pass through media)', default: same('stream'), parse: oneOf(IMAGE_DELIVERIES) },
+  imageUrlTtlSeconds: { env: 'LEVEE_IMAGE_URL_TTL_SECONDS', description: 'redirect: lifetime of a presigned URL (IMAGE_URL_TTL_SECONDS)', default: same('900'), parse: integer(60, 604800) },
+  imagePublicBaseUrl: {
+    env: 'LEVEE_IMAGE_PUBLIC_BASE_URL',
+    description: "a CDN or public bucket in front of the store: the status document's imageUrl becomes <this>/<object key> (IMAGE_PUBLIC_BASE_URL); empty = Levee's /images route",
+    default: same(''),
+    parse: optionalHttpUrl('https://cdn.example.com'),
+  },
 
   edge: {
     env: 'LEVEE_EDGE',
@@ -436,7 +521,7 @@ export const SETTINGS = {
   breakerOpenSeconds: { env: 'LEVEE_BREAKER_OPEN_SECONDS', description: 'gateway and worker BREAKER_OPEN_SECONDS', default: same('60'), parse: integer(1, 3600) },
   workerConcurrency: { env: 'LEVEE_WORKER_CONCURRENCY', description: 'worker WORKER_CONCURRENCY (jobs per pod; the workers mostly wait on the model, so their CPU autoscaler rarely adds pods: replicas × this bounds the renders in flight)', default: prodOr('8', '2'), parse: integer(1, 256) },
   modelTimeoutMs: { env: 'LEVEE_MODEL_TIMEOUT_MS', description: 'worker MODEL_TIMEOUT_MS; also sets the worker terminationGracePeriodSeconds', default: same('30000'), parse: integer(100, 600000) },
-  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: 'worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept; the outcome record of a job: at least 24 h)', default: same('86400'), parse: integer(60, 30 * 86400) },
+  imageTtlSeconds: { env: 'LEVEE_IMAGE_TTL_SECONDS', description: "worker IMAGE_TTL_SECONDS (how long rendered PNGs are kept in redis; in s3 the bucket's lifecycle rule expires them, and the worker warns when none does; the outcome record of a job: at least 24 h)", default: same('86400'), parse: integer(60, 30 * 86400) },
   logLevel: { env: 'LEVEE_LOG_LEVEL', description: 'gateway LOG_LEVEL', default: byEnv({ production: 'info', preview: 'info', dev: 'debug' }), parse: oneOf(LOG_LEVELS) },
 
   preStopSeconds: { env: 'LEVEE_PRESTOP_SECONDS', description: 'preStop sleep of the HTTP apps (lets endpoints and proxies forget the pod)', default: same('5'), parse: integer(0, 120) },
@@ -452,6 +537,11 @@ export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
   'monitoringLabels', 'scrapeIntervalSeconds', 'grafanaDashboardLabel', 'runbookUrl', 'alertBreakerOpenMinutes', 'alertRateLimitedPercent',
   'alertQueueRejectedPercent', 'alertOldestJobMinutes', 'alertJobFailurePercent', 'alertStalledJobs', 'alertQueueRedisMemoryPercent', 'alertGatewayMaxedMinutes',
+];
+
+/** Settings that only mean something with `imageStore = s3`. */
+export const S3_ONLY_SETTINGS: readonly SettingName[] = [
+  'imageBucket', 'imageS3Prefix', 'imageS3Endpoint', 'imageS3Region', 'imageS3ForcePathStyle', 'imageS3CredentialsSecret', 'imageS3RoleArn', 'imageGcpServiceAccount', 'imageS3Cidrs', 'imageS3Port',
 ];
 
 /** `LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas)` — how every error names a setting, for env and Pulumi alike. */

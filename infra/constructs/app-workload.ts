@@ -36,6 +36,8 @@ export interface AppWorkloadProps {
   readonly volumes?: readonly k8s.Volume[];
   /** Where the container mounts them. @default none */
   readonly volumeMounts?: readonly k8s.VolumeMount[];
+  /** Annotations of the ServiceAccount: a workload identity (IRSA, GKE). @default none */
+  readonly serviceAccountAnnotations?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -57,8 +59,9 @@ export class AppWorkload extends Construct {
     const metrics = ports.find((p) => p.name === METRICS_PORT_NAME);
     if (!metrics) throw new Error(`AppWorkload ${name}: no port named "${METRICS_PORT_NAME}" (set metricsPort, or name one of the ports so)`);
 
+    const annotations = props.serviceAccountAnnotations ?? {};
     this.serviceAccount = new k8s.KubeServiceAccount(this, 'service-account', {
-      metadata: objectMeta(config, name, component),
+      metadata: objectMeta(config, name, component, Object.keys(annotations).length > 0 ? { annotations: { ...annotations } } : {}),
       automountServiceAccountToken: false,
     });
 

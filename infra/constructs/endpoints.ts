@@ -70,3 +70,31 @@ export function cacheRedisClient(config: LeveeConfig): RedisClientSpec {
   if (config.cacheRedis.external) return external('CACHE', config.cacheRedis.external, secret);
   return { env: [...plainEnv({ CACHE_REDIS_URL: `redis://${COMPONENTS.cacheRedis}:${PORTS.redis}` }), secretEnv('CACHE_REDIS_PASSWORD', secret)], volumes: [], mounts: [] };
 }
+
+/** Keys of the LEVEE_IMAGE_S3_CREDENTIALS_SECRET Secret: the AWS SDK reads them from the environment. */
+export const S3_KEY_ENV = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
+
+/**
+ * The image store's settings of an app (IMAGE_STORE, IMAGE_S3_*): the worker writes, media
+ * reads (both with the access keys from the Secret, when one is set), the gateway only names
+ * the objects (the status document's imageUrl) and never calls the store (SERVE_MEDIA is false).
+ */
+export function imageStoreEnv(config: LeveeConfig, app: 'worker' | 'media' | 'gateway'): k8s.EnvVar[] {
+  const store = config.imageStore;
+  const delivery = config.imageDelivery;
+  const deliveryEnv: Record<string, string | number> = app === 'media' ? { IMAGE_DELIVERY: delivery.mode, ...(delivery.mode === 'redirect' ? { IMAGE_URL_TTL_SECONDS: delivery.urlTtlSeconds } : {}) } : {};
+  const publicBase: Record<string, string> = app === 'gateway' && delivery.publicBaseUrl ? { IMAGE_PUBLIC_BASE_URL: delivery.publicBaseUrl } : {};
+  if (store.kind === 'redis') return plainEnv({ IMAGE_STORE: 'redis', ...deliveryEnv, ...publicBase });
+  const env = plainEnv({
+    IMAGE_STORE: 's3',
+    IMAGE_S3_BUCKET: store.bucket,
+    IMAGE_S3_PREFIX: store.prefix,
+    ...(store.endpoint ? { IMAGE_S3_ENDPOINT: store.endpoint } : {}),
+    ...(store.region ? { IMAGE_S3_REGION: store.region } : {}),
+    ...(store.forcePathStyle ? { IMAGE_S3_FORCE_PATH_STYLE: 'true' } : {}),
+    ...deliveryEnv,
+    ...publicBase,
+  });
+  const keys = app !== 'gateway' && store.credentialsSecret ? S3_KEY_ENV.map((key) => secretEnv(key, { name: store.credentialsSecret!, key })) : [];
+  return [...env, ...keys];
+}

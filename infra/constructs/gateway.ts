@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
-import { MODEL_URL, cacheRedisClient, queueRedisClient } from './endpoints';
+import { MODEL_URL, cacheRedisClient, imageStoreEnv, queueRedisClient } from './endpoints';
 import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
 
@@ -48,6 +48,8 @@ export class Gateway extends AppWorkload {
         }),
         ...queue.env,
         ...cache.env,
+        // Names the images in the status document; the gateway never calls the store (SERVE_MEDIA=false).
+        ...imageStoreEnv(config, 'gateway'),
       ],
       volumes: [...queue.volumes, ...cache.volumes],
       volumeMounts: [...queue.mounts, ...cache.mounts],

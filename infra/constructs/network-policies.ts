@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-28';
-import type { LeveeConfig } from '../config/resolve';
+import { LeveeConfig, NOT_THE_INTERNET } from '../config/resolve';
 import { COMPONENTS, ComponentKey, PORTS } from '../names';
 import { objectMeta, selectorLabels } from './pod';
 
@@ -9,7 +9,7 @@ export type Peer =
   | { readonly component: ComponentKey }
   /** Pods of another namespace: all of them, or those with `labels`. */
   | { readonly namespace: string; readonly labels?: Readonly<Record<string, string>> }
-  /** Addresses outside the cluster (a managed Redis). */
+  /** Addresses outside the cluster (a managed Redis, the object store); `0.0.0.0/0` and `::/0` leave out the private and link-local ranges. */
   | { readonly cidrs: readonly string[] }
   /** Any address: used only for the gateway's public port (see below). */
   | { readonly anywhere: true };
@@ -36,8 +36,9 @@ export interface ComponentTraffic {
  * (default 10.0.0.0/8), so such a peer can choose the client IP the per-IP rate limiter
  * sees. Narrow LEVEE_TRUST_PROXY to the L7 proxy's pod CIDR (infra/README.md). Without the
  * L4 edge (`LEVEE_EDGE=l7`, every preview) only the L7 proxy pods (LEVEE_L7_NAMESPACE +
- * LEVEE_L7_PROXY_SELECTOR) reach it. Rendered PNGs live in the queue Redis, so media
- * reaches it too. Every app's metrics listener is open to the monitoring namespace only, on
+ * LEVEE_L7_PROXY_SELECTOR) reach it. With the PNGs in the queue Redis (imageStore redis)
+ * media reaches it too; with object storage (s3) the worker and media reach the store at
+ * LEVEE_IMAGE_S3_CIDRS on its port, and media no Redis at all. Every app's metrics listener is open to the monitoring namespace only, on
  * its own port (the public ports serve no metrics).
  *
  * The Redis rules follow the modes: with Sentinel the clients reach the Sentinels (26379) and
@@ -56,7 +57,10 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
     ? [{ peers: [{ cidrs: q.external.cidrs }], ports: [q.external.port] }]
     : [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }, ...(sentinel ? [{ peers: [{ component: 'queueSentinel' as const }], ports: [PORTS.sentinel] }] : [])];
   const toCache: Rule[] = c.external ? [{ peers: [{ cidrs: c.external.cidrs }], ports: [c.external.port] }] : [{ peers: [{ component: 'cacheRedis' }], ports: [PORTS.redis] }];
-  const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, { component: 'media' }, ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
+  // With the images in object storage, media reads them there and never the queue Redis.
+  const s3 = config.imageStore.kind === 's3' ? config.imageStore : undefined;
+  const toStore: Rule[] = s3 ? [{ peers: [{ cidrs: s3.egress.cidrs }], ports: [s3.egress.port] }] : [];
+  const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, ...(s3 ? [] : [{ component: 'media' as const }]), ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
   const matrix: Partial<Record<ComponentKey, ComponentTraffic>> = {
     gateway: {
       ingress: [
@@ -71,7 +75,7 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
         { peers: [l7Proxy], ports: [PORTS.media] },
         { peers: [monitoring], ports: [PORTS.mediaMetrics] },
       ],
-      egress: toQueue,
+      egress: s3 ? toStore : toQueue,
       dns: true,
     },
     model: {
@@ -84,7 +88,7 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
     },
     worker: {
       ingress: [{ peers: [monitoring], ports: [PORTS.workerMetrics] }],
-      egress: [...toQueue, { peers: [{ component: 'model' }], ports: [PORTS.model] }],
+      egress: [...toQueue, { peers: [{ component: 'model' }], ports: [PORTS.model] }, ...toStore],
       dns: true,
     },
   };
@@ -104,8 +108,15 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
 }
 
 function peers(p: Peer): (k8s.NetworkPolicyPeer | undefined)[] {
-  if ('cidrs' in p) return p.cidrs.map((cidr) => ({ ipBlock: { cidr } }));
+  if ('cidrs' in p) return p.cidrs.map(ipBlock);
   return [peer(p)];
+}
+
+/** "Anywhere" on the internet never includes the cluster's own networks or the cloud metadata address. */
+function ipBlock(cidr: string): k8s.NetworkPolicyPeer {
+  if (cidr === '0.0.0.0/0') return { ipBlock: { cidr, except: [...NOT_THE_INTERNET.v4] } };
+  if (cidr === '::/0') return { ipBlock: { cidr, except: [...NOT_THE_INTERNET.v6] } };
+  return { ipBlock: { cidr } };
 }
 
 function peer(p: Peer): k8s.NetworkPolicyPeer | undefined {

@@ -5,7 +5,7 @@ import type { ITriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1a
 import type { LeveeConfig } from '../config/resolve';
 import { CA_SECRET_KEY, COMPONENTS, METRICS_PORT_NAME, PORTS, QUEUE_SENTINEL_MASTER, queueRedisSecret } from '../names';
 import { AppWorkload, scalingBehavior } from './app-workload';
-import { MODEL_URL, queueRedisClient } from './endpoints';
+import { MODEL_URL, imageStoreEnv, queueRedisClient } from './endpoints';
 import { appImage, httpProbe, objectMeta, plainEnv } from './pod';
 import { workerGracePeriodSeconds } from './termination';
 
@@ -53,9 +53,11 @@ export class Worker extends AppWorkload {
           ...(kedaTls ? { [KEDA_TLS_ENV]: 'enable' } : {}),
         }),
         ...queue.env,
+        ...imageStoreEnv(config, 'worker'),
       ],
       volumes: queue.volumes,
       volumeMounts: queue.mounts,
+      ...(config.imageStore.kind === 's3' ? { serviceAccountAnnotations: config.imageStore.serviceAccountAnnotations } : {}),
       // Liveness fails only when the worker is stuck (no progress), never because Redis is down.
       livenessProbe: httpProbe('/healthz', PORTS.workerMetrics, { period: 15, failures: 4, initialDelay: 10 }),
       readinessProbe: httpProbe('/readyz', PORTS.workerMetrics, { period: 5, failures: 2 }),

@@ -3,6 +3,7 @@
  * `npm run synth` runs every rule and refuses to write when one fails.
  */
 import { parseCpuMillis, parseMemoryBytes } from '../config/quantity';
+import { EGRESS_RULES } from './egress';
 import type { Violation } from './types';
 
 // Manifests are untyped JSON here on purpose: the rules must judge any input.
@@ -470,7 +471,7 @@ const noLiteralSecrets: Rule = {
     for (const { owner, spec } of podTemplates(manifests)) {
       for (const c of containersOf(spec)) {
         for (const e of c.env ?? []) {
-          if (/PASSWORD|SECRET|TOKEN|AUTH/i.test(e.name) && e.value !== undefined) out.push(v('no-literal-secrets', owner, `container "${c.name}": env ${e.name} has a literal value`));
+          if (/PASSWORD|SECRET|TOKEN|AUTH|ACCESS_KEY/i.test(e.name) && e.value !== undefined) out.push(v('no-literal-secrets', owner, `container "${c.name}": env ${e.name} has a literal value`));
         }
       }
     }
@@ -733,7 +734,7 @@ const monitoringObjects: Rule = {
 export const RULES: readonly Rule[] = [
   pssRestricted, readOnlyRoot, resources, probes, pinnedImages, autoscalerReplicas, disruptionBudgets,
   networkCoverage, servicesSelectPods, statefulSetHeadless, redis, redisSentinel, noLiteralSecrets, serviceAccounts, metricsPrivate, monitoringObjects,
-  routeBackendsRule, routeParents, policyTargets, edgeRateLimit,
+  routeBackendsRule, routeParents, policyTargets, edgeRateLimit, ...EGRESS_RULES,
 ];
 
 /** Runs every rule; an empty list means the manifests are policy-clean. */

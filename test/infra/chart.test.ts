@@ -183,21 +183,30 @@ describe('production', () => {
       { name: 'QUEUE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-queue-redis', key: 'password' } } },
       { name: 'CACHE_REDIS_URL', value: 'redis://levee-cache-redis:6379' },
       { name: 'CACHE_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'levee-cache-redis', key: 'password' } } },
+      // It names the images in the status document (object storage by default); it never calls the store.
+      { name: 'IMAGE_STORE', value: 's3' },
+      { name: 'IMAGE_S3_BUCKET', value: 'levee-images' },
+      { name: 'IMAGE_S3_PREFIX', value: 'images/' },
     ]);
   });
 
-  test('media, worker and model get their agreed environment variable names', () => {
+  test('media, worker and model get their agreed environment variable names; media reads object storage and no Redis', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
-    expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD']);
+    expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX', 'IMAGE_DELIVERY']);
     expect(names('levee-worker')).toEqual([
       'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED',
-      'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD',
+      'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX',
+    ]);
+    // With the images in the queue Redis, media reads them there.
+    const inRedis = manifestsFor({ imageStore: 'redis' });
+    expect(find(inRedis, 'Deployment', 'levee-media').spec.template.spec.containers[0].env.map((e: any) => e.name)).toEqual([
+      'PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD', 'IMAGE_STORE', 'IMAGE_DELIVERY',
     ]);
     expect(names('levee-model')).toEqual(['PORT', 'METRICS_PORT', 'DRAIN_TIMEOUT_SECONDS']);
   });
 
   test('with LEVEE_QUEUE_REDIS=statefulset the queue Redis is one StatefulSet pod with a PVC, AOF, noeviction and maxmemory below its limit', () => {
-    const single = manifestsFor({ queueRedis: 'statefulset' });
+    const single = manifestsFor({ queueRedis: 'statefulset', imageStore: 'redis' });
     const sts = find(single, 'StatefulSet', 'levee-queue-redis');
     expect(sts.spec.serviceName).toBe('levee-queue-redis');
     expect(sts.spec.replicas).toBe(1);
@@ -334,8 +343,8 @@ describe('production', () => {
   const pods = (...names: string[]) => names.map((n) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': n } } }));
   const ns = (n: string) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': n } } });
 
-  test('the queue Redis and its Sentinels are reachable from gateway, worker, media and each other only; the cache Redis from the gateway only', () => {
-    const group = pods('levee-gateway', 'levee-worker', 'levee-media', 'levee-queue-redis', 'levee-queue-sentinel');
+  test('the queue Redis and its Sentinels are reachable from gateway, worker and each other only (media reads object storage); the cache Redis from the gateway only', () => {
+    const group = pods('levee-gateway', 'levee-worker', 'levee-queue-redis', 'levee-queue-sentinel');
     expect(from('levee-queue-redis')).toEqual(group);
     expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 6379 }]);
     expect(from('levee-queue-sentinel')).toEqual(group);
@@ -352,17 +361,72 @@ describe('production', () => {
       expect(egress).toHaveLength(3);
     }
     // The apps reach both ports.
-    for (const n of ['levee-gateway', 'levee-worker', 'levee-media']) {
+    for (const n of ['levee-gateway', 'levee-worker']) {
       expect(find(m, 'NetworkPolicy', n).spec.egress.slice(0, 2)).toEqual([
         { to: pods('levee-queue-redis'), ports: [{ protocol: 'TCP', port: 6379 }] },
         { to: pods('levee-queue-sentinel'), ports: [{ protocol: 'TCP', port: 26379 }] },
       ]);
     }
+    // With the images in the queue Redis, media reads them there.
+    const inRedis = manifestsFor({ imageStore: 'redis' });
+    expect(find(inRedis, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media', 'levee-queue-redis', 'levee-queue-sentinel'));
+    expect(find(inRedis, 'NetworkPolicy', 'levee-media').spec.egress.slice(0, 2)).toEqual([
+      { to: pods('levee-queue-redis'), ports: [{ protocol: 'TCP', port: 6379 }] },
+      { to: pods('levee-queue-sentinel'), ports: [{ protocol: 'TCP', port: 26379 }] },
+    ]);
   });
 
-  test('with LEVEE_QUEUE_REDIS=statefulset the queue Redis is reachable from gateway, worker and media only and reaches nothing', () => {
+  const internet = { ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'] } };
+  test('the worker and media reach the object store on 443 anywhere but the private, CGNAT and link-local ranges (no cluster, no metadata address); the gateway does not', () => {
+    const toStore = { to: [internet], ports: [{ protocol: 'TCP', port: 443 }] };
+    expect(find(m, 'NetworkPolicy', 'levee-worker').spec.egress).toContainEqual(toStore);
+    expect(find(m, 'NetworkPolicy', 'levee-media').spec.egress.slice(0, -1)).toEqual([toStore]); // and DNS, nothing else
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'levee-gateway').spec.egress)).not.toContain('ipBlock');
+    // A store of its own: its CIDRs as given (no exceptions), its endpoint's port.
+    const minio = manifestsFor({ imageS3Endpoint: 'http://minio.minio.svc:9000', imageS3Cidrs: '10.96.0.0/12,fd00:10:96::/108', imageS3ForcePathStyle: 'true' });
+    expect(find(minio, 'NetworkPolicy', 'levee-media').spec.egress[0]).toEqual({ to: [{ ipBlock: { cidr: '10.96.0.0/12' } }, { ipBlock: { cidr: 'fd00:10:96::/108' } }], ports: [{ protocol: 'TCP', port: 9000 }] });
+    expect(find(manifestsFor({ imageS3Cidrs: '::/0', imageS3Port: '8443' }), 'NetworkPolicy', 'levee-worker').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '::/0', except: ['fc00::/7', 'fe80::/10'] } }], ports: [{ protocol: 'TCP', port: 8443 }] });
+    // With the images in Redis, nobody reaches out.
+    expect(JSON.stringify(all(manifestsFor({ imageStore: 'redis' }), 'NetworkPolicy'))).not.toContain('0.0.0.0/0');
+  });
+
+  test('the object store: its settings on worker, media and gateway; keys from a Secret, or a workload identity on the worker and media ServiceAccounts', () => {
+    const envOf = (ms: any[], n: string) => find(ms, 'Deployment', n).spec.template.spec.containers[0].env;
+    const gcs = manifestsFor({ imageS3Endpoint: 'https://storage.googleapis.com', imageBucket: 'acme-levee', imageS3Region: 'auto', imageS3CredentialsSecret: 'gcs-hmac', imageGcpServiceAccount: 'levee-images@acme.iam.gserviceaccount.com', imageDelivery: 'redirect', imageUrlTtlSeconds: '600', imagePublicBaseUrl: 'https://cdn.acme.example' });
+    for (const n of ['levee-worker', 'levee-media']) {
+      const env = envOf(gcs, n);
+      for (const e of [
+        { name: 'IMAGE_STORE', value: 's3' }, { name: 'IMAGE_S3_BUCKET', value: 'acme-levee' }, { name: 'IMAGE_S3_PREFIX', value: 'images/' },
+        { name: 'IMAGE_S3_ENDPOINT', value: 'https://storage.googleapis.com' }, { name: 'IMAGE_S3_REGION', value: 'auto' },
+        { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'gcs-hmac', key: 'AWS_ACCESS_KEY_ID' } } },
+        { name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'gcs-hmac', key: 'AWS_SECRET_ACCESS_KEY' } } },
+      ]) expect(env).toContainEqual(e);
+      expect(find(gcs, 'ServiceAccount', n).metadata.annotations).toEqual({ 'iam.gke.io/gcp-service-account': 'levee-images@acme.iam.gserviceaccount.com' });
+    }
+    expect(envOf(gcs, 'levee-media')).toEqual(expect.arrayContaining([{ name: 'IMAGE_DELIVERY', value: 'redirect' }, { name: 'IMAGE_URL_TTL_SECONDS', value: '600' }]));
+    // The gateway names the objects but never calls the store: no keys, no identity.
+    const gw = envOf(gcs, 'levee-gateway');
+    expect(gw).toContainEqual({ name: 'IMAGE_PUBLIC_BASE_URL', value: 'https://cdn.acme.example' });
+    expect(gw.map((e: any) => e.name)).not.toContain('AWS_ACCESS_KEY_ID');
+    expect(find(gcs, 'ServiceAccount', 'levee-gateway').metadata.annotations).toBeUndefined();
+    expect(requiredSecrets(resolveConfig({ imageS3CredentialsSecret: 'gcs-hmac' })).filter((r) => r.name === 'gcs-hmac').map((r) => [r.key, r.generated])).toEqual([['AWS_ACCESS_KEY_ID', false], ['AWS_SECRET_ACCESS_KEY', false]]);
+    // EKS with IRSA: the role on the worker and media ServiceAccounts, no keys anywhere.
+    const eks = manifestsFor({ imageS3RoleArn: 'arn:aws:iam::123456789012:role/levee-images', imageS3Region: 'eu-west-1' });
+    for (const n of ['levee-worker', 'levee-media']) {
+      expect(find(eks, 'ServiceAccount', n).metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/levee-images' });
+      expect(JSON.stringify(envOf(eks, n))).not.toContain('AWS_ACCESS_KEY_ID');
+    }
+    // A preview keeps its objects under a prefix of its own in the shared preview bucket.
+    const preview = manifestsFor({ environment: 'preview', previewId: 'pr-7' });
+    expect(envOf(preview, 'levee-worker')).toEqual(expect.arrayContaining([{ name: 'IMAGE_S3_BUCKET', value: 'levee-preview-images' }, { name: 'IMAGE_S3_PREFIX', value: 'previews/pr-7/images/' }]));
+    // dev: the images stay in Redis, as npm run dev has them.
+    expect(envOf(manifestsFor({ environment: 'dev' }), 'levee-worker')).toContainEqual({ name: 'IMAGE_STORE', value: 'redis' });
+  });
+
+  test('with LEVEE_QUEUE_REDIS=statefulset the queue Redis is reachable from gateway and worker only (and media with images in Redis) and reaches nothing', () => {
     const single = manifestsFor({ queueRedis: 'statefulset' });
-    const policy = find(single, 'NetworkPolicy', 'levee-queue-redis').spec;
+    expect(find(single, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker'));
+    const policy = find(manifestsFor({ queueRedis: 'statefulset', imageStore: 'redis' }), 'NetworkPolicy', 'levee-queue-redis').spec;
     expect(policy.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media'));
     expect(policy.egress).toEqual([]);
     expect(all(single, 'NetworkPolicy').map((p) => p.metadata.name)).not.toContain('levee-queue-sentinel');
@@ -675,7 +739,7 @@ describe('the Sentinel topology (LEVEE_QUEUE_REDIS=sentinel, the production defa
     expect(data.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('10Gi');
     expect(dc.args).toEqual([
       '--port', '6379', '--dir', '/data',
-      '--maxmemory', '768mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+      '--maxmemory', '384mb', '--maxmemory-policy', 'noeviction', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
       '--repl-diskless-sync-delay', '0',
     ]);
     expect(dc.command).toEqual(['sh', '-c', REPLICATED_REDIS_START_SCRIPT, 'redis-server']);
@@ -754,7 +818,15 @@ describe('managed Redis (LEVEE_QUEUE_REDIS=external, LEVEE_CACHE_REDIS=external)
       expect(c.containers[0].volumeMounts).toContainEqual({ name: `${host}-redis-ca`, mountPath: `/etc/levee/${host}-redis-ca`, readOnly: true });
     }
     expect(env).toContainEqual({ name: 'QUEUE_MIN_REPLICAS_ACKED', value: '0' });
-    expect(find(m, 'Deployment', 'levee-media').spec.template.spec.containers[0].env.map((e: any) => e.name)).toEqual(
+    expect(find(m, 'Deployment', 'levee-worker').spec.template.spec.containers[0].env.map((e: any) => e.name)).toEqual(
+      expect.arrayContaining(['QUEUE_REDIS_URL', 'QUEUE_REDIS_USERNAME', 'QUEUE_REDIS_CA_FILE', 'QUEUE_REDIS_PASSWORD']),
+    );
+    // Media reads the images from object storage: no Redis settings, no CA volume.
+    const media = find(m, 'Deployment', 'levee-media').spec.template.spec;
+    expect(media.containers[0].env.map((e: any) => e.name).filter((n: string) => n.startsWith('QUEUE_'))).toEqual([]);
+    expect(media.volumes.map((v: any) => v.name)).toEqual(['tmp']);
+    // With the images in Redis, media gets the managed queue Redis too.
+    expect(find(manifestsFor({ ...EXTERNAL_BOTH, imageStore: 'redis' }), 'Deployment', 'levee-media').spec.template.spec.containers[0].env.map((e: any) => e.name)).toEqual(
       expect.arrayContaining(['QUEUE_REDIS_URL', 'QUEUE_REDIS_USERNAME', 'QUEUE_REDIS_CA_FILE', 'QUEUE_REDIS_PASSWORD']),
     );
   });
@@ -765,7 +837,9 @@ describe('managed Redis (LEVEE_QUEUE_REDIS=external, LEVEE_CACHE_REDIS=external)
       { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] },
       { to: [{ ipBlock: { cidr: '10.21.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] },
     ]);
-    for (const n of ['levee-worker', 'levee-media']) expect(to(n)[0]).toEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] });
+    expect(to('levee-worker')[0]).toEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ protocol: 'TCP', port: 6380 }] });
+    expect(JSON.stringify(to('levee-media'))).not.toContain('10.20.0.0/16');
+    expect(to(`levee-media`)[0]).toEqual(expect.objectContaining({ to: [expect.objectContaining({ ipBlock: expect.objectContaining({ cidr: '0.0.0.0/0' }) })] }));
   });
 
   test('the Secrets it needs are the operator\'s (passwords and CAs); none is generated', () => {

@@ -97,6 +97,16 @@ const INVALID: [string, Record<string, string>, string[]][] = [
   ["a password in the URL", {"queueRedis": "external", "queueRedisUrl": "rediss://levee:hunter2@q.example.com:6380", "queueRedisCidrs": "10.0.0.0/8"}, ["LEVEE_QUEUE_REDIS_URL (levee:queueRedisUrl) = \"rediss://levee:hunter2@q.example.com:6380\" is invalid; allowed: empty, or a redis:// or rediss:// URL of the managed Redis (host and port, e.g. rediss://my-redis.abc123.cache.amazonaws.com:6379), without a user or password"]],
   ["a CA without TLS", {"queueRedis": "external", "queueRedisUrl": "redis://q.example.com:6379", "queueRedisCidrs": "10.0.0.0/8", "queueRedisCaSecret": "q-ca"}, ["LEVEE_QUEUE_REDIS_CA_SECRET (levee:queueRedisCaSecret) = \"q-ca\" contradicts LEVEE_QUEUE_REDIS_URL (levee:queueRedisUrl) = \"redis://q.example.com:6379\"; allowed: a CA Secret only with a rediss:// (TLS) URL"]],
   ["in-cluster sizing with external", {"queueRedis": "external", "queueRedisUrl": "rediss://q.example.com:6380", "queueRedisCidrs": "10.0.0.0/8", "queueRedisMemory": "2Gi"}, ["LEVEE_QUEUE_REDIS_MEMORY (levee:queueRedisMemory) = \"2Gi\" contradicts LEVEE_QUEUE_REDIS (levee:queueRedis) = \"external\"; allowed: queueRedisMemory only with a Redis in the cluster"]],
+  ["unknown image store", {"imageStore": "gcs"}, ["LEVEE_IMAGE_STORE (levee:imageStore) = \"gcs\" is invalid; allowed: one of s3, redis"]],
+  ["bucket with upper case", {"imageBucket": "Levee_Images"}, ["LEVEE_IMAGE_BUCKET (levee:imageBucket) = \"Levee_Images\" is invalid; allowed: a bucket name: 3-222 characters of a-z, 0-9, \".\", \"_\" and \"-\", starting and ending with a letter or digit"]],
+  ["prefix without a trailing slash", {"imageS3Prefix": "/images"}, ["LEVEE_IMAGE_S3_PREFIX (levee:imageS3Prefix) = \"/images\" is invalid; allowed: empty or folders ending in \"/\" (e.g. images/ or previews/pr-1/images/): letters, digits, \".\", \"_\" and \"-\""]],
+  ["endpoint with credentials", {"imageS3Endpoint": "https://key:secret@storage.example.com"}, ["LEVEE_IMAGE_S3_ENDPOINT (levee:imageS3Endpoint) = \"https://key:secret@storage.example.com\" is invalid; allowed: empty or an http:// or https:// URL without a user, query or fragment (e.g. https://storage.googleapis.com)"]],
+  ["no CIDRs for the store", {"imageS3Cidrs": ""}, ["LEVEE_IMAGE_S3_CIDRS (levee:imageS3Cidrs) = \"\" is invalid; allowed: a comma-separated list of IPv4/IPv6 CIDRs (e.g. 0.0.0.0/0, or 52.216.0.0/15,3.5.0.0/19)"]],
+  ["not a role ARN", {"imageS3RoleArn": "levee-images"}, ["LEVEE_IMAGE_S3_ROLE_ARN (levee:imageS3RoleArn) = \"levee-images\" is invalid; allowed: empty or an IAM role ARN (e.g. arn:aws:iam::123456789012:role/levee-images)"]],
+  ["s3 settings with the images in Redis", {"imageStore": "redis", "imageBucket": "acme", "imageS3CredentialsSecret": "keys"}, ["LEVEE_IMAGE_BUCKET (levee:imageBucket) = \"acme\" contradicts LEVEE_IMAGE_STORE (levee:imageStore) = \"redis\"; allowed: imageBucket only with imageStore = \"s3\"", "LEVEE_IMAGE_S3_CREDENTIALS_SECRET (levee:imageS3CredentialsSecret) = \"keys\" contradicts LEVEE_IMAGE_STORE (levee:imageStore) = \"redis\"; allowed: imageS3CredentialsSecret only with imageStore = \"s3\""]],
+  ["redirect with the images in Redis", {"environment": "dev", "imageDelivery": "redirect"}, ["LEVEE_IMAGE_DELIVERY (levee:imageDelivery) = \"redirect\" contradicts LEVEE_IMAGE_STORE (levee:imageStore) = \"redis\"; allowed: redirect (a presigned URL of the object) only with imageStore = \"s3\""]],
+  ["a URL lifetime without redirect", {"imageUrlTtlSeconds": "600"}, ["LEVEE_IMAGE_URL_TTL_SECONDS (levee:imageUrlTtlSeconds) = \"600\" contradicts LEVEE_IMAGE_DELIVERY (levee:imageDelivery) = \"stream\"; allowed: imageUrlTtlSeconds only with imageDelivery = \"redirect\""]],
+  ["keys and a role", {"imageS3RoleArn": "arn:aws:iam::123456789012:role/levee", "imageS3CredentialsSecret": "keys"}, ["LEVEE_IMAGE_S3_CREDENTIALS_SECRET (levee:imageS3CredentialsSecret) = \"keys\" contradicts LEVEE_IMAGE_S3_ROLE_ARN (levee:imageS3RoleArn) = \"arn:aws:iam::123456789012:role/levee\": keys in the environment win over the role, silently; allowed: one of them"]],
   ["unknown cache Redis mode", {"cacheRedis": "sentinel"}, ["LEVEE_CACHE_REDIS (levee:cacheRedis) = \"sentinel\" is invalid; allowed: one of deployment, external"]],
   ["unknown setting", {"gatewayReplicas": "3"}, ["unknown setting \"gatewayReplicas\"; allowed: the settings listed in infra/README.md (environment, previewId, imageRegistry, …)"]],
   ["several at once", {"gatewayMinReplicas": "x", "imageTag": "latest"}, ["LEVEE_IMAGE_TAG (levee:imageTag) = \"latest\" is invalid; allowed: a pinned image tag (letters, digits, \"_\", \".\" and \"-\", at most 128 characters), not \"latest\"", "LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"x\" is invalid; allowed: an integer from 1 to 1000"]],
@@ -121,7 +131,28 @@ describe('valid settings', () => {
     const c = resolveConfig({});
     expect([c.environment, c.namespace, c.podDisruptionBudgets, c.namespaceGuards]).toEqual(['production', 'levee', true, false]);
     expect(c.gateway.cpuTargetPercent).toBe(80);
-    expect(c.queueRedis.maxmemoryMb).toBe(768);
+    // The images in object storage: the queue Redis holds jobs and their records only.
+    expect(c.imageStore).toEqual({ kind: 's3', bucket: 'levee-images', prefix: 'images/', forcePathStyle: false, serviceAccountAnnotations: {}, egress: { cidrs: ['0.0.0.0/0'], port: 443 } });
+    expect(c.imageDelivery).toEqual({ mode: 'stream', urlTtlSeconds: 900 });
+    expect(c.queueRedis.memory.text).toBe('512Mi');
+    expect(c.queueRedis.maxmemoryMb).toBe(384);
+  });
+
+  test('the queue Redis is sized for what it holds: 1Gi with the images in it, 256Mi outside production, or as given', () => {
+    expect(resolveConfig({ imageStore: 'redis' }).queueRedis.maxmemoryMb).toBe(768);
+    expect(resolveConfig({ environment: 'preview', previewId: 'pr-1' }).queueRedis.memory.text).toBe('256Mi');
+    expect(resolveConfig({ environment: 'dev' }).queueRedis.memory.text).toBe('256Mi');
+    expect(resolveConfig({ queueRedisMemory: '2Gi' }).queueRedis.maxmemoryMb).toBe(1536);
+    expect(() => resolveConfig({ queueRedisMemory: '32Mi' })).toThrow('LEVEE_QUEUE_REDIS_MEMORY (levee:queueRedisMemory) = "32Mi" is too small for the queue Redis; allowed: at least 64Mi');
+  });
+
+  test('the object store: the endpoint gives the egress port; a preview its own prefix; dev keeps the images in Redis', () => {
+    expect(resolveConfig({ imageS3Endpoint: 'http://minio.minio:9000', imageS3ForcePathStyle: 'true' }).imageStore).toMatchObject({ endpoint: 'http://minio.minio:9000', forcePathStyle: true, egress: { port: 9000 } });
+    expect(resolveConfig({ imageS3Endpoint: 'http://ceph-rgw.storage' }).imageStore).toMatchObject({ egress: { port: 80 } });
+    expect(resolveConfig({ imageS3Endpoint: 'https://storage.googleapis.com', imageS3Port: '8443' }).imageStore).toMatchObject({ egress: { port: 8443 } });
+    expect(resolveConfig({ environment: 'preview', previewId: 'pr-9' }).imageStore).toMatchObject({ bucket: 'levee-preview-images', prefix: 'previews/pr-9/images/' });
+    expect(resolveConfig({ environment: 'dev' }).imageStore).toEqual({ kind: 'redis' });
+    expect(resolveConfig({ imagePublicBaseUrl: 'https://cdn.example.com' }).imageDelivery).toEqual({ mode: 'stream', urlTtlSeconds: 900, publicBaseUrl: 'https://cdn.example.com' });
   });
 
   test('preview derives namespace, labels and host from the id', () => {

@@ -71,7 +71,15 @@ export const VARIANTS: Record<string, SettingsInput> = {
   'preview pr-7, hash by cookie, on a shared Gateway without TLS': { ...PREVIEW, loadBalancing: 'hash', hashBy: 'cookie', sharedGatewayTls: 'false' },
   'preview pr-7, gateway-api provider': { ...PREVIEW, l7Provider: 'gateway-api' },
   'preview pr-7, ingress-nginx (legacy)': { ...PREVIEW, l7Provider: 'ingress-nginx' },
+  'production, images in the queue Redis': { imageStore: 'redis' },
+  'production, images on GCS (HMAC keys from a Secret, Workload Identity), redirect delivery, a CDN base': {
+    imageS3Endpoint: 'https://storage.googleapis.com', imageBucket: 'acme-levee', imageS3Region: 'auto', imageS3CredentialsSecret: 'gcs-hmac',
+    imageGcpServiceAccount: 'levee-images@acme.iam.gserviceaccount.com', imageDelivery: 'redirect', imageUrlTtlSeconds: '600', imagePublicBaseUrl: 'https://cdn.acme.example',
+  },
+  'production, images on S3 with IRSA, managed queue Redis': { imageS3RoleArn: 'arn:aws:iam::123456789012:role/levee-images', imageS3Region: 'eu-west-1', queueRedis: 'external', queueRedisUrl: 'rediss://q.example.com:6380', queueRedisCidrs: '10.20.0.0/16' },
+  'preview pr-7, images on an in-cluster MinIO': { ...PREVIEW, imageS3Endpoint: 'http://minio.minio.svc:9000', imageS3ForcePathStyle: 'true', imageS3Cidrs: '10.96.0.0/12', imageS3CredentialsSecret: 'minio-keys' },
   dev: { ...DEV },
+  'dev, images in object storage': { ...DEV, imageStore: 's3', imageS3Endpoint: 'http://minio.minio.svc:9000', imageS3ForcePathStyle: 'true', imageS3Cidrs: '10.96.0.0/12', imageS3CredentialsSecret: 'minio-keys' },
   'dev, L7 only, hash by cookie': { ...DEV, edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie' },
   'dev, ingress-nginx (legacy)': { ...DEV, l7Provider: 'ingress-nginx' },
 };

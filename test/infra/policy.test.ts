@@ -13,7 +13,16 @@ const redisArgs = (m: M, name: string) => container(m, name).args as string[];
 const setFlag = (args: string[], flag: string, value: string) => (args[args.indexOf(flag) + 1] = value);
 const redisScript = (m: M, name: string, edit: (script: string) => string) => (container(m, name).command[2] = edit(container(m, name).command[2]));
 
+const egressOf = (m: M, name: string) => byName(m, 'NetworkPolicy', name).spec.egress as any[];
+const envOf = (m: M, name: string) => container(m, name).env as any[];
+
 const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void, settings?: Record<string, string>][] = [
+  ['no-metadata-egress', 'NetworkPolicy/levee/levee-worker', 'the store egress without its exceptions (the metadata address open)', (m) => delete egressOf(m, 'levee-worker').find((r) => r.to?.[0]?.ipBlock).to[0].ipBlock.except],
+  ['no-metadata-egress', 'NetworkPolicy/levee/levee-media', 'an egress to 169.254.0.0/16', (m) => egressOf(m, 'levee-media').push({ to: [{ ipBlock: { cidr: '169.254.0.0/16' } }], ports: [{ protocol: 'TCP', port: 80 }] })],
+  ['image-store-egress', 'Deployment/levee/levee-media', 'no egress to the store', (m) => byName(m, 'NetworkPolicy', 'levee-media').spec.egress.splice(0, 1)],
+  ['image-store-egress', 'Deployment/levee/levee-worker', 'an endpoint on another port than the egress', (m) => envOf(m, 'levee-worker').push({ name: 'IMAGE_S3_ENDPOINT', value: 'http://minio.minio:9000' })],
+  ['image-store-egress', 'Deployment/levee/levee-worker', 'no bucket', (m) => envOf(m, 'levee-worker').splice(envOf(m, 'levee-worker').findIndex((e) => e.name === 'IMAGE_S3_BUCKET'), 1)],
+  ['no-literal-secrets', 'Deployment/levee/levee-media', "the object store's access key id written in the manifest", (m) => envOf(m, 'levee-media').push({ name: 'AWS_ACCESS_KEY_ID', value: 'AKIAEXAMPLE' })],
   ['pss-restricted', 'Deployment/levee/levee-gateway', 'a container may escalate privileges', (m) => delete container(m, 'levee-gateway').securityContext.allowPrivilegeEscalation],
   ['pss-restricted', 'Deployment/levee/levee-media', 'a container runs with a uid below 10000', (m) => (container(m, 'levee-media').securityContext.runAsUser = 1000) && (pod(m, 'levee-media').securityContext.runAsUser = 1000)],
   ['pss-restricted', 'Deployment/levee/levee-model', 'capabilities are not dropped', (m) => (container(m, 'levee-model').securityContext.capabilities = {})],

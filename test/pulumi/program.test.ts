@@ -49,6 +49,16 @@ const CASES: readonly Case[] = [
     settings: { queueRedis: 'statefulset', cacheRedis: 'external', cacheRedisUrl: 'redis://10.21.0.5:6379', cacheRedisCidrs: '10.21.0.5/32' },
   },
   {
+    title: 'production with the images on GCS (HMAC keys from a Secret the operator creates, Workload Identity) and redirect delivery',
+    stack: 'production',
+    config: {
+      'levee:imageS3Endpoint': 'https://storage.googleapis.com', 'levee:imageBucket': 'acme-levee', 'levee:imageS3CredentialsSecret': 'gcs-hmac',
+      'levee:imageGcpServiceAccount': 'levee-images@acme.iam.gserviceaccount.com', 'levee:imageDelivery': 'redirect',
+    },
+    settings: { imageS3Endpoint: 'https://storage.googleapis.com', imageBucket: 'acme-levee', imageS3CredentialsSecret: 'gcs-hmac', imageGcpServiceAccount: 'levee-images@acme.iam.gserviceaccount.com', imageDelivery: 'redirect' },
+  },
+  { title: 'production with the images in the queue Redis', stack: 'production', config: { 'levee:imageStore': 'redis' }, settings: { imageStore: 'redis' } },
+  {
     title: 'production with KEDA, hash by client IP and an image tag',
     stack: 'production',
     config: { 'levee:workerAutoscaler': 'keda', 'levee:loadBalancing': 'hash', 'levee:imageTag': '1.2.3' },
