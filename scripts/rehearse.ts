@@ -9,8 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { ConfigError, PolicyError, resolveConfig, settingsFromEnv, synthesize } from '../infra';
+import { ConfigError, PolicyError, SETTINGS, resolveConfig, settingsFromEnv, synthesize } from '../infra';
 import { DockerUnavailableError } from './docker/docker';
+import { STAND_IN_S3_SETTINGS } from './rehearsal/plan';
 import { rehearse } from './rehearsal/run';
 
 const USAGE = 'usage: npm run rehearse -- [--manifests <file.yaml>] [--timeout <seconds>] [--keep] [--no-smoke]';
@@ -36,9 +37,14 @@ async function main(): Promise<number> {
       manifests = parseAllDocuments(readFileSync(values.manifests, 'utf8')).map((d) => d.toJSON()).filter((m) => m);
       source = values.manifests;
     } else {
-      const config = resolveConfig(settingsFromEnv(process.env));
+      const settings = settingsFromEnv(process.env);
+      let config = resolveConfig(settings);
+      // Images in object storage: the rehearsal's stand-in is the store, unless one was named
+      // (a named cloud endpoint is refused by the plan: a rehearsal never reaches one).
+      const standIn = config.imageStore.kind === 's3' && settings.imageS3Endpoint === undefined;
+      if (standIn) config = resolveConfig({ ...settings, ...STAND_IN_S3_SETTINGS });
       manifests = [...synthesize(config).manifests];
-      source = `${config.environment} manifests (synthesized from LEVEE_* settings)`;
+      source = `${config.environment} manifests (synthesized from LEVEE_* settings${standIn ? `, images to the object store stand-in: ${Object.entries(STAND_IN_S3_SETTINGS).map(([k, v]) => `${SETTINGS[k as keyof typeof SETTINGS].env}=${v}`).join(' ')}` : ''})`;
     }
     return await rehearse({ manifests, source, readyTimeoutSeconds: timeout, keep: values.keep === true, smoke: values['no-smoke'] !== true, log });
   } catch (err) {

@@ -104,8 +104,38 @@ export interface L7Route {
   readonly port: number;
 }
 
+/**
+ * The object store the manifests' apps use (IMAGE_STORE=s3): a stand-in S3 server (s3rver) in
+ * a container of the rehearsal's network, under the host name the manifests name. The
+ * rehearsal never lets an app reach a cloud endpoint: manifests that point elsewhere are refused.
+ */
+export interface ObjectStorePlan {
+  readonly dockerName: string;
+  readonly ip: string;
+  /** The endpoint the manifests give (IMAGE_S3_ENDPOINT). */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Buckets to create at start (every IMAGE_S3_BUCKET of the manifests). */
+  readonly buckets: readonly string[];
+  /** Object key prefixes, by bucket (IMAGE_S3_PREFIX), to find the smoke test's image. */
+  readonly prefixes: Readonly<Record<string, string>>;
+}
+
+/** The host name and port of the rehearsal's object store stand-in (see ObjectStorePlan). */
+export const STAND_IN_S3 = { host: 'levee-rehearsal-s3', port: 4568 } as const;
+/** The stand-in's only credentials (s3rver knows no others). */
+export const STAND_IN_S3_KEYS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } as const;
+/** What `npm run rehearse` adds to the settings when the images go to object storage: the stand-in as the store. */
+export const STAND_IN_S3_SETTINGS = {
+  imageS3Endpoint: `http://${STAND_IN_S3.host}:${STAND_IN_S3.port}`,
+  imageS3ForcePathStyle: 'true',
+  imageS3CredentialsSecret: 'levee-rehearsal-s3-keys',
+} as const;
+
 export interface RehearsalPlan {
   readonly namespace: string;
+  /** Present when an app keeps its images in object storage. */
+  readonly objectStore?: ObjectStorePlan;
   readonly pods: readonly PodPlan[];
   readonly forwards: readonly ServiceForward[];
   readonly l7: readonly L7Route[];
@@ -130,6 +160,12 @@ export interface PlanOptions {
   readonly filesDir: string;
   /** Password generator for referenced Secrets (tests pass a fixed one). */
   readonly password?: () => string;
+  /**
+   * Values of Secrets the manifests reference, as an operator would create them (`kubectl
+   * create secret`); keys not given get a generated password. The object store stand-in's keys
+   * go in the Secret the manifests name for them.
+   */
+  readonly secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet']);
@@ -326,7 +362,7 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
   };
 
   const notes = new Set<string>();
-  const secrets = new Map<string, Map<string, string>>();
+  const secrets = new Map<string, Map<string, string>>(Object.entries(options.secrets ?? {}).map(([name, values]) => [name, new Map(Object.entries(values))]));
   for (const m of manifests.filter((o) => o.kind === 'Secret')) {
     const values = new Map<string, string>();
     for (const [k, val] of Object.entries(m.data ?? {})) values.set(k, Buffer.from(String(val), 'base64').toString('utf8'));
@@ -378,6 +414,21 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
   }
   // StatefulSet pods also answer as <pod>.<governing service>.
   for (const p of rawPods) if (p.subdomain) podAliases.get(p.name)!.push(...dnsNames(`${p.name}.${p.subdomain}`, namespace));
+
+  // The object store's keys, where an app reads them from a Secret: the stand-in's (an operator
+  // would have created that Secret with the store's keys), unless given.
+  for (const raw of rawPods) {
+    for (const c of raw.template.spec?.containers ?? []) {
+      if (!(c.env ?? []).some((e: Json) => e.name === 'IMAGE_STORE' && e.value === 's3')) continue;
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (!ref || !(ref.key in STAND_IN_S3_KEYS)) continue;
+        if (!secrets.has(ref.name)) secrets.set(ref.name, new Map());
+        const values = secrets.get(ref.name)!;
+        if (!values.has(ref.key)) values.set(ref.key, STAND_IN_S3_KEYS[ref.key as keyof typeof STAND_IN_S3_KEYS]);
+      }
+    }
+  }
 
   const pods: PodPlan[] = rawPods.map((raw) => {
     const spec = raw.template.spec ?? {};
@@ -528,7 +579,36 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
     if (!(svc.spec.ports ?? []).some((p: Json) => p.port === r.port)) throw new PlanError(`${r.source}: ${r.pathPrefix} routes to port ${r.port} of Service ${r.service}, which has no such port`);
   }
 
-  return { namespace, pods, forwards, l7, l7Ip: nextIp('the L7 stand-in'), secrets, notes: [...notes], label };
+  const l7Ip = nextIp('the L7 stand-in');
+  const objectStore = objectStoreOf(rawPods.map((p) => p.template), () => nextIp('the object store stand-in'), `${prefix}-s3`);
+  if (objectStore) notes.add(`the object store is a stand-in: s3rver (an S3 REST emulator) in a container at ${objectStore.endpoint}, with the bucket${objectStore.buckets.length > 1 ? 's' : ''} ${objectStore.buckets.join(', ')} and the keys of its Secret`);
+  return { namespace, pods, forwards, l7, l7Ip, ...(objectStore ? { objectStore } : {}), secrets, notes: [...notes], label };
+}
+
+/** The object store the app containers name, when any keeps its images there; refuses any endpoint but the stand-in's. */
+function objectStoreOf(templates: readonly Json[], ip: () => string, dockerName: string): ObjectStorePlan | undefined {
+  const buckets = new Map<string, string>();
+  let endpoint: string | undefined;
+  for (const t of templates) {
+    for (const c of t.spec?.containers ?? []) {
+      const env = new Map<string, string>((c.env ?? []).filter((e: Json) => e.value !== undefined).map((e: Json) => [e.name, String(e.value)]));
+      // The gateway (SERVE_MEDIA=false) names the objects but never calls the store.
+      if (env.get('IMAGE_STORE') !== 's3' || env.get('SERVE_MEDIA') === 'false') continue;
+      const where = env.get('IMAGE_S3_ENDPOINT');
+      const host = where && URL.canParse(where) ? new URL(where).hostname : undefined;
+      if (host !== STAND_IN_S3.host) {
+        throw new PlanError(
+          `container ${c.name} keeps its images at ${where ?? 'AWS S3 (no IMAGE_S3_ENDPOINT)'}; a rehearsal never reaches a cloud endpoint: synthesize with LEVEE_IMAGE_S3_ENDPOINT=${STAND_IN_S3_SETTINGS.imageS3Endpoint} LEVEE_IMAGE_S3_FORCE_PATH_STYLE=true LEVEE_IMAGE_S3_CREDENTIALS_SECRET=${STAND_IN_S3_SETTINGS.imageS3CredentialsSecret} (npm run rehearse does, when it synthesizes), or LEVEE_IMAGE_STORE=redis`,
+        );
+      }
+      endpoint = where;
+      const bucket = env.get('IMAGE_S3_BUCKET');
+      if (bucket) buckets.set(bucket, env.get('IMAGE_S3_PREFIX') ?? 'images/');
+    }
+  }
+  if (!endpoint) return undefined;
+  const url = new URL(endpoint);
+  return { dockerName, ip: ip(), endpoint, port: url.port ? Number(url.port) : 80, buckets: [...buckets.keys()], prefixes: Object.fromEntries(buckets) };
 }
 
 function secretValues(secrets: Map<string, Map<string, string>>, name: string, password: () => string, items?: Json[]): [string, string][] {

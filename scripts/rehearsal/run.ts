@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ensureRedisImage } from '../docker/base-images';
 import { docker, dockerOk, imageExists, requireEngine, tryPull } from '../docker/docker';
 import { formatCheck, runSmoke } from '../smoke/checks';
@@ -32,6 +32,8 @@ export interface RehearseOptions {
 }
 
 const PID_LABEL = 'dev.levee.rehearsal.pid';
+/** The repository's node_modules: the object store stand-in (s3rver, a dev dependency) runs from there, mounted read-only. */
+const NODE_MODULES = resolve(__dirname, '../../node_modules');
 
 class Aborted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
@@ -294,6 +296,35 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       }
     }
 
+    // The object store stand-in, before the pods that use it (their readiness waits for the bucket).
+    const store = plan.objectStore;
+    if (store) {
+      guard();
+      if (!helperImage) {
+        check(false, 'no image with Node to run the object store stand-in in');
+        return 1;
+      }
+      const s3rver = '/opt/levee-rehearsal/node_modules/s3rver/bin/s3rver.js';
+      await dockerOk([
+        'run', '-d', '--name', store.dockerName, '--label', label, '--label', `${PID_LABEL}=${process.pid}`,
+        '--network', networkName, '--ip', store.ip, '--network-alias', new URL(store.endpoint).hostname,
+        '--read-only', '--tmpfs', '/data:rw,size=268435456', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '10001:10001', '--memory', String(256 * 1024 ** 2),
+        '-v', `${NODE_MODULES}:/opt/levee-rehearsal/node_modules:ro`, '--entrypoint', 'node', helperImage,
+        s3rver, '--directory', '/data', '--address', '0.0.0.0', '--port', String(store.port), '--silent', ...store.buckets.flatMap((b) => ['--configure-bucket', b]),
+      ]);
+      const until = Date.now() + 20_000;
+      let answered = '';
+      while (!answered && Date.now() < until) {
+        answered = await httpGet(`http://${store.ip}:${store.port}/`, 1000).then((r) => String(r.status), () => '');
+        if (!answered) await sleep(200);
+      }
+      if (!answered) {
+        check(false, `the object store stand-in at ${store.endpoint} did not answer within 20 s`, await logTail(store.dockerName));
+        return 1;
+      }
+      log(`object store stand-in (s3rver) at ${store.endpoint} (${store.ip}), bucket${store.buckets.length > 1 ? 's' : ''} ${store.buckets.join(', ')}`);
+    }
+
     // Files of configMap/secret volumes; volumes of volumeClaimTemplates, handed to fsGroup.
     for (const pod of plan.pods) {
       for (const f of pod.files) {
@@ -526,6 +557,13 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
           check(rendered >= 1, `the worker container rendered the job: levee_jobs_total{result="completed"} = ${rendered} on ${worker.name}`);
           const served = counterValue(await metricsOf(media), 'levee_http_requests_total', { route: /^\/images/, status: /^(200|304)$/ });
           check(served >= 2, `the media container served the PNG: levee_http_requests_total{route=~"/images.*",status=~"200|304"} = ${served} on ${media.name}`);
+        }
+        // With object storage, the PNG is there (the stand-in answers anonymous reads).
+        if (smoke.jobId && store) {
+          const [bucket, prefix] = Object.entries(store.prefixes)[0] ?? [];
+          const url = `http://${store.ip}:${store.port}/${bucket}/${prefix}${smoke.jobId}.png`;
+          const r = await httpGet(url).catch((err: Error) => ({ status: 0, body: err.message }));
+          check(r.status === 200, `the worker stored the PNG in the object store: GET ${store.endpoint}/${bucket}/${prefix}${smoke.jobId}.png on the stand-in → ${r.status}`);
         }
       }
     }

@@ -4,17 +4,38 @@
  */
 import { buildManifests, resolveConfig } from '../../infra';
 import { expand } from '../../scripts/rehearsal/expand';
-import { ContainerPlan, PlanError, RehearsalPlan, dnsNames, planRehearsal } from '../../scripts/rehearsal/plan';
+import { ContainerPlan, PlanError, RehearsalPlan, STAND_IN_S3_SETTINGS, dnsNames, planRehearsal } from '../../scripts/rehearsal/plan';
 
 const NETWORK = { name: 'lrh-test', ips: Array.from({ length: 50 }, (_, i) => `172.30.1.${10 + i}`) };
 const plan = (manifests: any[]) => planRehearsal(manifests, { runId: 'test', network: NETWORK, filesDir: '/tmp/lrh-files', password: () => 'generated-password' });
-const production = () => buildManifests(resolveConfig({})) as any[];
+/** The production manifests as `npm run rehearse` synthesizes them: the images go to its object store stand-in. */
+const production = () => buildManifests(resolveConfig({ ...STAND_IN_S3_SETTINGS })) as any[];
 const container = (p: RehearsalPlan, pod: string): ContainerPlan => p.pods.find((x) => x.name === pod)!.containers[0]!;
 /** The value after a flag, for every occurrence. */
 const flagValues = (args: readonly string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []));
 
 describe('the production manifests as Docker containers', () => {
   const p = plan(production());
+
+  test('the object store is a stand-in in the network, under the name the manifests give, with their bucket; the apps get its keys from their Secret', () => {
+    expect(p.objectStore).toEqual({
+      dockerName: 'lrh-test-s3', ip: expect.stringMatching(/^172\.30\.1\./), endpoint: 'http://levee-rehearsal-s3:4568', port: 4568, buckets: ['levee-images'], prefixes: { 'levee-images': 'images/' },
+    });
+    expect([...p.pods.map((x) => x.ip), p.l7Ip]).not.toContain(p.objectStore!.ip);
+    for (const pod of ['levee-worker-r0', 'levee-media-r0']) {
+      expect(container(p, pod).env).toMatchObject({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', IMAGE_S3_ENDPOINT: 'http://levee-rehearsal-s3:4568' });
+    }
+    expect(container(p, 'levee-gateway-r0').env.AWS_ACCESS_KEY_ID).toBeUndefined();
+    expect(p.notes.join('\n')).toContain('the object store is a stand-in: s3rver');
+  });
+
+  test('refuses manifests whose apps would send images to a cloud endpoint; none is planned with the images in Redis', () => {
+    expect(() => plan(buildManifests(resolveConfig({})) as any[])).toThrow(
+      /^container media keeps its images at AWS S3 \(no IMAGE_S3_ENDPOINT\); a rehearsal never reaches a cloud endpoint: synthesize with LEVEE_IMAGE_S3_ENDPOINT=http:\/\/levee-rehearsal-s3:4568 /,
+    );
+    expect(() => plan(buildManifests(resolveConfig({ imageS3Endpoint: 'https://storage.googleapis.com' })) as any[])).toThrow(PlanError);
+    expect(plan(buildManifests(resolveConfig({ imageStore: 'redis' })) as any[]).objectStore).toBeUndefined();
+  });
 
   test('one pod per Deployment and the StatefulSets as written (Sentinel: three Redis pods, three Sentinels), each with its own IP', () => {
     expect(p.pods.map((x) => [x.name, x.owner])).toEqual([
@@ -67,7 +88,9 @@ describe('the production manifests as Docker containers', () => {
     expect(gateway.env.QUEUE_REDIS_PASSWORD).toBe('generated-password');
     expect(flagValues(gateway.args, '-e')).toContain('QUEUE_REDIS_PASSWORD');
     expect(gateway.args.join(' ')).not.toContain('generated-password');
-    expect([...p.secrets.keys()].sort()).toEqual(['levee-cache-redis', 'levee-queue-redis']);
+    expect([...p.secrets.keys()].sort()).toEqual(['levee-cache-redis', 'levee-queue-redis', 'levee-rehearsal-s3-keys']);
+    // The object store's keys are the stand-in's, as an operator would have put the store's keys there.
+    expect(Object.fromEntries(p.secrets.get('levee-rehearsal-s3-keys')!)).toEqual({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
     // The Redis that checks the password and the apps that send it read the same Secret.
     expect(container(p, 'levee-queue-redis-0').env.REDIS_PASSWORD).toBe(p.secrets.get('levee-queue-redis')!.get('password'));
   });
@@ -122,7 +145,7 @@ describe('the production manifests as Docker containers', () => {
   });
 
   test('with the legacy provider, the L7 routes come from the Ingress', () => {
-    const legacy = plan(buildManifests(resolveConfig({ l7Provider: 'ingress-nginx' })) as any[]);
+    const legacy = plan(buildManifests(resolveConfig({ l7Provider: 'ingress-nginx', ...STAND_IN_S3_SETTINGS })) as any[]);
     expect(legacy.l7.map((r) => [r.source, r.pathPrefix, r.service, r.port])).toEqual([
       ['Ingress levee', '/api', 'levee-gateway', 8080],
       ['Ingress levee', '/images', 'levee-media', 8082],

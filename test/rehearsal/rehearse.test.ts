@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Yaml } from 'cdk8s';
 import { buildManifests, resolveConfig } from '../../infra';
 import { docker } from '../../scripts/docker/docker';
+import { STAND_IN_S3_SETTINGS } from '../../scripts/rehearsal/plan';
 
 const ROOT = join(__dirname, '../..');
 const enabled = process.env.REHEARSAL_TESTS === '1';
@@ -27,7 +28,7 @@ jest.setTimeout(180_000);
   let claims = 0;
 
   beforeAll(async () => {
-    const m = buildManifests(resolveConfig({})) as any[];
+    const m = buildManifests(resolveConfig({ ...STAND_IN_S3_SETTINGS })) as any[];
     const spec = (name: string) => m.find((o) => o.kind === 'Deployment' && o.metadata.name === name).spec.template.spec.containers[0];
     spec('levee-gateway').readinessProbe.httpGet.path = '/nope';
     spec('levee-model').command = ['node', '-e', "require('fs').writeFileSync('/app/cache.json', '{}'); setInterval(() => {}, 1000)"];
