@@ -3,21 +3,11 @@
  * address, and the object store reachable by the pods that use it.
  */
 import ipaddr from 'ipaddr.js';
+import { Json, Rule, podTemplates, ref, sameNamespace, selects } from './manifests';
 import type { Violation } from './types';
-
-// Manifests are untyped JSON here on purpose: the rules must judge any input.
-type Json = any;
-
-interface EgressRule {
-  readonly id: string;
-  readonly description: string;
-  readonly check: (manifests: readonly Json[]) => Violation[];
-}
 
 /** The instance metadata endpoints (IPv4 of AWS, GCP and Azure; AWS's IPv6): credentials live there. */
 const METADATA = ['169.254.169.254', 'fd00:ec2::254'].map((a) => ipaddr.parse(a));
-
-const ref = (m: Json) => `${m.kind}/${m.metadata?.namespace ?? '-'}/${m.metadata?.name}`;
 
 /** True when `cidr` contains `address` (same family only). */
 function contains(cidr: string, address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
@@ -29,7 +19,7 @@ function contains(cidr: string, address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
   }
 }
 
-const metadataEgress: EgressRule = {
+const metadataEgress: Rule = {
   id: 'no-metadata-egress',
   description: 'no NetworkPolicy lets pods reach the cloud metadata address (169.254.169.254, fd00:ec2::254) through a wide ipBlock',
   check: (manifests) => {
@@ -51,10 +41,7 @@ const metadataEgress: EgressRule = {
   },
 };
 
-const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
 const envValue = (c: Json, name: string): string | undefined => (c.env ?? []).find((e: Json) => e.name === name)?.value;
-const selects = (selector: Json, labels: Record<string, string>) =>
-  !!selector && !(selector.matchExpressions?.length > 0) && Object.entries(selector.matchLabels ?? {}).every(([k, val]) => labels[k] === val);
 
 /** The port a store client connects to: the endpoint's, else 443 (AWS). */
 function storePort(endpoint: string | undefined): number {
@@ -63,22 +50,21 @@ function storePort(endpoint: string | undefined): number {
   return url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443;
 }
 
-const imageStoreEgress: EgressRule = {
+const imageStoreEgress: Rule = {
   id: 'image-store-egress',
   description: 'a pod that calls the object store (IMAGE_STORE=s3, unless it only names the objects: SERVE_MEDIA=false) has a bucket and an egress policy to the store port (its keys, like every secret, only from Secrets: no-literal-secrets)',
   check: (manifests) => {
     const out: Violation[] = [];
     const policies = manifests.filter((m) => m.kind === 'NetworkPolicy');
-    for (const w of manifests.filter((m) => WORKLOADS.has(m.kind))) {
-      const labels = w.spec?.template?.metadata?.labels ?? {};
-      for (const c of w.spec?.template?.spec?.containers ?? []) {
+    for (const { owner: w, labels, spec } of podTemplates(manifests)) {
+      for (const c of spec.containers ?? []) {
         if (envValue(c, 'IMAGE_STORE') !== 's3') continue;
         if (!envValue(c, 'IMAGE_S3_BUCKET')) out.push({ rule: 'image-store-egress', object: ref(w), message: `container "${c.name}": IMAGE_STORE=s3 without IMAGE_S3_BUCKET` });
         if (envValue(c, 'SERVE_MEDIA') === 'false') continue; // the gateway: names objects, never calls the store
         const port = storePort(envValue(c, 'IMAGE_S3_ENDPOINT'));
         const allowed = policies.some(
           (p) =>
-            (p.metadata?.namespace ?? 'default') === (w.metadata?.namespace ?? 'default') &&
+            sameNamespace(p, w) &&
             selects(p.spec?.podSelector, labels) &&
             (p.spec?.egress ?? []).some((r: Json) => (r.to ?? []).some((t: Json) => t.ipBlock) && (r.ports ?? []).some((x: Json) => x.port === port)),
         );
@@ -89,4 +75,4 @@ const imageStoreEgress: EgressRule = {
   },
 };
 
-export const EGRESS_RULES: readonly EgressRule[] = [metadataEgress, imageStoreEgress];
+export const EGRESS_RULES: readonly Rule[] = [metadataEgress, imageStoreEgress];

@@ -4,57 +4,11 @@
  */
 import { parseCpuMillis, parseMemoryBytes } from '../config/quantity';
 import { EGRESS_RULES } from './egress';
+import { Json, PodTemplate, Rule, WORKLOAD_KINDS, containersOf, podTemplates, ref, sameNamespace, selects, v } from './manifests';
 import type { Violation } from './types';
 
-// Manifests are untyped JSON here on purpose: the rules must judge any input.
-type Json = any;
+export type { Rule } from './manifests';
 
-export interface Rule {
-  readonly id: string;
-  readonly description: string;
-  readonly check: (manifests: readonly Json[]) => Violation[];
-}
-
-const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job']);
-
-function ref(m: Json): string {
-  return `${m.kind}/${m.metadata?.namespace ?? '-'}/${m.metadata?.name}`;
-}
-
-interface PodTemplate {
-  readonly owner: Json;
-  readonly labels: Record<string, string>;
-  readonly spec: Json;
-}
-
-function podTemplates(manifests: readonly Json[]): PodTemplate[] {
-  const out: PodTemplate[] = [];
-  for (const m of manifests) {
-    if (WORKLOAD_KINDS.has(m.kind)) out.push({ owner: m, labels: m.spec?.template?.metadata?.labels ?? {}, spec: m.spec?.template?.spec ?? {} });
-    else if (m.kind === 'CronJob') out.push({ owner: m, labels: m.spec?.jobTemplate?.spec?.template?.metadata?.labels ?? {}, spec: m.spec?.jobTemplate?.spec?.template?.spec ?? {} });
-    else if (m.kind === 'Pod') out.push({ owner: m, labels: m.metadata?.labels ?? {}, spec: m.spec ?? {} });
-  }
-  return out;
-}
-
-function containersOf(spec: Json): Json[] {
-  return [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
-}
-
-/** matchLabels-only selector semantics; an empty selector selects everything. */
-function selects(selector: Json, labels: Record<string, string>): boolean {
-  if (!selector) return false;
-  if (selector.matchExpressions && selector.matchExpressions.length > 0) return false;
-  return Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-}
-
-function sameNamespace(a: Json, b: Json): boolean {
-  return (a.metadata?.namespace ?? 'default') === (b.metadata?.namespace ?? 'default');
-}
-
-function v(rule: string, m: Json, message: string): Violation {
-  return { rule, object: ref(m), message };
-}
 
 const pssRestricted: Rule = {
   id: 'pss-restricted',
