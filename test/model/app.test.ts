@@ -2,6 +2,7 @@ import { PNG } from 'pngjs';
 import { Registry } from 'prom-client';
 import { ModelApp, buildModelApp } from '../../services/model/src/app';
 import { parseModelSettings } from '../../services/model/src/settings';
+import { renderPng } from '../../services/model/src/renderer';
 import { SettingsError } from '../../services/shared/src/settings';
 
 describe('model API', () => {
@@ -120,5 +121,68 @@ describe('model settings', () => {
   it('names a bad variable', () => {
     expect(() => parseModelSettings({ PORT: 'http' })).toThrow(SettingsError);
     expect(() => parseModelSettings({ STYLES_DELAY_MS: '-5' })).toThrow(/STYLES_DELAY_MS="-5"/);
+  });
+});
+
+describe('model API: the OpenAI images route, warm-up and the key', () => {
+  const apps: ModelApp[] = [];
+  afterEach(async () => {
+    for (const a of apps.splice(0)) await a.close();
+  });
+  async function start(options: Parameters<typeof buildModelApp>[0] = {}): Promise<string> {
+    const app = buildModelApp({ registry: new Registry(), ...options });
+    apps.push(app);
+    return app.listen({ port: 0, host: '127.0.0.1' });
+  }
+  const generate = (base: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${base}/v1/images/generations`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  it('POST /v1/images/generations answers data[0].b64_json: the same PNG as /v1/render for the same input', async () => {
+    const base = await start();
+    const res = await generate(base, { model: 'any', prompt: 'a red fox', size: '80x72', n: 1, response_format: 'b64_json', seed: 7, style: 'forest' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { created: number; data: { b64_json: string }[] };
+    expect(body.created).toBeGreaterThan(1_700_000_000);
+    const png = Buffer.from(body.data[0]!.b64_json, 'base64');
+    expect(png.equals(renderPng({ prompt: 'a red fox', width: 80, height: 72, seed: 7, style: 'forest' }))).toBe(true);
+  });
+
+  it.each([
+    ['no model', { prompt: 'p', size: '64x64' }, 'model'],
+    ['a size out of range', { model: 'm', prompt: 'p', size: '4096x64' }, 'size'],
+    ['a size that is not WxH', { model: 'm', prompt: 'p', size: 'large' }, 'size'],
+    ['n above 1', { model: 'm', prompt: 'p', n: 2 }, 'n'],
+    ['response_format url', { model: 'm', prompt: 'p', response_format: 'url' }, 'response_format'],
+    ['a bad style', { model: 'm', prompt: 'p', style: 'Bad Style' }, 'style'],
+  ])('refuses %s with a 400 in OpenAI\'s error shape', async (_name, body, param) => {
+    const res = await generate(await start(), body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param, code: null } });
+  });
+
+  it('with MODEL_LOAD_SECONDS: /readyz and both render routes answer 503 + Retry-After until loaded and warmed up, then 200', async () => {
+    const base = await start({ loadSeconds: 1 });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { detail: string }).detail).toMatch(/loading/);
+    const early = await generate(base, { model: 'm', prompt: 'p', size: '64x64' });
+    expect(early.status).toBe(503);
+    expect(early.headers.get('retry-after')).toBe('1');
+    expect(((await early.json()) as { error: { code: string } }).error.code).toBe('model_loading');
+    const render = await fetch(`${base}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'p', width: 64, height: 64 }) });
+    expect(render.status).toBe(503);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200); // alive while loading
+    await new Promise((r) => setTimeout(r, 1300));
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect((await generate(base, { model: 'm', prompt: 'p', size: '64x64' })).status).toBe(200);
+  });
+
+  it('with MODEL_API_KEY: a render without the Bearer key is a 401', async () => {
+    const base = await start({ apiKey: 'sk-local' });
+    const denied = await generate(base, { model: 'm', prompt: 'p' });
+    expect(denied.status).toBe(401);
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+    expect((await generate(base, { model: 'm', prompt: 'p', size: '64x64' }, { authorization: 'Bearer sk-local' })).status).toBe(200);
+    expect((await fetch(`${base}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"p"}' })).status).toBe(401);
   });
 });

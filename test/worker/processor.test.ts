@@ -5,7 +5,7 @@ import type { JobOutcome } from '../../services/shared/src/job';
 import { imageKey } from '../../services/shared/src/keys';
 import { ModelHttpError } from '../../services/shared/src/model-client';
 import { createWorkerMetrics } from '../../services/worker/src/metrics';
-import { MIN_POSTPONE_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, UNCONFIRMED_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
+import { MIN_POSTPONE_MS, MODEL_NOT_READY_POSTPONE_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, UNCONFIRMED_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
 import { ReplicaAckError } from '../../services/shared/src/replication';
 import { ProgressMonitor } from '../../services/worker/src/progress';
 
@@ -131,24 +131,44 @@ describe('render processor (no Redis)', () => {
   });
 
   it('rethrows a model failure so BullMQ retries, counting it as retried while attempts remain', async () => {
-    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(503, 'busy')));
-    await expect(processor(fakeJob(request, 0, 5))).rejects.toThrow('model API answered 503');
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(500, 'boom')));
+    await expect(processor(fakeJob(request, 0, 5))).rejects.toThrow('model API answered 500');
     expect(await count('retried')).toBe(1);
-    await expect(processor(fakeJob(request, 4, 5))).rejects.toThrow('model API answered 503');
+    await expect(processor(fakeJob(request, 4, 5))).rejects.toThrow('model API answered 500');
     expect(await count('failed')).toBe(1);
   });
 
-  it('fails at once (UnrecoverableError) when the model rejects the request with a 4xx', async () => {
+  it('fails at once (UnrecoverableError) when the model rejects the request with a 4xx, with the server\'s message', async () => {
     const { processor, count } = setup(() => Promise.reject(new ModelHttpError(400, '{"detail":"bad"}')));
-    await expect(processor(fakeJob(request))).rejects.toBeInstanceOf(UnrecoverableError);
+    const err = await processor(fakeJob(request)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe('model refused the request (400): bad');
     expect(await count('failed')).toBe(1);
+    const openai = setup(() => Promise.reject(new ModelHttpError(400, '{"error":{"message":"Your prompt was refused.","type":"invalid_request_error"}}')));
+    expect(((await openai.processor(fakeJob(request)).catch((e: unknown) => e)) as Error).message).toBe('model refused the request (400): Your prompt was refused.');
   });
 
-  it('retries a 429 or 408 from the model (the request itself was fine)', async () => {
-    const { processor } = setup(() => Promise.reject(new ModelHttpError(429, 'slow down')));
+  it('retries a 408 from the model (the request itself was fine)', async () => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(408, 'timeout')));
     const err = await processor(fakeJob(request)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelHttpError);
     expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect(await count('retried')).toBe(1);
+  });
+
+  it.each([
+    ['a 503 with Retry-After (a loading model)', () => new ModelHttpError(503, 'loading', 3000), 3000],
+    ['a 429 with Retry-After', () => new ModelHttpError(429, 'slow down', 7000), 7000],
+    ['a 503 without Retry-After', () => new ModelHttpError(503, 'busy'), MODEL_NOT_READY_POSTPONE_MS],
+    ['a refused connection (no ready model pod: scaled to zero, or loading)', () => new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }), MODEL_NOT_READY_POSTPONE_MS],
+  ])('postpones the job, burning no attempt, on %s, by that long', async (_name, error, wait) => {
+    const { processor, count } = setup(() => Promise.reject(error()));
+    const job = fakeJob(request);
+    await expect(processor(job, 't')).rejects.toBeInstanceOf(DelayedError);
+    expect(job.delayedUntil).toBeGreaterThanOrEqual(1_000_000 + wait);
+    expect(job.delayedUntil).toBeLessThanOrEqual(1_000_000 + wait * 1.1 + 1);
+    expect(await count('postponed')).toBe(1);
+    expect(await count('retried')).toBe(0);
   });
 
   it.each([

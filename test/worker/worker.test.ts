@@ -202,7 +202,7 @@ describe('render worker against real Redis', () => {
     await until(async () => (await queue.getJobState(id)) === 'failed', 5000, 'the job to fail');
     const job = (await queue.getJob(id))!;
     expect(job.attemptsMade).toBe(1);
-    expect(job.failedReason).toMatch(/model API answered 400/);
+    expect(job.failedReason).toBe('model refused the request (400): rejected');
     expect(model.requests).toHaveLength(1);
     expect(render.model.breaker.state).toBe('closed'); // a 4xx is not the model failing
   });

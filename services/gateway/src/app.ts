@@ -103,6 +103,8 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     deps.modelClient ??
     new ModelClient({
       baseUrl: settings.MODEL_URL,
+      api: settings.MODEL_API,
+      ...(settings.MODEL_API_KEY ? { apiKey: settings.MODEL_API_KEY } : {}),
       openSeconds: settings.BREAKER_OPEN_SECONDS,
       timeoutMs: settings.MODEL_TIMEOUT_MS,
       consecutiveFailures: deps.breakerFailures ?? settings.BREAKER_FAILURES,
@@ -156,7 +158,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   // Idempotency-Keys are scoped by the same client key as the rate limit.
   const store = imageStoreTarget(settings);
   app.register(imageRoutes, { producer, clientKey: (request) => keyOf(request.raw), imageUrl: (id) => imageUrlOf(store, settings.IMAGE_PUBLIC_BASE_URL, id) });
-  app.register(styleRoutes, { cache, modelClient });
+  app.register(styleRoutes, { cache, modelClient, ...(settings.MODEL_API === 'openai-images' ? { catalog: settings.MODEL_STYLES ?? null } : {}) });
   if (deps.serveMedia ?? settings.SERVE_MEDIA) {
     // Local use (npm run dev): the gateway serves /images too, from the same store as media would.
     const source = store.kind === 's3' ? new S3ImageSource(new S3Images(store), { logger: deps.logger }) : new RedisImageSource(queueRedis);

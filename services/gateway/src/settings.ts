@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { checkImageSettings, imageDeliverySettings, imageStoreSettings } from '../../shared/src/image-settings';
+import { modelApiSettings, modelStylesSetting } from '../../shared/src/model-settings';
 import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
 import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalIntSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
@@ -53,6 +54,9 @@ export const gatewaySettingsSchema = z.object({
   /** Longest the POST waits for those confirmations before it answers 503. */
   QUEUE_REPLICA_ACK_TIMEOUT_MS: intSetting(10, 10_000, 500),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
+  ...modelApiSettings,
+  /** The style catalog `/api/styles` serves when the model API has none (openai-images); unset there: 404. */
+  MODEL_STYLES: modelStylesSetting,
   /** Per call to the model API (the style catalog, a read that takes ~200 ms): a timeout is a breaker failure. */
   MODEL_TIMEOUT_MS: intSetting(10, 600_000, 1000),
   /** Consecutive failures or timeouts that open the breaker. */

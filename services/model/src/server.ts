@@ -8,7 +8,7 @@ import { modelSettingsSchema } from './settings';
 /** The model API process: settings, logger, listen, graceful close on SIGTERM/SIGINT. */
 const settings = loadSettingsOrExit(modelSettingsSchema, 'model');
 const logger = createLogger('model', settings.LOG_LEVEL);
-const app = buildModelApp({ stylesDelayMs: settings.STYLES_DELAY_MS, logger });
+const app = buildModelApp({ stylesDelayMs: settings.STYLES_DELAY_MS, loadSeconds: settings.MODEL_LOAD_SECONDS, ...(settings.MODEL_API_KEY ? { apiKey: settings.MODEL_API_KEY } : {}), logger });
 serve({
   service: 'model',
   app,

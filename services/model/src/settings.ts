@@ -9,6 +9,10 @@ export const modelSettingsSchema = z.object({
   METRICS_PORT: metricsPortSetting(9467),
   METRICS_HOST: metricsHostSetting,
   STYLES_DELAY_MS: intSetting(0, 60_000, 200),
+  /** Simulated model load: /readyz and the render routes answer 503 until this has passed and one warm-up image is rendered. */
+  MODEL_LOAD_SECONDS: intSetting(0, 3600, 0),
+  /** When set, the render routes require `Authorization: Bearer <key>`. */
+  MODEL_API_KEY: z.string().min(1).optional(),
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 0),
   DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   LOG_LEVEL: logLevelSetting,

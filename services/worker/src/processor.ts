@@ -4,7 +4,7 @@ import { isBreakerOpen } from '../../shared/src/breaker';
 import { RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
 import { imageKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
-import { ModelHttpError } from '../../shared/src/model-client';
+import { isModelNotReady, ModelHttpError } from '../../shared/src/model-client';
 import { ReplicaAckError } from '../../shared/src/replication';
 import type { ImageStore } from './image-store';
 import type { JobResult, WorkerMetrics } from './metrics';
@@ -22,8 +22,11 @@ import type { ProgressMonitor } from './progress';
  * - breaker open: the job is moved to delayed until a trial call can be made and
  *   `DelayedError` tells BullMQ not to count it as an attempt (moveToDelayed skips the
  *   attempt counter), so an outage never burns a job's retries;
- * - model 4xx (except 408/429), or invalid job data: UnrecoverableError → failed at once,
- *   since a retry cannot succeed;
+ * - the model not ready (a cold or loading model: connection refused, 503; or 429): postponed
+ *   by its Retry-After (else MODEL_NOT_READY_POSTPONE_MS), the attempt not burned; it still
+ *   counts for the breaker, which opens on a model that stays away;
+ * - model 4xx (except 408/429), or invalid job data: UnrecoverableError → failed at once with
+ *   the server's message, since a retry cannot succeed;
  * - anything else (5xx, timeout, connection refused): thrown, BullMQ retries with the job's
  *   exponential backoff until its attempts are used up;
  * - the image store full (Redis OOM), or its writes not confirmed by the replicas in time
@@ -77,6 +80,8 @@ export const MIN_POSTPONE_MS = 250;
 export const MAX_POSTPONE_JITTER_MS = 2000;
 /** Wait when the image store is full (queue Redis at maxmemory, noeviction): images expire and free room. */
 export const STORE_FULL_POSTPONE_MS = 30_000;
+/** Wait when the model is not ready and says nothing of when it will be (no Retry-After). */
+export const MODEL_NOT_READY_POSTPONE_MS = 5_000;
 /** Wait when the replicas did not confirm a store: a failover or a replica catching up takes seconds. */
 export const UNCONFIRMED_POSTPONE_MS = 5_000;
 
@@ -174,10 +179,19 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         log?.info({ until: new Date(until).toISOString() }, 'model circuit open: job postponed');
         throw new DelayedError();
       }
-      if (err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+      if (isModelNotReady(err)) {
+        const hint = err instanceof ModelHttpError ? err.retryAfterMs : undefined;
+        const wait = Math.max(MIN_POSTPONE_MS, hint ?? MODEL_NOT_READY_POSTPONE_MS);
+        const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
+        await job.moveToDelayed(until, token);
+        count('postponed');
+        log?.info({ until: new Date(until).toISOString(), why: err instanceof ModelHttpError ? err.status : 'connection refused' }, 'model not ready: job postponed');
+        throw new DelayedError();
+      }
+      if (err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408) {
         count('failed');
         log?.warn({ status: err.status }, 'model API rejected the request: job failed');
-        throw new UnrecoverableError(err.message);
+        throw new UnrecoverableError(`model refused the request (${err.status}): ${err.serverMessage.slice(0, 500)}`);
       }
       throw failedAttempt(err);
     }

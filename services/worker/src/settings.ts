@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageStoreTarget, checkImageSettings, imageStoreSettings, imageStoreTarget } from '../../shared/src/image-settings';
+import { modelApiSettings } from '../../shared/src/model-settings';
 import { RedisTarget } from '../../shared/src/redis';
 import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
 import { Env, httpUrlSetting, intSetting, optionalIntSetting, loadSettingsOrExit, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
@@ -15,6 +16,7 @@ export const workerEnvSchema = z.object({
   /** Longest one WAIT blocks; an unconfirmed store is written and confirmed again a few times, then the job is postponed. */
   QUEUE_REPLICA_ACK_TIMEOUT_MS: intSetting(10, 60_000, 1000),
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
+  ...modelApiSettings,
   QUEUE_NAME: queueNameSetting,
   WORKER_CONCURRENCY: intSetting(1, 256, 2),
   MODEL_TIMEOUT_MS: intSetting(100, 600_000, 30_000),

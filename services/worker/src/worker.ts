@@ -29,7 +29,7 @@ export type RenderWorkerSettings = Pick<
   | 'WORKER_MAX_STALLED_COUNT'
   | 'WORKER_STUCK_GRACE_MS'
 > &
-  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS'>> & {
+  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY'>> & {
     /** Where the PNGs go. @default redis (the queue Redis) */
     readonly imageStore?: ImageStoreTarget;
   };
@@ -66,6 +66,9 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   const { settings, connection, registry, logger } = options;
   const model = new ModelClient({
     baseUrl: settings.MODEL_URL,
+    ...(settings.MODEL_API ? { api: settings.MODEL_API } : {}),
+    ...(settings.MODEL_NAME ? { modelName: settings.MODEL_NAME } : {}),
+    ...(settings.MODEL_API_KEY ? { apiKey: settings.MODEL_API_KEY } : {}),
     timeoutMs: settings.MODEL_TIMEOUT_MS,
     openSeconds: settings.BREAKER_OPEN_SECONDS,
     consecutiveFailures: settings.BREAKER_FAILURES,

@@ -1,12 +1,18 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { isBreakerOpen } from '../../../shared/src/breaker';
 import { ModelClient, ModelHttpError } from '../../../shared/src/model-client';
+import type { Style } from '../../../shared/src/model-settings';
 import { sendProblem } from '../../../shared/src/problem';
 import { CacheResult, FloodCache, NOT_FOUND } from '../cache';
 
 export interface StyleRoutesOptions {
   readonly cache: FloodCache;
   readonly modelClient: ModelClient;
+  /**
+   * A configured catalog (MODEL_STYLES) served instead of the model's, for a model API that has
+   * none (openai-images); null: none configured (404). @default undefined: ask the model API
+   */
+  readonly catalog?: readonly Style[] | null;
 }
 
 /** RFC 9211 Cache-Status values (CONTRACT section 3). */
@@ -15,14 +21,19 @@ const CACHE_STATUS = { hit: 'levee; hit', miss: 'levee; fwd=miss', coalesced: 'l
 /**
  * `GET /api/styles`: the style catalog from the model API, through the flood-proof cache.
  * Origin failing (or breaker open) with a stale copy → the stale copy; with none → 503 +
- * Retry-After. The model answering 404 is cached negatively and answered 404.
+ * Retry-After. The model answering 404 is cached negatively and answered 404. With a
+ * configured catalog (openai-images: MODEL_STYLES) that catalog is served, through the same
+ * cache (the same headers), and no model call is made.
  */
-export const styleRoutes: FastifyPluginAsync<StyleRoutesOptions> = async (app, { cache, modelClient }) => {
-  const loader = () =>
-    modelClient.styles().catch((err: unknown) => {
-      if (err instanceof ModelHttpError && err.status === 404) return NOT_FOUND;
-      throw err;
-    });
+export const styleRoutes: FastifyPluginAsync<StyleRoutesOptions> = async (app, { cache, modelClient, catalog }) => {
+  const configured = catalog === undefined ? undefined : catalog === null ? NOT_FOUND : { styles: catalog };
+  const loader = configured
+    ? () => Promise.resolve(configured)
+    : () =>
+        modelClient.styles().catch((err: unknown) => {
+          if (err instanceof ModelHttpError && err.status === 404) return NOT_FOUND;
+          throw err;
+        });
 
   const send = (reply: FastifyReply, result: CacheResult) => {
     reply.header('cache-status', CACHE_STATUS[result.source]);
