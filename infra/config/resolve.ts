@@ -531,10 +531,10 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
   };
 }
 
-/** The resolved object store: the endpoint's port for the egress unless one is given. */
+/** The resolved object store; the egress port is the endpoint's (443 for https and AWS, 80 for http). */
 function s3Store(v: SettingValues): S3Store {
   const endpoint = v.imageS3Endpoint !== '' ? new URL(v.imageS3Endpoint) : undefined;
-  const port = v.imageS3Port ?? (endpoint?.port ? Number(endpoint.port) : endpoint?.protocol === 'http:' ? 80 : 443);
+  const port = endpoint?.port ? Number(endpoint.port) : endpoint?.protocol === 'http:' ? 80 : 443;
   return {
     kind: 's3',
     bucket: v.imageBucket,

@@ -418,7 +418,6 @@ export const SETTINGS = {
     default: same('0.0.0.0/0'),
     parse: requiredCidrList,
   },
-  imageS3Port: { env: 'LEVEE_IMAGE_S3_PORT', description: "s3: the store's port for that egress; empty = the endpoint's (443 for https, 80 for http; AWS: 443)", default: same(''), parse: optionalInteger(1, 65535) },
   imageDelivery: { env: 'LEVEE_IMAGE_DELIVERY', description: 'how media hands out a PNG kept in s3: stream (through media) or redirect (a 302 to a presigned URL: the bytes never pass through media)', default: same('stream'), parse: oneOf(IMAGE_DELIVERIES) },
   imageUrlTtlSeconds: { env: 'LEVEE_IMAGE_URL_TTL_SECONDS', description: 'redirect: lifetime of a presigned URL (IMAGE_URL_TTL_SECONDS)', default: same('900'), parse: integer(60, 604800) },
   imagePublicBaseUrl: {
@@ -541,7 +540,7 @@ export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
 
 /** Settings that only mean something with `imageStore = s3`. */
 export const S3_ONLY_SETTINGS: readonly SettingName[] = [
-  'imageBucket', 'imageS3Prefix', 'imageS3Endpoint', 'imageS3Region', 'imageS3ForcePathStyle', 'imageS3CredentialsSecret', 'imageS3RoleArn', 'imageGcpServiceAccount', 'imageS3Cidrs', 'imageS3Port',
+  'imageBucket', 'imageS3Prefix', 'imageS3Endpoint', 'imageS3Region', 'imageS3ForcePathStyle', 'imageS3CredentialsSecret', 'imageS3RoleArn', 'imageGcpServiceAccount', 'imageS3Cidrs',
 ];
 
 /** `LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas)` — how every error names a setting, for env and Pulumi alike. */

@@ -26,6 +26,8 @@ const metadataEgress: Rule = {
     const out: Violation[] = [];
     for (const p of manifests.filter((m) => m.kind === 'NetworkPolicy')) {
       for (const rule of p.spec?.egress ?? []) {
+        // No `to`: every destination, the metadata address included.
+        if (!rule.to || rule.to.length === 0) out.push({ rule: 'no-metadata-egress', object: ref(p), message: 'an egress rule without `to` allows every destination, the metadata address included' });
         for (const to of rule.to ?? []) {
           const block = to.ipBlock;
           if (!block?.cidr) continue;

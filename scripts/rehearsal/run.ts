@@ -308,7 +308,7 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       await dockerOk([
         'run', '-d', '--name', store.dockerName, '--label', label, '--label', `${PID_LABEL}=${process.pid}`,
         '--network', networkName, '--ip', store.ip, '--network-alias', new URL(store.endpoint).hostname,
-        '--read-only', '--tmpfs', '/data:rw,size=268435456', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '10001:10001', '--memory', String(256 * 1024 ** 2),
+        '--read-only', '--tmpfs', '/data:rw,size=268435456', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '10001:10001', '--memory', String(512 * 1024 ** 2), // the tmpfs counts against it
         '-v', `${NODE_MODULES}:/opt/levee-rehearsal/node_modules:ro`, '--entrypoint', 'node', helperImage,
         // Path-style only: with virtual-host buckets on, s3rver would take the host name for a bucket's.
         s3rver, '--directory', '/data', '--address', '0.0.0.0', '--port', String(store.port), '--silent', '--no-vhost-buckets', ...store.buckets.flatMap((b) => ['--configure-bucket', b]),

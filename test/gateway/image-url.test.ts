@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
 import { imageUrlOf } from '../../services/shared/src/image-settings';
 import { inject, Stack, testSettings } from './helpers';
 
@@ -41,6 +42,9 @@ describe('the gateway with IMAGE_STORE=s3', () => {
 
   test('POST /api/images makes no call to the object store, and its imageUrl is on IMAGE_PUBLIC_BASE_URL', async () => {
     const store = await countingStore();
+    // Were a call made, these credentials would let it reach the store (and the spy see it).
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' });
+    const send = jest.spyOn(S3Client.prototype, 'send');
     try {
       const app = await stack.gateway(
         testSettings({ IMAGE_STORE: 's3', IMAGE_S3_BUCKET: 'levee-images', IMAGE_S3_ENDPOINT: store.url, IMAGE_S3_FORCE_PATH_STYLE: 'true', IMAGE_PUBLIC_BASE_URL: 'https://cdn.example.com', SERVE_MEDIA: 'false' }),
@@ -53,7 +57,10 @@ describe('the gateway with IMAGE_STORE=s3', () => {
       expect((await inject(app, `/images/${id}.png`)).statusCode).toBe(404); // no media routes on this gateway
       await new Promise((r) => setTimeout(r, 100));
       expect(store.calls).toEqual([]);
+      expect(send).not.toHaveBeenCalled();
     } finally {
+      send.mockRestore();
+      for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_EC2_METADATA_DISABLED']) delete process.env[k];
       await store.close();
     }
   });
@@ -67,7 +74,9 @@ describe('the gateway with IMAGE_STORE=s3', () => {
       const res = await inject(app, `/images/${ID}.png`);
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('1');
-      expect(store.calls.some((c) => c.startsWith(`GET /levee-images/images/${ID}.png`))).toBe(true);
+      // It checked the bucket (the store answered 503), and answers unavailable rather than 404.
+      expect(store.calls.some((c) => c.startsWith('HEAD /levee-images'))).toBe(true);
+      expect(res.json().detail).toBe('The image store is temporarily unreachable.');
     } finally {
       for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_EC2_METADATA_DISABLED']) delete process.env[k];
       await store.close();

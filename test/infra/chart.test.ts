@@ -385,7 +385,7 @@ describe('production', () => {
     // A store of its own: its CIDRs as given (no exceptions), its endpoint's port.
     const minio = manifestsFor({ imageS3Endpoint: 'http://minio.minio.svc:9000', imageS3Cidrs: '10.96.0.0/12,fd00:10:96::/108', imageS3ForcePathStyle: 'true' });
     expect(find(minio, 'NetworkPolicy', 'levee-media').spec.egress[0]).toEqual({ to: [{ ipBlock: { cidr: '10.96.0.0/12' } }, { ipBlock: { cidr: 'fd00:10:96::/108' } }], ports: [{ protocol: 'TCP', port: 9000 }] });
-    expect(find(manifestsFor({ imageS3Cidrs: '::/0', imageS3Port: '8443' }), 'NetworkPolicy', 'levee-worker').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '::/0', except: ['fc00::/7', 'fe80::/10'] } }], ports: [{ protocol: 'TCP', port: 8443 }] });
+    expect(find(manifestsFor({ imageS3Cidrs: '::/0', imageS3Endpoint: 'https://storage.example.com:8443' }), 'NetworkPolicy', 'levee-worker').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '::/0', except: ['fc00::/7', 'fe80::/10'] } }], ports: [{ protocol: 'TCP', port: 8443 }] });
     // With the images in Redis, nobody reaches out.
     expect(JSON.stringify(all(manifestsFor({ imageStore: 'redis' }), 'NetworkPolicy'))).not.toContain('0.0.0.0/0');
   });

@@ -149,7 +149,7 @@ describe('valid settings', () => {
   test('the object store: the endpoint gives the egress port; a preview its own prefix; dev keeps the images in Redis', () => {
     expect(resolveConfig({ imageS3Endpoint: 'http://minio.minio:9000', imageS3ForcePathStyle: 'true' }).imageStore).toMatchObject({ endpoint: 'http://minio.minio:9000', forcePathStyle: true, egress: { port: 9000 } });
     expect(resolveConfig({ imageS3Endpoint: 'http://ceph-rgw.storage' }).imageStore).toMatchObject({ egress: { port: 80 } });
-    expect(resolveConfig({ imageS3Endpoint: 'https://storage.googleapis.com', imageS3Port: '8443' }).imageStore).toMatchObject({ egress: { port: 8443 } });
+    expect(resolveConfig({ imageS3Endpoint: 'https://storage.example.com:8443' }).imageStore).toMatchObject({ egress: { port: 8443 } });
     expect(resolveConfig({ environment: 'preview', previewId: 'pr-9' }).imageStore).toMatchObject({ bucket: 'levee-preview-images', prefix: 'previews/pr-9/images/' });
     expect(resolveConfig({ environment: 'dev' }).imageStore).toEqual({ kind: 'redis' });
     expect(resolveConfig({ imagePublicBaseUrl: 'https://cdn.example.com' }).imageDelivery).toEqual({ mode: 'stream', urlTtlSeconds: 900, publicBaseUrl: 'https://cdn.example.com' });

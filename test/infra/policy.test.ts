@@ -19,6 +19,7 @@ const envOf = (m: M, name: string) => container(m, name).env as any[];
 const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void, settings?: Record<string, string>][] = [
   ['no-metadata-egress', 'NetworkPolicy/levee/levee-worker', 'the store egress without its exceptions (the metadata address open)', (m) => delete egressOf(m, 'levee-worker').find((r) => r.to?.[0]?.ipBlock).to[0].ipBlock.except],
   ['no-metadata-egress', 'NetworkPolicy/levee/levee-media', 'an egress to 169.254.0.0/16', (m) => egressOf(m, 'levee-media').push({ to: [{ ipBlock: { cidr: '169.254.0.0/16' } }], ports: [{ protocol: 'TCP', port: 80 }] })],
+  ['no-metadata-egress', 'NetworkPolicy/levee/levee-gateway', 'an egress rule to every destination', (m) => egressOf(m, 'levee-gateway').push({ ports: [{ protocol: 'TCP', port: 443 }] })],
   ['image-store-egress', 'Deployment/levee/levee-media', 'no egress to the store', (m) => byName(m, 'NetworkPolicy', 'levee-media').spec.egress.splice(0, 1)],
   ['image-store-egress', 'Deployment/levee/levee-worker', 'an endpoint on another port than the egress', (m) => envOf(m, 'levee-worker').push({ name: 'IMAGE_S3_ENDPOINT', value: 'http://minio.minio:9000' })],
   ['image-store-egress', 'Deployment/levee/levee-worker', 'no bucket', (m) => envOf(m, 'levee-worker').splice(envOf(m, 'levee-worker').findIndex((e) => e.name === 'IMAGE_S3_BUCKET'), 1)],

@@ -58,6 +58,24 @@ describe('media backend with IMAGE_STORE=s3', () => {
     expect(res.body.equals(PNG)).toBe(true);
   });
 
+  it('answers HEAD with the GET\'s headers from a HEAD of the object (no bytes read from the store)', async () => {
+    const { port, app } = await start();
+    await until(() => app.imageStore.source.ready(), 5000, 'the bucket check');
+    const id = await put();
+    const get = jest.spyOn(images, 'get');
+    try {
+      const res = await request(port, `/images/${id}.png`, { method: 'HEAD' });
+      expect(res.status).toBe(200);
+      expect(res.headers['content-length']).toBe(String(PNG.length));
+      expect(res.headers.etag).toBe(etag);
+      expect(res.headers['content-type']).toBe('image/png');
+      expect(res.body.length).toBe(0);
+      expect(get).not.toHaveBeenCalled();
+    } finally {
+      get.mockRestore();
+    }
+  });
+
   it('answers If-None-Match with 304 and no body, 404 (no-store) before the image exists', async () => {
     const { port } = await start();
     const id = await put();
@@ -79,7 +97,7 @@ describe('media backend with IMAGE_STORE=s3', () => {
     const res = await request(port, `/images/${id}.png`);
     expect(res.status).toBe(302);
     expect(res.body.length).toBe(0);
-    expect(res.headers['cache-control']).toBe('private, max-age=540');
+    expect(res.headers['cache-control']).toBe('no-store');
     const location = new URL(res.headers.location as string);
     expect(location.origin).toBe(s3.endpoint);
     expect(location.pathname).toBe(`/levee-media/images/${id}.png`);

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { imageKey } from '../../shared/src/keys';
-import { S3Images, StoredImage, imageEtag } from '../../shared/src/s3-images';
+import { ImageStoreError, S3Images, StoredImage, imageEtag } from '../../shared/src/s3-images';
 
 /** Where `GET /images/{id}.png` reads a job's PNG from: the queue Redis, or object storage. */
 export interface ImageSource {
@@ -92,12 +92,13 @@ export class S3ImageSource implements ImageSource {
     return this.ok;
   }
 
+  /** While the last bucket check failed, a HEAD's 404 could be the bucket's: say unavailable instead. */
   head(id: string): Promise<StoredImage | undefined> {
-    return this.images.head(id);
+    return this.ok ? this.images.head(id) : Promise.reject(new ImageStoreError(this.notReadyDetail));
   }
 
   get(id: string): Promise<(StoredImage & { body: Readable }) | undefined> {
-    return this.images.get(id);
+    return this.ok ? this.images.get(id) : Promise.reject(new ImageStoreError(this.notReadyDetail));
   }
 
   presign(id: string, ttlSeconds: number): Promise<string> {

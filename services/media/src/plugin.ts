@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { isJobId } from '../../shared/src/keys';
 import { sendProblem } from '../../shared/src/problem';
@@ -21,8 +21,8 @@ export interface MediaRoutesOptions {
  * S3: the bytes are not read). 404 until the image exists; 503 while the store is unreachable.
  *
  * Delivery `redirect` (s3 only): a 302 to a presigned URL of the object, so the bytes never pass
- * through media; the store serves them with the Cache-Control and Content-Type set at upload.
- * The redirect itself is cacheable privately for a little less than the URL lives.
+ * through media; the store serves them with the Cache-Control and Content-Type set at upload
+ * (and its own ETag). The redirect itself is not cached (`no-store`).
  *
  * Registered by the media process and, for local use, by the gateway (SERVE_MEDIA).
  */
@@ -47,13 +47,20 @@ export const mediaRoutes: FastifyPluginAsync<MediaRoutesOptions> = async (app: F
     try {
       // Conditional requests and redirects need only the ETag: a HEAD where the store has one
       // (in Redis the bytes come with it, and are used).
-      const image: StoredImage | (StoredImage & { body: Buffer | Readable }) | undefined =
-        ifNoneMatch !== undefined || delivery === 'redirect' ? await source.head(id) : await source.get(id);
+      const headOnly = ifNoneMatch !== undefined || delivery === 'redirect' || request.method === 'HEAD';
+      const image: StoredImage | (StoredImage & { body: Buffer | Readable }) | undefined = headOnly ? await source.head(id) : await source.get(id);
       if (!image) return notFound(reply, id);
       if (matches(ifNoneMatch, image.etag)) return reply.code(304).header('etag', image.etag).header('cache-control', IMMUTABLE).send();
       if (delivery === 'redirect') {
+        // Not cached: a presigned URL signed with temporary credentials dies with them, earlier
+        // than its own expiry may say.
         const url = await source.presign!(id, ttl);
-        return reply.code(302).header('location', url).header('cache-control', `private, max-age=${Math.max(0, ttl - 60)}`).send();
+        return reply.code(302).header('location', url).header('cache-control', 'no-store').send();
+      }
+      // A HEAD gets the headers of the GET, from a HEAD of the object (its bytes are not read).
+      // (An empty stream as the payload: Fastify's HEAD handling keeps a stream's Content-Length.)
+      if (request.method === 'HEAD' && !('body' in image)) {
+        return reply.type('image/png').header('etag', image.etag).header('cache-control', IMMUTABLE).header('content-length', image.bytes).send(Readable.from([]));
       }
       const whole = 'body' in image ? image : await source.get(id);
       if (!whole) return notFound(reply, id);

@@ -6,6 +6,9 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Location } from './image-settings';
 
+/** Sockets to the store per process (streams to slow readers included). */
+const MAX_SOCKETS = 256;
+
 /** A job's image never changes once stored: caches may keep it for a year. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -80,9 +83,17 @@ export class S3Images {
       forcePathStyle: location.forcePathStyle,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      // The SDK retries throttling, 5xx and connection errors itself, with backoff.
+      // The SDK retries throttling, 5xx and connection errors itself (up to 2 retries), with
+      // backoff; every call is bounded as a whole by `timeoutMs` (see send).
       maxAttempts: 3,
-      requestHandler: { connectionTimeout: Math.min(3000, location.timeoutMs), requestTimeout: location.timeoutMs },
+      requestHandler: {
+        connectionTimeout: Math.min(3000, location.timeoutMs),
+        // A body that stalls (a store that stops sending, a client that stops reading) frees its socket.
+        socketTimeout: location.timeoutMs,
+        // Streamed images hold a socket while a client reads; the SDK's default of 50 is low for that.
+        httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
+        httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
+      },
       ...config,
     });
   }
@@ -100,7 +111,7 @@ export class S3Images {
   /** Stores (or overwrites) the PNG of job `id`. */
   async put(id: string, png: Buffer, signal?: AbortSignal): Promise<void> {
     const sha256 = createHash('sha256').update(png).digest('base64');
-    await this.call(`upload ${this.key(id)}`, () =>
+    await this.call(`upload ${this.key(id)}`, (abortSignal) =>
       this.client.send(
         new PutObjectCommand({
           Bucket: this.location.bucket,
@@ -112,30 +123,51 @@ export class S3Images {
           ContentMD5: createHash('md5').update(png).digest('base64'),
           Metadata: { sha256 },
         }),
-        { abortSignal: signal },
+        { abortSignal },
       ),
+      signal,
+    );
+  }
+
+  /**
+   * Resolves when these credentials may write under the prefix: a few bytes to
+   * `<prefix>.levee-write-check` (the worker's check; the lifecycle rule expires it with the images).
+   */
+  async checkWrite(signal?: AbortSignal): Promise<void> {
+    const key = `${this.location.prefix}.levee-write-check`;
+    const body = Buffer.from('levee\n');
+    await this.call(`write ${key}`, (abortSignal) =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: body, ContentType: 'text/plain', CacheControl: 'no-store', ContentMD5: createHash('md5').update(body).digest('base64') }),
+        { abortSignal },
+      ),
+      signal,
     );
   }
 
   /** The image's ETag and size, or undefined when there is no such object. */
   async head(id: string, signal?: AbortSignal): Promise<StoredImage | undefined> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(id) }), { abortSignal: signal });
+      const head = await this.call(`read ${this.key(id)}`, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(id) }), { abortSignal }), signal);
       return { etag: this.etagOf(head.Metadata, head.ETag), bytes: head.ContentLength ?? 0 };
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw this.explain(`read ${this.key(id)}`, err);
+      throw err;
     }
   }
 
-  /** The image as a stream (never buffered whole), or undefined when there is no such object. */
+  /**
+   * The image as a stream (never buffered whole), or undefined when there is no such object.
+   * `timeoutMs` bounds the wait for the answer; the body then flows as fast as its reader takes
+   * it, and a body that stalls for `timeoutMs` is cut (socketTimeout).
+   */
   async get(id: string): Promise<(StoredImage & { body: Readable }) | undefined> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(id) }));
+      const res = await this.call(`read ${this.key(id)}`, (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(id) }), { abortSignal }));
       return { etag: this.etagOf(res.Metadata, res.ETag), bytes: res.ContentLength ?? 0, body: res.Body as Readable };
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw this.explain(`read ${this.key(id)}`, err);
+      throw err;
     }
   }
 
@@ -146,7 +178,7 @@ export class S3Images {
 
   /** Resolves when the bucket exists and these credentials may use it; else an ImageStoreError saying what to fix. */
   async checkBucket(signal?: AbortSignal): Promise<void> {
-    await this.call('reach the bucket', () => this.client.send(new HeadBucketCommand({ Bucket: this.location.bucket }), { abortSignal: signal }));
+    await this.call('reach the bucket', (abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.location.bucket }), { abortSignal }), signal);
   }
 
   /**
@@ -156,11 +188,10 @@ export class S3Images {
   async lifecycle(): Promise<LifecycleReport> {
     let rules: LifecycleRule[];
     try {
-      rules = (await this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.location.bucket }))).Rules ?? [];
+      rules = (await this.call('read the lifecycle configuration', (abortSignal) => this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.location.bucket }), { abortSignal }))).Rules ?? [];
     } catch (err) {
-      const e = err as SdkError;
-      if (e.name === 'NoSuchLifecycleConfiguration') return { kind: 'none' };
-      return { kind: 'unreadable', reason: this.explain('read the lifecycle configuration', err).message };
+      if ((err as ImageStoreError).code === 'NoSuchLifecycleConfiguration') return { kind: 'none' };
+      return { kind: 'unreadable', reason: (err as Error).message };
     }
     return expiryOf(rules, this.location.prefix);
   }
@@ -176,11 +207,27 @@ export class S3Images {
     return storeEtag ?? '"unknown"';
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One call to the store, bounded as a whole (the SDK's retries included) by `timeoutMs`, and
+   * by `signal` when given; the bound ends when the answer arrives (a streamed body is not cut
+   * by it). Failures become one ImageStoreError line.
+   */
+  private async call<T>(what: string, fn: (abortSignal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.location.timeoutMs);
+    const onAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await fn();
+      return await fn(controller.signal);
     } catch (err) {
+      if (controller.signal.aborted && !signal?.aborted) {
+        throw new ImageStoreError(`image store ${this.describe()}: ${what}: no answer within ${this.location.timeoutMs} ms (the store is unreachable or overloaded: check IMAGE_S3_ENDPOINT and the egress NetworkPolicy)`, undefined, 'Timeout', { cause: err });
+      }
       throw this.explain(what, err);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -188,6 +235,15 @@ export class S3Images {
   explain(what: string, err: unknown): ImageStoreError {
     if (err instanceof ImageStoreError) return err;
     const e = (err ?? {}) as SdkError;
+    // No credentials at all: the SDK's default chain found none (it never reached the store).
+    if (e.name === 'CredentialsProviderError' || e.name === 'TokenProviderError') {
+      return new ImageStoreError(
+        `image store ${this.describe()}: ${what}: no credentials: ${e.message ?? e.name} (give the pods a workload identity, e.g. LEVEE_IMAGE_S3_ROLE_ARN, or keys: LEVEE_IMAGE_S3_CREDENTIALS_SECRET)`,
+        undefined,
+        e.name,
+        { cause: err },
+      );
+    }
     const status = e.$metadata?.httpStatusCode;
     // HEAD answers carry no body, so the SDK only knows the status ("NotFound", "Unknown").
     const code = e.name && !['Unknown', 'UnknownError', 'Error'].includes(e.name) ? e.name : e.code;
@@ -197,13 +253,15 @@ export class S3Images {
   }
 }
 
+/** No such object (a missing bucket is not this: GET says NoSuchBucket; a HEAD cannot tell, see S3ImageSource). */
 function isNotFound(err: unknown): boolean {
-  const e = err as SdkError;
-  return e?.$metadata?.httpStatusCode === 404 && (e.name === 'NotFound' || e.name === 'NoSuchKey');
+  return err instanceof ImageStoreError && err.status === 404 && (err.code === 'NotFound' || err.code === 'NoSuchKey');
 }
 
 /** The first enabled, untagged rule whose prefix covers `prefix` and that expires objects after some days. */
 export function expiryOf(rules: readonly LifecycleRule[], prefix: string): LifecycleReport {
+  // A store that answers in a shape of its own (GCS's XML API: Action/Condition) says nothing we can read.
+  if (rules.some((r) => r.Status === undefined)) return { kind: 'unreadable', reason: 'the lifecycle rules are not in the S3 shape (no Status): check them with the store\'s own tools' };
   for (const rule of rules) {
     if (rule.Status !== 'Enabled' || !rule.Expiration?.Days) continue;
     const filter = rule.Filter;

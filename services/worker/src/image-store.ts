@@ -1,9 +1,10 @@
+import { isTaskCancelledError } from 'cockatiel';
 import type Redis from 'ioredis';
 import type { Breaker } from '../../shared/src/breaker';
 import { IDEMPOTENCY_SECONDS, JobOutcome } from '../../shared/src/job';
 import { imageKey, outcomeKey } from '../../shared/src/keys';
 import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
-import type { S3Images } from '../../shared/src/s3-images';
+import { ImageStoreError, S3Images } from '../../shared/src/s3-images';
 
 /** Where rendered PNGs, and the outcomes of finished jobs, go: media and the gateway read them back by job id. */
 export interface ImageStore {
@@ -173,8 +174,18 @@ export class S3ImageStore implements ImageStore {
   }
 
   async put(jobId: string, png: Buffer, ttlSeconds: number, outcome: JobOutcome): Promise<void> {
-    await this.breaker.execute((signal) => this.images.put(jobId, png, signal));
+    await this.guarded('upload', (signal) => this.images.put(jobId, png, signal));
     await this.outcomes.putOutcome(jobId, outcome, ttlSeconds);
+  }
+
+  /** A store call through the breaker; a timeout of the breaker's own is a store failure too. */
+  private async guarded<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      return await this.breaker.execute(fn);
+    } catch (err) {
+      if (isTaskCancelledError(err)) throw new ImageStoreError(`image store ${this.images.describe()}: ${what}: timed out`, undefined, 'Timeout', { cause: err });
+      throw err;
+    }
   }
 
   putFailure(jobId: string, outcome: JobOutcome): Promise<void> {
@@ -183,7 +194,7 @@ export class S3ImageStore implements ImageStore {
 
   async stored(jobId: string): Promise<{ bytes: number } | undefined> {
     if (!(await this.outcomes.completedOutcome(jobId))) return undefined;
-    const head = await this.breaker.execute((signal) => this.images.head(jobId, signal));
+    const head = await this.guarded('read', (signal) => this.images.head(jobId, signal));
     return head ? { bytes: head.bytes } : undefined;
   }
 
@@ -196,11 +207,17 @@ export class S3ImageStore implements ImageStore {
     return this.breaker.state === 'closed' ? 0 : Math.max(1000, this.breaker.retryAfterMs(now));
   }
 
-  /** The breaker's trial, when one is due: a check of the bucket. True when the store is usable (closed). */
+  /** The breaker's trial, when one is due: a check that the bucket answers and takes a write. True when the store is usable (closed). */
   async probe(now = Date.now()): Promise<boolean> {
     if (this.breaker.state === 'closed') return true;
     if (this.breaker.state === 'half-open' || this.breaker.retryAfterMs(now) > 0) return false;
-    await this.breaker.execute((signal) => this.images.checkBucket(signal));
+    await this.guarded('check', (signal) => this.check(signal));
     return true;
+  }
+
+  /** The bucket answers, and these credentials may write under the prefix (HeadBucket alone misses a denied PutObject). */
+  async check(signal?: AbortSignal): Promise<void> {
+    await this.images.checkBucket(signal);
+    await this.images.checkWrite(signal);
   }
 }

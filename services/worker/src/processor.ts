@@ -6,6 +6,7 @@ import { imageKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
 import { isModelNotReady, ModelHttpError } from '../../shared/src/model-client';
 import { ReplicaAckError } from '../../shared/src/replication';
+import { ImageStoreError } from '../../shared/src/s3-images';
 import type { ImageStore } from './image-store';
 import type { JobResult, WorkerMetrics } from './metrics';
 import type { ProgressMonitor } from './progress';
@@ -31,9 +32,9 @@ import type { ProgressMonitor } from './progress';
  *   exponential backoff until its attempts are used up;
  * - the image store full (Redis OOM), or its writes not confirmed by the replicas in time
  *   (QUEUE_MIN_REPLICAS_ACKED): postponed like an open breaker, the attempt not burned;
- * - the image store unavailable (object storage whose breaker is open): postponed before
- *   rendering, the attempt not burned; an upload that fails while the store still counts as
- *   available is an ordinary failure (retried with backoff, and counted by the store's breaker);
+ * - the object store failing (an upload or a read refused, timed out or unanswered) or
+ *   unavailable (its breaker open): postponed, the attempt not burned — a store outage is not
+ *   the job's fault; each failure counts for the store's breaker, which then stops the work;
  * - already rendered and stored by an earlier attempt whose completion BullMQ lost (a worker
  *   killed between the store and the completion, a failover that lost the completion): not
  *   rendered again, completed from what is stored.
@@ -80,6 +81,8 @@ export const MIN_POSTPONE_MS = 250;
 export const MAX_POSTPONE_JITTER_MS = 2000;
 /** Wait when the image store is full (queue Redis at maxmemory, noeviction): images expire and free room. */
 export const STORE_FULL_POSTPONE_MS = 30_000;
+/** Wait after a failed call to the object store while its breaker is still closed. */
+export const STORE_FAILED_POSTPONE_MS = 2_000;
 /** Wait when the model is not ready and says nothing of when it will be (no Retry-After). */
 export const MODEL_NOT_READY_POSTPONE_MS = 5_000;
 /** Wait when the replicas did not confirm a store: a failover or a replica catching up takes seconds. */
@@ -142,13 +145,13 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new DelayedError();
     };
 
-    const postponeStoreUnavailable = async (): Promise<never> => {
-      // Object storage is down (its breaker open): rendering now would be thrown away.
-      const wait = Math.max(MIN_POSTPONE_MS, deps.store.unavailableForMs?.(clock()) ?? 0);
+    const postponeStoreUnavailable = async (err?: unknown): Promise<never> => {
+      // Object storage is down or failing: rendering now would be thrown away.
+      const wait = Math.max(err ? STORE_FAILED_POSTPONE_MS : MIN_POSTPONE_MS, deps.store.unavailableForMs?.(clock()) ?? 0);
       const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
       await job.moveToDelayed(until, token);
       count('postponed');
-      log?.info({ until: new Date(until).toISOString() }, 'image store unavailable: job postponed');
+      log?.info({ until: new Date(until).toISOString(), ...(err ? { err: (err as Error).message } : {}) }, 'image store unavailable: job postponed');
       throw new DelayedError();
     };
     if ((deps.store.unavailableForMs?.(clock()) ?? 0) > 0) return postponeStoreUnavailable();
@@ -159,6 +162,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
     } catch (err) {
       if (err instanceof ReplicaAckError) return postponeUnconfirmed(err);
       if (isBreakerOpen(err)) return postponeStoreUnavailable();
+      if (err instanceof ImageStoreError) return postponeStoreUnavailable(err);
       throw failedAttempt(err);
     }
     if (done) {
@@ -210,6 +214,7 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       }
       if (err instanceof ReplicaAckError) return postponeUnconfirmed(err);
       if (isBreakerOpen(err)) return postponeStoreUnavailable();
+      if (err instanceof ImageStoreError) return postponeStoreUnavailable(err);
       throw failedAttempt(err);
     }
     count('completed');

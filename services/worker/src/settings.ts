@@ -6,6 +6,8 @@ import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redis
 import { Env, httpUrlSetting, intSetting, optionalIntSetting, loadSettingsOrExit, logLevelSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** IMAGE_STORE_CHECK_SECONDS' default: how often the worker checks the bucket while the store is not usable. */
+export const DEFAULT_STORE_CHECK_SECONDS = 5;
 
 /** The worker's environment; every variable is documented in services/worker/README.md. */
 export const workerEnvSchema = z.object({
@@ -28,7 +30,7 @@ export const workerEnvSchema = z.object({
   /** s3: how long the store's breaker stays open (jobs postponed) before a check of the bucket may close it. */
   IMAGE_STORE_BREAKER_OPEN_SECONDS: intSetting(1, 3600, 10),
   /** s3: how often the bucket is checked while the store is not usable (at start, and while its breaker is open). */
-  IMAGE_STORE_CHECK_SECONDS: intSetting(1, 3600, 5),
+  IMAGE_STORE_CHECK_SECONDS: intSetting(1, 3600, DEFAULT_STORE_CHECK_SECONDS),
   METRICS_PORT: intSetting(1, 65535, 9464),
   METRICS_HOST: z.string().min(1).default('0.0.0.0'),
   WORKER_LOCK_DURATION_MS: intSetting(500, 600_000, 10_000),

@@ -9,11 +9,12 @@ import { ModelClient } from '../../shared/src/model-client';
 import { duplicateRedis } from '../../shared/src/redis';
 import { S3Images } from '../../shared/src/s3-images';
 import { ImageStore, RedisImageStore, S3ImageStore } from './image-store';
+
 import { createWorkerMetrics } from './metrics';
 import { RenderResult, createRenderProcessor } from './processor';
 import { ProgressMonitor } from './progress';
 import { registerQueueMetrics } from './queue-metrics';
-import type { WorkerSettings } from './settings';
+import { DEFAULT_STORE_CHECK_SECONDS, WorkerSettings } from './settings';
 
 export type RenderWorkerSettings = Pick<
   WorkerSettings,
@@ -46,6 +47,7 @@ export interface RenderWorkerOptions {
 
 /** Consecutive failed store calls that open the image store's breaker (s3). */
 export const STORE_FAILURES_TO_OPEN = 3;
+
 
 export interface RenderWorker {
   readonly worker: Worker<RenderRequest, RenderResult>;
@@ -86,7 +88,8 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       ? new S3ImageStore(
           options.images ?? new S3Images(target),
           outcomes,
-          new Breaker({ target: 'image-store', openSeconds: settings.IMAGE_STORE_BREAKER_OPEN_SECONDS ?? 10, timeoutMs: target.timeoutMs, consecutiveFailures: STORE_FAILURES_TO_OPEN, registry }),
+          // The calls bound themselves at timeoutMs (a clear error); the breaker's own timeout is a backstop.
+          new Breaker({ target: 'image-store', openSeconds: settings.IMAGE_STORE_BREAKER_OPEN_SECONDS ?? 10, timeoutMs: 2 * target.timeoutMs + 1000, consecutiveFailures: STORE_FAILURES_TO_OPEN, registry }),
         )
       : undefined;
   const store: ImageStore = s3 ?? outcomes;
@@ -140,13 +143,17 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   let closing = false;
   let started = false;
   const run = () => {
+    if (closing || started) return;
     started = true;
     void worker.run().catch((err: unknown) => logger.error({ err }, 'worker stopped taking jobs'));
+    // The store failed between its check and now: start paused (its probe resumes the worker).
+    if (s3 && s3.breaker.state !== 'closed') void worker.pause(true);
   };
   let probing: NodeJS.Timeout | undefined;
+  const stopChecking = new AbortController();
   if (!s3) run();
   else {
-    const checkMs = (settings.IMAGE_STORE_CHECK_SECONDS ?? 2) * 1000;
+    const checkMs = (settings.IMAGE_STORE_CHECK_SECONDS ?? DEFAULT_STORE_CHECK_SECONDS) * 1000;
     // While the store's breaker is open, this worker takes no new job (the jobs wait, rather
     // than cycle between waiting and delayed); the probe's passing trial resumes it.
     // (A paused worker with no active job leaves its main loop: resume() starts it again.)
@@ -155,10 +162,10 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       if (state === 'open') void worker.pause(true);
       else if (state === 'closed' && worker.isPaused()) void worker.resume();
     });
-    void untilStoreUsable(s3, checkMs, logger, () => closing).then((usable) => {
-      if (!usable) return;
+    void untilStoreUsable(s3, checkMs, logger, stopChecking.signal).then((usable) => {
+      if (!usable || closing) return;
       run();
-      void logLifecycle(s3, settings.IMAGE_TTL_SECONDS, logger);
+      void logLifecycle(s3, settings.IMAGE_TTL_SECONDS, logger).catch(() => undefined);
       probing = setInterval(() => void probeStore(s3, logger), checkMs).unref();
     });
   }
@@ -172,6 +179,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     activeJobs: () => active,
     close: async () => {
       closing = true;
+      stopChecking.abort();
       clearInterval(reconciling);
       clearInterval(probing);
       await worker.close();
@@ -187,19 +195,25 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
  * the worker takes no job, so a wrong bucket or bad credentials burn no job's attempts; readiness
  * fails, and each distinct problem is logged once, in one line that names the bucket.
  */
-async function untilStoreUsable(store: S3ImageStore, checkMs: number, logger: Logger, stopped: () => boolean): Promise<boolean> {
+async function untilStoreUsable(store: S3ImageStore, checkMs: number, logger: Logger, stop: AbortSignal): Promise<boolean> {
   let last: string | undefined;
-  while (!stopped()) {
+  while (!stop.aborted) {
     try {
-      await store.images.checkBucket(AbortSignal.timeout(store.images.location.timeoutMs));
+      await store.check(stop);
+      if (stop.aborted) return false;
       logger.info({ store: store.images.describe() }, 'image store reachable: taking jobs');
       return true;
     } catch (err) {
+      if (stop.aborted) return false;
       const problem = (err as Error).message;
       if (problem !== last) logger.error(`${problem}; taking no jobs until it answers`);
       last = problem;
     }
-    await new Promise((r) => setTimeout(r, checkMs));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, checkMs);
+      timer.unref();
+      stop.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
   }
   return false;
 }
