@@ -4,6 +4,7 @@ import type { LeveeConfig } from './config/resolve';
 import { CacheRedis } from './constructs/cache-redis';
 import { Edge } from './constructs/edge';
 import { Gateway } from './constructs/gateway';
+import { GpuNodePool } from './constructs/gpu-node-pool';
 import { Media } from './constructs/media';
 import { Model } from './constructs/model';
 import { Monitoring } from './constructs/monitoring';
@@ -31,7 +32,10 @@ export class LeveeChart extends Chart {
   public readonly queueSentinel?: QueueSentinel;
   /** Absent with `LEVEE_CACHE_REDIS=external`. */
   public readonly cacheRedis?: CacheRedis;
-  public readonly model: Model;
+  /** Absent with an external model (LEVEE_MODEL_URL). */
+  public readonly model?: Model;
+  /** Only with LEVEE_NODE_PROVISIONER=karpenter. */
+  public readonly gpuNodePool?: GpuNodePool;
   public readonly gateway: Gateway;
   public readonly media: Media;
   public readonly worker: Worker;
@@ -48,7 +52,8 @@ export class LeveeChart extends Chart {
     if (config.queueRedis.mode !== 'external') this.queueRedis = new QueueRedis(this, 'queue-redis', { config });
     if (config.queueRedis.mode === 'sentinel') this.queueSentinel = new QueueSentinel(this, 'queue-sentinel', { config });
     if (config.cacheRedis.mode === 'deployment') this.cacheRedis = new CacheRedis(this, 'cache-redis', { config });
-    this.model = new Model(this, 'model', { config });
+    if (!config.modelServer.external) this.model = new Model(this, 'model', { config });
+    if (config.modelServer.karpenter) this.gpuNodePool = new GpuNodePool(this, 'gpu-node-pool', { config });
     this.gateway = new Gateway(this, 'gateway', { config });
     this.media = new Media(this, 'media', { config });
     this.worker = new Worker(this, 'worker', { config });

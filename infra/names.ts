@@ -94,6 +94,8 @@ export function requiredSecrets(config: LeveeConfig): SecretRef[] {
   for (const [role, ext] of [['queue', config.queueRedis.external], ['cache', config.cacheRedis.external]] as const) {
     if (ext?.caSecret) refs.push({ name: ext.caSecret, key: CA_SECRET_KEY, description: `CA certificate of the managed ${role} Redis`, generated: false });
   }
+  // The model API key, when one is set: the model's provider (or its operator) issues it.
+  if (config.modelServer.apiKeySecret) refs.push({ name: config.modelServer.apiKeySecret, key: 'api-key', description: 'the model API key (a Bearer token)', generated: false });
   // The object store's access keys, when not a workload identity: the store issues them, not us.
   const store = config.imageStore;
   if (store.kind === 's3' && store.credentialsSecret) {

@@ -4,8 +4,8 @@
  * Nothing is built before this succeeds.
  */
 import {
-  CacheRedisMode, Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, QueueRedisMode, S3_ONLY_SETTINGS, SETTINGS, SETTING_NAMES,
-  SettingName, SettingValues, settingLabel,
+  CacheRedisMode, Cpu, DnsSelector, Environment, GatewayRef, HashBy, KARPENTER_ONLY_SETTINGS, L7ProviderName, Label, LoadBalancingAlgorithm, MONITORING_ONLY_SETTINGS, Memory, ModelApiName, NodeClassRef,
+  NodeRequirement, QueueRedisMode, S3_ONLY_SETTINGS, SETTINGS, SETTING_NAMES, SettingName, SettingValues, settingLabel,
 } from './settings';
 
 export interface Resources {
@@ -128,6 +128,40 @@ export interface S3Store {
   readonly egress: { readonly cidrs: readonly string[]; readonly port: number };
 }
 
+/** The model tier: the API, the server (in the cluster or not), its nodes and GPUs, and scale to zero. */
+export interface ModelServer {
+  readonly api: ModelApiName;
+  readonly name: string;
+  /** Secret (key `api-key`) with the Bearer key, if any. */
+  readonly apiKeySecret?: string;
+  /** openai-images: the catalog `/api/styles` serves (comma-separated ids). */
+  readonly styles?: string;
+  /** An endpoint outside the chart: no model Deployment, egress to it instead. */
+  readonly external?: { readonly url: string; readonly cidrs: readonly string[]; readonly port: number };
+  /** A model image of the user's; undefined: Levee's stand-in. */
+  readonly image?: string;
+  /** GPUs per pod (0 = none), of `gpuResource`, tolerating `gpuTaintKey`. */
+  readonly gpus: number;
+  readonly gpuResource: string;
+  readonly gpuTaintKey: string;
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly runtimeClass?: string;
+  /** The startupProbe allows this long to load and warm up. */
+  readonly startupSeconds: number;
+  /** LEVEE_MODEL_MIN_REPLICAS = 0: KEDA scales the model and the workers from zero. */
+  readonly scaleToZero: boolean;
+  readonly kedaCooldownSeconds: number;
+  /** With LEVEE_NODE_PROVISIONER=karpenter: the NodePool of the GPU nodes. */
+  readonly karpenter?: {
+    readonly nodePool: string;
+    readonly nodeClass: NodeClassRef;
+    readonly requirements: readonly NodeRequirement[];
+    readonly gpuLimit: number;
+    readonly consolidateAfter: string;
+    readonly budget: string;
+  };
+}
+
 /** IPv4 and IPv6 ranges that "anywhere" leaves out of the object store's egress: private, CGNAT, link-local (the cloud metadata address), unique-local. */
 export const NOT_THE_INTERNET = { v4: ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'], v6: ['fc00::/7', 'fe80::/10'] } as const;
 
@@ -147,6 +181,8 @@ export interface LeveeConfig {
   readonly gateway: AppSizing;
   readonly media: AppSizing;
   readonly model: AppSizing;
+  /** Which model, where, on which nodes (docs/model.md). */
+  readonly modelServer: ModelServer;
   readonly worker: AppSizing & {
     readonly autoscaler: 'cpu' | 'keda';
     readonly kedaListLength: number;
@@ -370,6 +406,44 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     }
   }
 
+  // The model tier.
+  const externalModel = v.modelUrl !== '';
+  const givenNonEmpty = (name: SettingName) => given(name) && raw[name] !== '';
+  if (externalModel) {
+    for (const name of ['modelImage', 'modelGpus', 'modelGpuResource', 'modelGpuTaint', 'modelNodeSelector', 'modelRuntimeClass', 'modelStartupSeconds', 'nodeProvisioner'] as const) {
+      if (givenNonEmpty(name) && !(name === 'modelGpus' && v.modelGpus === 0) && !(name === 'nodeProvisioner' && v.nodeProvisioner === 'none')) {
+        problems.push(`${show(name, raw[name])} contradicts ${show('modelUrl', raw.modelUrl)}; allowed: ${name} only for a model in the cluster (modelUrl = "")`);
+      }
+    }
+    if (v.modelMinReplicas === 0) problems.push(`${show('modelMinReplicas', raw.modelMinReplicas)} contradicts ${show('modelUrl', raw.modelUrl)}; allowed: scale to zero only for a model in the cluster`);
+  } else if (given('modelCidrs')) {
+    problems.push(`${show('modelCidrs', raw.modelCidrs)} contradicts ${show('modelUrl', raw.modelUrl)}; allowed: modelCidrs only with an external model (modelUrl)`);
+  }
+  if (v.modelGpus === 0) {
+    for (const name of ['modelGpuResource', 'modelGpuTaint'] as const) {
+      if (given(name)) problems.push(`${show(name, raw[name])} contradicts ${show('modelGpus', raw.modelGpus)}; allowed: ${name} only with GPUs (modelGpus > 0)`);
+    }
+  }
+  if (v.nodeProvisioner === 'karpenter' && v.modelGpus === 0) {
+    problems.push(`${show('nodeProvisioner', raw.nodeProvisioner)} contradicts ${show('modelGpus', raw.modelGpus)}; allowed: the Karpenter NodePool is for the model's GPU nodes: set modelGpus > 0`);
+  }
+  if (v.nodeProvisioner !== 'karpenter') {
+    for (const name of KARPENTER_ONLY_SETTINGS.filter(given)) {
+      problems.push(`${show(name, raw[name])} contradicts ${show('nodeProvisioner', raw.nodeProvisioner)}; allowed: ${name} only with nodeProvisioner = "karpenter"`);
+    }
+  }
+  if (v.modelStyles !== '' && v.modelApi !== 'openai-images') {
+    problems.push(`${show('modelStyles', raw.modelStyles)} contradicts ${show('modelApi', raw.modelApi)}; allowed: modelStyles only with modelApi = "openai-images" (the levee API serves its own catalog)`);
+  }
+  if (v.modelMinReplicas === 0) {
+    if (v.workerAutoscaler !== 'keda') {
+      problems.push(`${show('modelMinReplicas', raw.modelMinReplicas)} needs ${settingLabel('workerAutoscaler')} = "keda" (got ${JSON.stringify(raw.workerAutoscaler)}); allowed: scale to zero with KEDA, which scales the model and the workers on the queue`);
+    }
+    if (given('modelCpuTarget')) problems.push(`${show('modelCpuTarget', raw.modelCpuTarget)} contradicts ${show('modelMinReplicas', raw.modelMinReplicas)}; allowed: a CPU target only when the model does not scale to zero (KEDA scales it on the queue)`);
+  } else if (given('kedaCooldownSeconds')) {
+    problems.push(`${show('kedaCooldownSeconds', raw.kedaCooldownSeconds)} contradicts ${show('modelMinReplicas', raw.modelMinReplicas)}; allowed: a cooldown only with scale to zero (modelMinReplicas = 0)`);
+  }
+
   // The image store: the s3 settings only with s3; one way to the credentials.
   if (v.imageStore === 'redis') {
     for (const name of S3_ONLY_SETTINGS.filter((n) => given(n) && raw[n] !== '')) {
@@ -453,6 +527,8 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     model: sizing('model'),
     worker: {
       ...sizing('worker'),
+      // Scale to zero: the workers too, unless a minimum is given (KEDA wakes them with the model).
+      ...(v.modelMinReplicas === 0 && !given('workerMinReplicas') ? { minReplicas: 0 } : {}),
       autoscaler: v.workerAutoscaler,
       kedaListLength: v.kedaListLength,
       concurrency: v.workerConcurrency,
@@ -479,6 +555,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       maxmemoryMb: maxmemoryMb(v.cacheRedisMemory),
     },
     edge: edgeConfig(environment, previewId, v, given),
+    modelServer: modelServer(v, namespace),
     imageStore: v.imageStore === 's3' ? s3Store(v) : { kind: 'redis' },
     imageDelivery: { mode: v.imageDelivery, urlTtlSeconds: v.imageUrlTtlSeconds, ...(v.imagePublicBaseUrl !== '' ? { publicBaseUrl: v.imagePublicBaseUrl } : {}) },
     loadBalancing:
@@ -528,6 +605,30 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
     shutdown: { preStopSeconds: v.preStopSeconds, shutdownDelaySeconds: v.shutdownDelaySeconds, drainSeconds: v.drainSeconds },
     podDisruptionBudgets: environment === 'production',
     namespaceGuards: environment !== 'production',
+  };
+}
+
+/** The resolved model tier. */
+function modelServer(v: SettingValues, namespace: string): ModelServer {
+  const url = v.modelUrl !== '' ? new URL(v.modelUrl) : undefined;
+  return {
+    api: v.modelApi,
+    name: v.modelName,
+    ...(v.modelApiKeySecret !== '' ? { apiKeySecret: v.modelApiKeySecret } : {}),
+    ...(v.modelStyles !== '' ? { styles: v.modelStyles } : {}),
+    ...(url ? { external: { url: v.modelUrl, cidrs: v.modelCidrs.split(','), port: url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443 } } : {}),
+    ...(v.modelImage !== '' ? { image: v.modelImage } : {}),
+    gpus: v.modelGpus,
+    gpuResource: v.modelGpuResource,
+    gpuTaintKey: v.modelGpuTaint,
+    nodeSelector: v.modelNodeSelector,
+    ...(v.modelRuntimeClass !== '' ? { runtimeClass: v.modelRuntimeClass } : {}),
+    startupSeconds: v.modelStartupSeconds,
+    scaleToZero: v.modelMinReplicas === 0,
+    kedaCooldownSeconds: v.kedaCooldownSeconds,
+    ...(v.nodeProvisioner === 'karpenter'
+      ? { karpenter: { nodePool: `${namespace}-gpu`, nodeClass: v.gpuNodeClass, requirements: v.gpuRequirements, gpuLimit: v.gpuLimit, consolidateAfter: v.gpuConsolidateAfter, budget: v.gpuDisruptionBudget } }
+      : {}),
   };
 }
 

@@ -275,6 +275,40 @@ function requiredCidrList(raw: string): Parsed<string> {
   return parsed.ok && parsed.value !== '' ? parsed : bad('a comma-separated list of IPv4/IPv6 CIDRs (e.g. 0.0.0.0/0, or 52.216.0.0/15,3.5.0.0/19)');
 }
 
+/** Empty (none) or a pinned image reference. */
+function optionalPinnedImage(raw: string): Parsed<string> {
+  if (raw === '') return ok(raw);
+  const parsed = pinnedImage(raw);
+  return parsed.ok ? parsed : bad(`empty (Levee's stand-in) or ${parsed.allowed}`);
+}
+
+/** A Karpenter nodeClassRef: `<group>/<kind>/<name>`. */
+export interface NodeClassRef { readonly group: string; readonly kind: string; readonly name: string }
+function nodeClassRef(raw: string): Parsed<NodeClassRef> {
+  const m = /^([a-z0-9]([a-z0-9.-]*[a-z0-9])?)\/([A-Z][A-Za-z0-9]*)\/([a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/.exec(raw);
+  return m ? ok({ group: m[1]!, kind: m[3]!, name: m[4]! }) : bad('<group>/<kind>/<name> of a NodeClass (e.g. karpenter.k8s.aws/EC2NodeClass/gpu, karpenter.azure.com/AKSNodeClass/gpu)');
+}
+
+/** Node requirements `key=v1|v2,key2=v3` (operator In). */
+export interface NodeRequirement { readonly key: string; readonly values: readonly string[] }
+function nodeRequirements(raw: string): Parsed<readonly NodeRequirement[]> {
+  const allowed = 'empty or comma-separated <label key>=<value>|<value> (e.g. karpenter.k8s.aws/instance-category=g,karpenter.sh/capacity-type=on-demand|spot)';
+  if (raw === '') return ok([]);
+  const out: NodeRequirement[] = [];
+  for (const part of raw.split(',').map((p) => p.trim())) {
+    const [key, values, ...rest] = part.split('=');
+    const list = (values ?? '').split('|');
+    if (!key || rest.length > 0 || !LABEL_KEY.test(key) || list.some((v) => v === '' || !LABEL_VALUE.test(v)) || out.some((r) => r.key === key)) return bad(allowed);
+    out.push({ key, values: list });
+  }
+  return ok(out);
+}
+
+/** A Karpenter duration: Go's `1h30m`, `10m`, `30s` (no ms), or `Never`. */
+function karpenterDuration(raw: string): Parsed<string> {
+  return raw === 'Never' || /^([0-9]+(s|m|h))+$/.test(raw) ? ok(raw) : bad('a duration such as 30s, 10m or 1h, or Never');
+}
+
 const same = (value: string) => () => value;
 const byEnv = (values: Record<Environment, string | undefined>) => (environment: Environment) => values[environment];
 const prodOr = (production: string, small: string) => byEnv({ production, preview: small, dev: small });
@@ -299,6 +333,9 @@ export type QueueRedisMode = (typeof QUEUE_REDIS_MODES)[number];
 export const CACHE_REDIS_MODES = ['deployment', 'external'] as const;
 export type CacheRedisMode = (typeof CACHE_REDIS_MODES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export const MODEL_APIS = ['levee', 'openai-images'] as const;
+export type ModelApiName = (typeof MODEL_APIS)[number];
+export const NODE_PROVISIONERS = ['none', 'karpenter'] as const;
 export const IMAGE_STORES = ['s3', 'redis'] as const;
 export type ImageStoreMode = (typeof IMAGE_STORES)[number];
 export const IMAGE_DELIVERIES = ['stream', 'redirect'] as const;
@@ -308,10 +345,12 @@ function appSettings<const P extends string>(
   prefix: P,
   label: string,
   d: { min: [string, string]; max: [string, string]; target: string; cpuReq: [string, string]; cpuLim: [string, string]; memReq: [string, string]; memLim: [string, string] },
+  /** What the minimum may be: 0 means the app can scale to zero (KEDA). */
+  minReplicas = { lowest: 1, note: '' },
 ) {
   const env = prefix.toUpperCase();
   return {
-    [`${prefix}MinReplicas`]: { env: `LEVEE_${env}_MIN_REPLICAS`, description: `${label}: minimum replicas (autoscaler)`, default: prodOr(...d.min), parse: integer(1, 1000) },
+    [`${prefix}MinReplicas`]: { env: `LEVEE_${env}_MIN_REPLICAS`, description: `${label}: minimum replicas (autoscaler)${minReplicas.note}`, default: prodOr(...d.min), parse: integer(minReplicas.lowest, 1000) },
     [`${prefix}MaxReplicas`]: { env: `LEVEE_${env}_MAX_REPLICAS`, description: `${label}: maximum replicas (autoscaler)`, default: prodOr(...d.max), parse: integer(1, 1000) },
     [`${prefix}CpuTarget`]: { env: `LEVEE_${env}_CPU_TARGET`, description: `${label}: HPA target average CPU utilization, percent of the request`, default: same(d.target), parse: integer(1, 100) },
     [`${prefix}CpuRequest`]: { env: `LEVEE_${env}_CPU_REQUEST`, description: `${label}: CPU request per pod`, default: prodOr(...d.cpuReq), parse: cpu },
@@ -346,8 +385,35 @@ export const SETTINGS = {
   // autoscalers react; the namespace's ResourceQuota is sized from these maxima.
   ...appSettings('gateway', 'gateway', { min: ['3', '1'], max: ['30', '3'], target: '80', cpuReq: ['500m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
   ...appSettings('media', 'media', { min: ['2', '1'], max: ['10', '2'], target: '75', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),
-  ...appSettings('model', 'model', { min: ['2', '1'], max: ['20', '2'], target: '70', cpuReq: ['1', '250m'], cpuLim: ['2', '1'], memReq: ['512Mi', '256Mi'], memLim: ['1Gi', '512Mi'] }),
+  ...appSettings('model', 'model', { min: ['2', '1'], max: ['20', '2'], target: '70', cpuReq: ['1', '250m'], cpuLim: ['2', '1'], memReq: ['512Mi', '256Mi'], memLim: ['1Gi', '512Mi'] }, { lowest: 0, note: '; 0 = scale to zero: KEDA scales the model and the workers on the queue, from zero (needs workerAutoscaler keda)' }),
   ...appSettings('worker', 'worker', { min: ['2', '1'], max: ['50', '3'], target: '70', cpuReq: ['250m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
+
+  // The model tier: which API, which server, on which nodes (docs/model.md).
+  modelApi: { env: 'LEVEE_MODEL_API', description: 'the API the workers speak to the model: levee (POST /v1/render) or openai-images (POST /v1/images/generations, the de-facto standard of local and hosted image servers)', default: same('levee'), parse: oneOf(MODEL_APIS) },
+  modelName: { env: 'LEVEE_MODEL_NAME', description: 'openai-images: the model of every request (MODEL_NAME)', default: same('levee-stand-in'), parse: matching(/^[A-Za-z0-9._:/@-]{1,256}$/, 'a model name: letters, digits, ".", "_", ":", "/", "@" and "-", at most 256 characters') },
+  modelImage: { env: 'LEVEE_MODEL_IMAGE', description: "the model container to run, pinned (it must serve the model API on PORT 8081 with /healthz and /readyz, run as uid 10001 with a read-only root); empty = Levee's stand-in (<registry>/levee-model)", default: same(''), parse: optionalPinnedImage },
+  modelUrl: { env: 'LEVEE_MODEL_URL', description: 'an external model endpoint (a hosted API, or a server outside the chart): no model Deployment is written, and the workers and gateway may reach it (LEVEE_MODEL_CIDRS); empty = the in-cluster model', default: same(''), parse: optionalHttpUrl('https://api.example.com') },
+  modelCidrs: { env: 'LEVEE_MODEL_CIDRS', description: 'with modelUrl: where it is, for the egress NetworkPolicy of the workers and the gateway (0.0.0.0/0 and ::/0 leave out the private, CGNAT and link-local ranges)', default: same('0.0.0.0/0'), parse: requiredCidrList },
+  modelApiKeySecret: { env: 'LEVEE_MODEL_API_KEY_SECRET', description: 'Secret (key api-key) with the model API key, sent as a Bearer token (MODEL_API_KEY; the in-cluster stand-in then requires it too); empty = none', default: same(''), parse: optionalResourceName },
+  modelStyles: { env: 'LEVEE_MODEL_STYLES', description: 'openai-images: the style catalog /api/styles serves (that API has none), comma-separated style ids; empty = none (404)', default: same(''), parse: matching(/^([a-z0-9-]{1,64}(,[a-z0-9-]{1,64})*)?$/, 'empty or comma-separated style ids (a-z, 0-9 and "-", e.g. sunset,ocean)') },
+  modelGpus: { env: 'LEVEE_MODEL_GPUS', description: 'GPUs per model pod (limits of LEVEE_MODEL_GPU_RESOURCE, and a toleration of the GPU taint); 0 = none', default: same('0'), parse: integer(0, 16) },
+  modelGpuResource: { env: 'LEVEE_MODEL_GPU_RESOURCE', description: 'with GPUs: the extended resource the model pods ask for', default: same('nvidia.com/gpu'), parse: matching(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/, 'an extended resource name <domain>/<name> (e.g. nvidia.com/gpu, amd.com/gpu)') },
+  modelGpuTaint: { env: 'LEVEE_MODEL_GPU_TAINT', description: 'with GPUs: the key of the NoSchedule taint the GPU nodes carry (the model pods tolerate it; the Karpenter NodePool sets it)', default: same('nvidia.com/gpu'), parse: matching(LABEL_KEY, 'a taint key (a label key, e.g. nvidia.com/gpu)') },
+  modelNodeSelector: { env: 'LEVEE_MODEL_NODE_SELECTOR', description: 'labels the model pods\' nodes must have, as key=value pairs (e.g. cloud.google.com/gke-accelerator=nvidia-l4); empty = none', default: same(''), parse: labelSelector },
+  modelRuntimeClass: { env: 'LEVEE_MODEL_RUNTIME_CLASS', description: 'runtimeClassName of the model pods (e.g. nvidia); empty = the cluster default', default: same(''), parse: optionalResourceName },
+  modelStartupSeconds: { env: 'LEVEE_MODEL_STARTUP_SECONDS', description: "longest a model pod may take to load and warm up (its startupProbe on /readyz): liveness starts only after, so a loading model is never killed", default: same('60'), parse: integer(10, 7200) },
+  kedaCooldownSeconds: { env: 'LEVEE_KEDA_COOLDOWN_SECONDS', description: 'scale to zero: how long the queue stays empty before KEDA scales the model and the workers to zero', default: same('300'), parse: integer(30, 86400) },
+  nodeProvisioner: { env: 'LEVEE_NODE_PROVISIONER', description: 'nodes for the model\'s GPUs: none (the cluster has them) or karpenter (a Karpenter NodePool karpenter.sh/v1 of GPU nodes, tainted, limited, consolidated when empty)', default: same('none'), parse: oneOf(NODE_PROVISIONERS) },
+  gpuNodeClass: { env: 'LEVEE_GPU_NODECLASS', description: "karpenter: the cloud's NodeClass the NodePool uses, <group>/<kind>/<name> (the cluster's, not Levee's)", default: same('karpenter.k8s.aws/EC2NodeClass/gpu'), parse: nodeClassRef },
+  gpuRequirements: {
+    env: 'LEVEE_GPU_REQUIREMENTS',
+    description: 'karpenter: node requirements, comma-separated <label>=<value>|<value> (operator In)',
+    default: same('karpenter.k8s.aws/instance-category=g,karpenter.k8s.aws/instance-gpu-manufacturer=nvidia,karpenter.sh/capacity-type=on-demand'),
+    parse: nodeRequirements,
+  },
+  gpuLimit: { env: 'LEVEE_GPU_LIMIT', description: 'karpenter: most GPUs the NodePool may provision in all (its limits)', default: same('100'), parse: integer(1, 100000) },
+  gpuConsolidateAfter: { env: 'LEVEE_GPU_CONSOLIDATE_AFTER', description: 'karpenter: how long a GPU node stays empty before it is removed (consolidation when empty only: a node busy with renders is never drained for cost)', default: same('10m'), parse: karpenterDuration },
+  gpuDisruptionBudget: { env: 'LEVEE_GPU_DISRUPTION_BUDGET', description: 'karpenter: the share (or number) of GPU nodes disrupted at once', default: same('10%'), parse: matching(/^((100|[1-9]?[0-9])%|[0-9]+)$/, 'a percentage (e.g. 10%) or a number of nodes') },
 
   workerAutoscaler: { env: 'LEVEE_WORKER_AUTOSCALER', description: 'worker autoscaling: cpu (HorizontalPodAutoscaler) or keda (ScaledObject on queue depth) — never both', default: same('cpu'), parse: oneOf(WORKER_AUTOSCALERS) },
   kedaListLength: { env: 'LEVEE_KEDA_LIST_LENGTH', description: 'KEDA: waiting jobs per worker replica (listLength of both triggers)', default: same('20'), parse: integer(1, 100000) },
@@ -537,6 +603,9 @@ export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
   'monitoringLabels', 'scrapeIntervalSeconds', 'grafanaDashboardLabel', 'runbookUrl', 'alertBreakerOpenMinutes', 'alertRateLimitedPercent',
   'alertQueueRejectedPercent', 'alertOldestJobMinutes', 'alertJobFailurePercent', 'alertStalledJobs', 'alertQueueRedisMemoryPercent', 'alertGatewayMaxedMinutes',
 ];
+
+/** Settings that only mean something with `nodeProvisioner = karpenter`. */
+export const KARPENTER_ONLY_SETTINGS: readonly SettingName[] = ['gpuNodeClass', 'gpuRequirements', 'gpuLimit', 'gpuConsolidateAfter', 'gpuDisruptionBudget'];
 
 /** Settings that only mean something with `imageStore = s3`. */
 export const S3_ONLY_SETTINGS: readonly SettingName[] = [

@@ -38,6 +38,12 @@ export interface AppWorkloadProps {
   readonly volumeMounts?: readonly k8s.VolumeMount[];
   /** Annotations of the ServiceAccount: a workload identity (IRSA, GKE). @default none */
   readonly serviceAccountAnnotations?: Readonly<Record<string, string>>;
+  /** A startupProbe: liveness and readiness wait until it passes (a model that loads for minutes). @default none */
+  readonly startupProbe?: k8s.Probe;
+  /** Extended resources per container (e.g. `nvidia.com/gpu: 1`), as requests and limits alike. @default none */
+  readonly extendedResources?: Readonly<Record<string, number>>;
+  /** Where the pods may run: tolerations, a node selector, a runtime class. @default anywhere */
+  readonly scheduling?: { readonly tolerations?: readonly k8s.Toleration[]; readonly nodeSelector?: Readonly<Record<string, string>>; readonly runtimeClassName?: string };
 }
 
 /**
@@ -65,14 +71,18 @@ export class AppWorkload extends Construct {
       automountServiceAccountToken: false,
     });
 
+    const base = resources(sizing.resources);
+    const extended = Object.fromEntries(Object.entries(props.extendedResources ?? {}).map(([name, n]) => [name, k8s.Quantity.fromNumber(n)]));
     const container: k8s.Container = {
       name: component,
       image: props.image,
       imagePullPolicy: 'IfNotPresent',
       ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
       env: [...props.env],
-      resources: resources(sizing.resources),
+      // Extended resources cannot be overcommitted: requests equal limits.
+      resources: { requests: { ...base.requests, ...extended }, limits: { ...base.limits, ...extended } },
       securityContext: containerSecurityContext(),
+      ...(props.startupProbe ? { startupProbe: props.startupProbe } : {}),
       livenessProbe: props.livenessProbe,
       readinessProbe: props.readinessProbe,
       volumeMounts: [TMP_MOUNT, ...(props.volumeMounts ?? [])],
@@ -104,6 +114,9 @@ export class AppWorkload extends Construct {
           spec: {
             ...basePodSpec(name, props.terminationGracePeriodSeconds),
             topologySpreadConstraints: topologySpread(name, true),
+            ...(props.scheduling?.tolerations?.length ? { tolerations: [...props.scheduling.tolerations] } : {}),
+            ...(props.scheduling?.nodeSelector && Object.keys(props.scheduling.nodeSelector).length > 0 ? { nodeSelector: { ...props.scheduling.nodeSelector } } : {}),
+            ...(props.scheduling?.runtimeClassName ? { runtimeClassName: props.scheduling.runtimeClassName } : {}),
             containers: [container],
             volumes: [TMP_VOLUME, ...(props.volumes ?? [])],
           },

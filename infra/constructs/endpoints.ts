@@ -4,7 +4,29 @@ import type { ExternalRedis, LeveeConfig } from '../config/resolve';
 import { CA_SECRET_KEY, COMPONENTS, PORTS, QUEUE_SENTINEL_MASTER, SecretRef, cacheRedisSecret, queueRedisSecret } from '../names';
 import { plainEnv, secretEnv } from './pod';
 
+/** The in-cluster model's Service. */
 export const MODEL_URL = `http://${COMPONENTS.model}:${PORTS.model}`;
+
+/** Where the workers and the gateway find the model: the in-cluster Service, or LEVEE_MODEL_URL. */
+export function modelUrl(config: LeveeConfig): string {
+  return config.modelServer.external?.url ?? MODEL_URL;
+}
+
+/** Key of the model API key in LEVEE_MODEL_API_KEY_SECRET. */
+export const MODEL_API_KEY_SECRET_KEY = 'api-key';
+
+/**
+ * The model API settings of an app: the worker speaks it (MODEL_API, MODEL_NAME), the gateway
+ * reads the catalog (MODEL_API; MODEL_STYLES with openai-images), and the key, when set, goes
+ * to both and to the in-cluster stand-in (which then requires it).
+ */
+export function modelApiEnv(config: LeveeConfig, app: 'worker' | 'gateway' | 'model'): k8s.EnvVar[] {
+  const m = config.modelServer;
+  const plain: Record<string, string> =
+    app === 'worker' ? { MODEL_API: m.api, ...(m.api === 'openai-images' ? { MODEL_NAME: m.name } : {}) } : app === 'gateway' ? { MODEL_API: m.api, ...(m.styles ? { MODEL_STYLES: m.styles } : {}) } : {};
+  const key = m.apiKeySecret ? [secretEnv('MODEL_API_KEY', { name: m.apiKeySecret, key: MODEL_API_KEY_SECRET_KEY })] : [];
+  return [...plainEnv(plain), ...key];
+}
 
 /** The stable DNS name of queue Redis data pod `i`: `<pod>.<headless Service>.<namespace>.svc` (resolv.conf's search list completes it in any cluster domain). */
 export function queueRedisPodHost(config: LeveeConfig, i: number): string {

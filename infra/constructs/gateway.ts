@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
-import { MODEL_URL, cacheRedisClient, imageStoreEnv, queueRedisClient } from './endpoints';
+import { cacheRedisClient, imageStoreEnv, modelApiEnv, modelUrl, queueRedisClient } from './endpoints';
 import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
 
@@ -28,7 +28,7 @@ export class Gateway extends AppWorkload {
         ...plainEnv({
           PORT: PORTS.gateway,
           METRICS_PORT: PORTS.gatewayMetrics,
-          MODEL_URL,
+          MODEL_URL: modelUrl(config),
           RATE_LIMIT_PER_SECOND: config.app.rateLimitPerSecond,
           RATE_LIMIT_IPV6_PREFIX: config.app.rateLimitIpv6Prefix,
           ...(config.app.trustProxy !== '' ? { TRUST_PROXY: config.app.trustProxy } : {}),
@@ -46,6 +46,7 @@ export class Gateway extends AppWorkload {
           // Replicas that confirm each job (Redis WAIT) before the 202.
           QUEUE_MIN_REPLICAS_ACKED: config.queueRedis.minReplicasAcked,
         }),
+        ...modelApiEnv(config, 'gateway'),
         ...queue.env,
         ...cache.env,
         // Names the images in the status document; the gateway never calls the store (SERVE_MEDIA=false).

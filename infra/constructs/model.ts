@@ -1,8 +1,11 @@
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { k8s } from 'cdk8s-plus-28';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
+import { modelApiEnv } from './endpoints';
+import { KEDA_TLS_ENV, kedaTlsFromEnv, scaledObject, triggerAuthentication } from './keda';
 import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
 
@@ -43,23 +46,70 @@ export interface ModelProps {
   readonly config: LeveeConfig;
 }
 
-/** The image model API (cluster-internal), called by the gateway (styles) and the workers (renders). */
+/** Name of the TriggerAuthentication of the model's ScaledObject (scale to zero). */
+export const MODEL_TRIGGER_AUTH_NAME = 'levee-model-queue-redis';
+const STARTUP_PERIOD_SECONDS = 10;
+
+/**
+ * The model loads (weights, then a warm-up render) before it answers `/readyz`: the
+ * startupProbe gives it LEVEE_MODEL_STARTUP_SECONDS, and liveness only starts once it passed,
+ * so a loading model is never killed for being slow to start.
+ */
+export function modelStartupProbe(config: LeveeConfig): k8s.Probe {
+  return httpProbe('/readyz', PORTS.model, { period: STARTUP_PERIOD_SECONDS, timeout: 5, failures: Math.ceil(config.modelServer.startupSeconds / STARTUP_PERIOD_SECONDS) });
+}
+
+/**
+ * The image model API (cluster-internal), called by the gateway (styles) and the workers
+ * (renders): Levee's stand-in or the image of LEVEE_MODEL_IMAGE. With GPUs it asks for them
+ * (requests = limits), tolerates the GPU nodes' taint and goes where LEVEE_MODEL_NODE_SELECTOR
+ * (and the Karpenter NodePool) say. Scaled by a CPU HPA, or from zero by KEDA on the queue
+ * (LEVEE_MODEL_MIN_REPLICAS=0; never both).
+ */
 export class Model extends AppWorkload {
+  /** Only with scale to zero. */
+  public readonly scaledObject?: ApiObject;
+  public readonly triggerAuthentication?: ApiObject;
+
   constructor(scope: Construct, id: string, props: ModelProps) {
     const { config } = props;
+    const m = config.modelServer;
+    const gpu = m.gpus > 0;
+    const nodeSelector = { ...m.nodeSelector, ...(m.karpenter ? { 'karpenter.sh/nodepool': m.karpenter.nodePool } : {}) };
     super(scope, id, {
       config,
       name: COMPONENTS.model,
       component: 'model',
       sizing: config.model,
-      image: appImage(config, COMPONENTS.model),
+      image: m.image ?? appImage(config, COMPONENTS.model),
       ports: [{ name: 'http', port: PORTS.model }],
       metricsPort: PORTS.modelMetrics,
-      env: plainEnv({ PORT: PORTS.model, METRICS_PORT: PORTS.modelMetrics, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
+      env: [
+        ...plainEnv({ PORT: PORTS.model, METRICS_PORT: PORTS.modelMetrics, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
+        ...modelApiEnv(config, 'model'),
+        // KEDA's TriggerAuthentication takes its `tls: enable` from the scale target's environment.
+        ...(m.scaleToZero && kedaTlsFromEnv(config) ? plainEnv({ [KEDA_TLS_ENV]: 'enable' }) : []),
+      ],
+      startupProbe: modelStartupProbe(config),
       livenessProbe: modelLivenessProbe(config),
       readinessProbe: modelReadinessProbe(),
       preStopSeconds: config.shutdown.preStopSeconds,
       terminationGracePeriodSeconds: httpGracePeriodSeconds(config, false),
+      cpuAutoscaler: !m.scaleToZero,
+      ...(gpu ? { extendedResources: { [m.gpuResource]: m.gpus } } : {}),
+      scheduling: {
+        ...(gpu ? { tolerations: [{ key: m.gpuTaintKey, operator: 'Exists', effect: 'NoSchedule' }] } : {}),
+        nodeSelector,
+        ...(m.runtimeClass ? { runtimeClassName: m.runtimeClass } : {}),
+      },
     });
+    if (m.scaleToZero) {
+      this.triggerAuthentication = new ApiObject(this, 'trigger-authentication', triggerAuthentication(config, MODEL_TRIGGER_AUTH_NAME, 'model'));
+      this.scaledObject = new ApiObject(
+        this,
+        'scaled-object',
+        scaledObject(config, { name: COMPONENTS.model, component: 'model', minReplicas: 0, maxReplicas: config.model.maxReplicas, auth: MODEL_TRIGGER_AUTH_NAME }),
+      );
+    }
   }
 }

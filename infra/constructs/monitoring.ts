@@ -27,7 +27,8 @@ export const DASHBOARD_FILE = 'levee.json';
  * the component's name (`jobLabel: app.kubernetes.io/name`), which the alerts rely on.
  */
 export class Monitoring extends Construct {
-  public readonly serviceMonitors: Readonly<Record<'gateway' | 'media' | 'model', ApiObject>>;
+  /** The model's only when it runs in the chart. */
+  public readonly serviceMonitors: Readonly<Record<'gateway' | 'media', ApiObject> & { model?: ApiObject }>;
   public readonly podMonitor: ApiObject;
   public readonly rule: ApiObject;
   public readonly dashboard: k8s.KubeConfigMap;
@@ -51,7 +52,7 @@ export class Monitoring extends Construct {
       };
       return new ApiObject(this, `${key}-service-monitor`, body);
     };
-    this.serviceMonitors = { gateway: serviceMonitor('gateway'), media: serviceMonitor('media'), model: serviceMonitor('model') };
+    this.serviceMonitors = { gateway: serviceMonitor('gateway'), media: serviceMonitor('media'), ...(config.modelServer.external ? {} : { model: serviceMonitor('model') }) };
 
     const podMonitor: IPodMonitor = {
       apiVersion: 'monitoring.coreos.com/v1',

@@ -53,6 +53,9 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
   const q = config.queueRedis;
   const c = config.cacheRedis;
   const sentinel = q.mode === 'sentinel';
+  // The model: its pods, or an endpoint outside the chart (LEVEE_MODEL_URL).
+  const ext = config.modelServer.external;
+  const toModel: Rule = ext ? { peers: [{ cidrs: ext.cidrs }], ports: [ext.port] } : { peers: [{ component: 'model' }], ports: [PORTS.model] };
   const toQueue: Rule[] = q.external
     ? [{ peers: [{ cidrs: q.external.cidrs }], ports: [q.external.port] }]
     : [{ peers: [{ component: 'queueRedis' }], ports: [PORTS.redis] }, ...(sentinel ? [{ peers: [{ component: 'queueSentinel' as const }], ports: [PORTS.sentinel] }] : [])];
@@ -61,13 +64,21 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
   const s3 = config.imageStore.kind === 's3' ? config.imageStore : undefined;
   const toStore: Rule[] = s3 ? [{ peers: [{ cidrs: s3.egress.cidrs }], ports: [s3.egress.port] }] : [];
   const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, ...(s3 ? [] : [{ component: 'media' as const }]), ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
+  const model: ComponentTraffic = {
+    ingress: [
+      { peers: [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
+      { peers: [monitoring], ports: [PORTS.modelMetrics] },
+    ],
+    egress: [],
+    dns: false,
+  };
   const matrix: Partial<Record<ComponentKey, ComponentTraffic>> = {
     gateway: {
       ingress: [
         { peers: config.edge.l4 ? [{ anywhere: true }] : [l7Proxy], ports: [PORTS.gateway] },
         { peers: [monitoring], ports: [PORTS.gatewayMetrics] },
       ],
-      egress: [...toQueue, ...toCache, { peers: [{ component: 'model' }], ports: [PORTS.model] }],
+      egress: [...toQueue, ...toCache, toModel],
       dns: true,
     },
     media: {
@@ -78,17 +89,10 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
       egress: s3 ? toStore : toQueue,
       dns: true,
     },
-    model: {
-      ingress: [
-        { peers: [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
-        { peers: [monitoring], ports: [PORTS.modelMetrics] },
-      ],
-      egress: [],
-      dns: false,
-    },
+    ...(ext ? {} : { model }),
     worker: {
       ingress: [{ peers: [monitoring], ports: [PORTS.workerMetrics] }],
-      egress: [...toQueue, { peers: [{ component: 'model' }], ports: [PORTS.model] }, ...toStore],
+      egress: [...toQueue, toModel, ...toStore],
       dns: true,
     },
   };

@@ -134,7 +134,9 @@ export function alertGroups(config: LeveeConfig, monitoring: MonitoringConfig): 
       { component: 'gateway' },
     ),
   ];
-  for (const component of SCRAPED_COMPONENTS) {
+  // A component that may have no pod at all (scaled to zero, or a model outside the chart) is not missing.
+  const mayBeAbsent = (c: (typeof SCRAPED_COMPONENTS)[number]) => (c === 'model' && !!config.modelServer.external) || ((c === 'model' || c === 'worker') && config.modelServer.scaleToZero);
+  for (const component of SCRAPED_COMPONENTS.filter((c) => !mayBeAbsent(c))) {
     const job = COMPONENTS[component];
     capacity.push(
       rule(

@@ -4,6 +4,7 @@
  */
 import { parseCpuMillis, parseMemoryBytes } from '../config/quantity';
 import { EGRESS_RULES } from './egress';
+import { GPU_RULES } from './gpu';
 import { Json, PodTemplate, Rule, WORKLOAD_KINDS, containersOf, podTemplates, ref, sameNamespace, selects, v } from './manifests';
 import type { Violation } from './types';
 
@@ -688,7 +689,7 @@ const monitoringObjects: Rule = {
 export const RULES: readonly Rule[] = [
   pssRestricted, readOnlyRoot, resources, probes, pinnedImages, autoscalerReplicas, disruptionBudgets,
   networkCoverage, servicesSelectPods, statefulSetHeadless, redis, redisSentinel, noLiteralSecrets, serviceAccounts, metricsPrivate, monitoringObjects,
-  routeBackendsRule, routeParents, policyTargets, edgeRateLimit, ...EGRESS_RULES,
+  routeBackendsRule, routeParents, policyTargets, edgeRateLimit, ...EGRESS_RULES, ...GPU_RULES,
 ];
 
 /** Runs every rule; an empty list means the manifests are policy-clean. */

@@ -53,7 +53,7 @@ const TYPED: Readonly<Record<string, ResourceClass>> = {
 
 /**
  * CRD-backed kinds we know of. They become `apiextensions.CustomResource`s; their CRDs
- * (KEDA, Gateway API, Envoy Gateway, Prometheus operator) must already be installed in the cluster.
+ * (KEDA, Gateway API, Envoy Gateway, Prometheus operator, Karpenter) must already be installed in the cluster.
  */
 const CUSTOM: ReadonlySet<string> = new Set([
   'keda.sh/v1alpha1/ScaledObject',
@@ -66,10 +66,11 @@ const CUSTOM: ReadonlySet<string> = new Set([
   'monitoring.coreos.com/v1/ServiceMonitor',
   'monitoring.coreos.com/v1/PodMonitor',
   'monitoring.coreos.com/v1/PrometheusRule',
+  'karpenter.sh/v1/NodePool',
 ]);
 
 /** Kinds that live outside any namespace. */
-const CLUSTER_SCOPED: ReadonlySet<string> = new Set(['Namespace', 'IngressClass', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED: ReadonlySet<string> = new Set(['Namespace', 'IngressClass', 'ClusterRole', 'ClusterRoleBinding', 'NodePool']);
 
 /** `apps/v1/Deployment` — the key of the tables above. */
 export function typeKey(m: Pick<Manifest, 'apiVersion' | 'kind'>): string {

@@ -177,6 +177,7 @@ describe('production', () => {
       { name: 'SERVE_MEDIA', value: 'false' },
       { name: 'LOG_LEVEL', value: 'info' },
       { name: 'QUEUE_MIN_REPLICAS_ACKED', value: '1' },
+      { name: 'MODEL_API', value: 'levee' },
       // Sentinel: the Sentinels' Service and the master group, no URL.
       { name: 'QUEUE_REDIS_SENTINELS', value: 'levee-queue-sentinel:26379' },
       { name: 'QUEUE_REDIS_SENTINEL_NAME', value: 'levee-queue' },
@@ -194,7 +195,7 @@ describe('production', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
     expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX', 'IMAGE_DELIVERY']);
     expect(names('levee-worker')).toEqual([
-      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED',
+      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED', 'MODEL_API',
       'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX',
     ]);
     // With the images in the queue Redis, media reads them there.
@@ -849,5 +850,84 @@ describe('managed Redis (LEVEE_QUEUE_REDIS=external, LEVEE_CACHE_REDIS=external)
       ['queue-redis-ca', 'ca.crt', false],
       ['cache-redis-ca', 'ca.crt', false],
     ]);
+  });
+});
+
+describe('the model tier (LEVEE_MODEL_*)', () => {
+  const deployment = (m: any[], n: string) => find(m, 'Deployment', n).spec.template.spec;
+
+  test('GPUs on Karpenter nodes: the model asks for its GPU (requests = limits), tolerates the taint the NodePool sets, and goes to that pool', () => {
+    const m = manifestsFor({ modelGpus: '1', nodeProvisioner: 'karpenter', modelRuntimeClass: 'nvidia', modelStartupSeconds: '900', modelNodeSelector: 'topology.kubernetes.io/zone=eu-west-1a' });
+    const spec = deployment(m, 'levee-model');
+    const c = spec.containers[0];
+    expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
+    expect(c.resources.requests['nvidia.com/gpu']).toBe(1);
+    expect(spec.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(spec.nodeSelector).toEqual({ 'topology.kubernetes.io/zone': 'eu-west-1a', 'karpenter.sh/nodepool': 'levee-gpu' });
+    expect(spec.runtimeClassName).toBe('nvidia');
+    // A 15-minute load: the startupProbe waits for it; liveness starts after.
+    expect(c.startupProbe).toEqual({ httpGet: { path: '/readyz', port: 8081 }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 90 });
+    const pool = find(m, 'NodePool', 'levee-gpu');
+    expect(pool.apiVersion).toBe('karpenter.sh/v1');
+    expect(pool.metadata.namespace).toBeUndefined(); // cluster-scoped
+    expect(pool.spec.template.spec.taints).toEqual([{ key: 'nvidia.com/gpu', effect: 'NoSchedule' }]);
+    expect(pool.spec.template.spec.nodeClassRef).toEqual({ group: 'karpenter.k8s.aws', kind: 'EC2NodeClass', name: 'gpu' });
+    expect(pool.spec.template.spec.requirements).toEqual([
+      { key: 'karpenter.k8s.aws/instance-category', operator: 'In', values: ['g'] },
+      { key: 'karpenter.k8s.aws/instance-gpu-manufacturer', operator: 'In', values: ['nvidia'] },
+      { key: 'karpenter.sh/capacity-type', operator: 'In', values: ['on-demand'] },
+    ]);
+    expect(pool.spec.limits).toEqual({ 'nvidia.com/gpu': '100' });
+    expect(pool.spec.disruption).toEqual({ consolidationPolicy: 'WhenEmpty', consolidateAfter: '10m', budgets: [{ nodes: '10%' }] });
+    // Nothing else asks for a GPU or tolerates the taint.
+    for (const n of ['levee-gateway', 'levee-media', 'levee-worker']) {
+      expect(JSON.stringify(deployment(m, n))).not.toMatch(/gpu/);
+    }
+    // A preview's pool is its own.
+    expect(find(manifestsFor({ environment: 'preview', previewId: 'pr-7', modelGpus: '1', nodeProvisioner: 'karpenter' }), 'NodePool', 'levee-pr-7-gpu').spec.template.metadata.labels).toEqual({ 'levee.dev/gpu-nodes': 'levee-pr-7' });
+  });
+
+  test('scale to zero: KEDA scales the model and the workers from zero on waiting, active and delayed jobs; no HPA, no PDB, no missing-target alert for them', () => {
+    const m = manifestsFor({ modelMinReplicas: '0', workerAutoscaler: 'keda', kedaCooldownSeconds: '600', monitoring: 'prometheus-operator' });
+    expect(all(m, 'HorizontalPodAutoscaler').map((h) => h.metadata.name).sort()).toEqual(['levee-gateway', 'levee-media']);
+    expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toEqual(expect.arrayContaining(['levee-model']));
+    expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-worker');
+    for (const [n, auth] of [['levee-model', 'levee-model-queue-redis'], ['levee-worker', 'levee-worker-queue-redis']]) {
+      const so = find(m, 'ScaledObject', n!);
+      expect(so.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: n });
+      expect(so.spec.minReplicaCount).toBe(0);
+      expect(so.spec.cooldownPeriod).toBe(600);
+      expect(so.spec.triggers.map((t: any) => [t.name, t.metadata.listName, t.metadata.activationListLength, t.authenticationRef.name])).toEqual([
+        ['waiting', 'bull:images:wait', '0', auth],
+        ['prioritized', 'bull:images:prioritized', '0', auth],
+        ['active', 'bull:images:active', '0', auth],
+        ['delayed', 'bull:images:delayed', '0', auth],
+      ]);
+      expect(find(m, 'TriggerAuthentication', auth!).spec.secretTargetRef[0]).toEqual({ parameter: 'password', name: 'levee-queue-redis', key: 'password' });
+    }
+    expect(find(m, 'ScaledObject', 'levee-model').spec.maxReplicaCount).toBe(20);
+    const alerts = find(m, 'PrometheusRule', 'levee').spec.groups.flatMap((g: any) => g.rules).filter((r: any) => r.alert === 'LeveeTargetMissing').map((r: any) => r.labels.component);
+    expect(alerts).toEqual(['gateway', 'media']);
+  });
+
+  test('an external model: no model objects; the workers and the gateway reach it (and only it) at its CIDRs and port, with the key from its Secret', () => {
+    const m = manifestsFor({ modelUrl: 'https://images.example.com', modelApi: 'openai-images', modelName: 'gpt-image-1', modelApiKeySecret: 'hosted-key', modelCidrs: '203.0.113.0/24', modelStyles: 'photo,anime', monitoring: 'prometheus-operator' });
+    expect(m.filter((o) => o.metadata.name === 'levee-model')).toEqual([]);
+    const key = { name: 'MODEL_API_KEY', valueFrom: { secretKeyRef: { name: 'hosted-key', key: 'api-key' } } };
+    const worker = deployment(m, 'levee-worker').containers[0].env;
+    expect(worker).toEqual(expect.arrayContaining([{ name: 'MODEL_URL', value: 'https://images.example.com' }, { name: 'MODEL_API', value: 'openai-images' }, { name: 'MODEL_NAME', value: 'gpt-image-1' }, key]));
+    const gateway = deployment(m, 'levee-gateway').containers[0].env;
+    expect(gateway).toEqual(expect.arrayContaining([{ name: 'MODEL_URL', value: 'https://images.example.com' }, { name: 'MODEL_STYLES', value: 'photo,anime' }, key]));
+    for (const n of ['levee-worker', 'levee-gateway']) {
+      expect(find(m, 'NetworkPolicy', n).spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ protocol: 'TCP', port: 443 }] });
+    }
+    expect(requiredSecrets(resolveConfig({ modelUrl: 'https://images.example.com', modelApiKeySecret: 'hosted-key' })).find((r) => r.name === 'hosted-key')).toMatchObject({ key: 'api-key', generated: false });
+    // The in-cluster stand-in gets the key too, and then requires it.
+    expect(deployment(manifestsFor({ modelApiKeySecret: 'model-key' }), 'levee-model').containers[0].env).toContainEqual({ name: 'MODEL_API_KEY', valueFrom: { secretKeyRef: { name: 'model-key', key: 'api-key' } } });
+  });
+
+  test('LEVEE_MODEL_IMAGE runs another model container in the same place', () => {
+    const m = manifestsFor({ modelImage: 'registry.example.com/sdxl-server:2.1.0' });
+    expect(deployment(m, 'levee-model').containers[0].image).toBe('registry.example.com/sdxl-server:2.1.0');
   });
 });

@@ -13,10 +13,16 @@ const redisArgs = (m: M, name: string) => container(m, name).args as string[];
 const setFlag = (args: string[], flag: string, value: string) => (args[args.indexOf(flag) + 1] = value);
 const redisScript = (m: M, name: string, edit: (script: string) => string) => (container(m, name).command[2] = edit(container(m, name).command[2]));
 
+/** A model on one GPU, on Karpenter's GPU nodes. */
+const GPU = { modelGpus: '1', nodeProvisioner: 'karpenter' };
 const egressOf = (m: M, name: string) => byName(m, 'NetworkPolicy', name).spec.egress as any[];
 const envOf = (m: M, name: string) => container(m, name).env as any[];
 
 const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void, settings?: Record<string, string>][] = [
+  ['gpu', 'Deployment/levee/levee-model', 'a GPU request below its limit', (m) => (container(m, 'levee-model').resources.requests['nvidia.com/gpu'] = 0), GPU],
+  ['gpu', 'Deployment/levee/levee-model', 'a GPU pod that tolerates no taint', (m) => delete pod(m, 'levee-model').tolerations, GPU],
+  ['gpu', 'Deployment/levee/levee-worker', 'a GPU for the worker', (m) => { container(m, 'levee-worker').resources.limits['nvidia.com/gpu'] = 1; container(m, 'levee-worker').resources.requests['nvidia.com/gpu'] = 1; pod(m, 'levee-worker').tolerations = [{ operator: 'Exists' }]; }],
+  ['worker-grace', 'Deployment/levee/levee-worker', 'a grace period shorter than a render and an upload', (m) => (pod(m, 'levee-worker').terminationGracePeriodSeconds = 40)],
   ['no-metadata-egress', 'NetworkPolicy/levee/levee-worker', 'the store egress without its exceptions (the metadata address open)', (m) => delete egressOf(m, 'levee-worker').find((r) => r.to?.[0]?.ipBlock).to[0].ipBlock.except],
   ['no-metadata-egress', 'NetworkPolicy/levee/levee-media', 'an egress to 169.254.0.0/16', (m) => egressOf(m, 'levee-media').push({ to: [{ ipBlock: { cidr: '169.254.0.0/16' } }], ports: [{ protocol: 'TCP', port: 80 }] })],
   ['no-metadata-egress', 'NetworkPolicy/levee/levee-gateway', 'an egress rule to every destination', (m) => egressOf(m, 'levee-gateway').push({ ports: [{ protocol: 'TCP', port: 443 }] })],

@@ -21,6 +21,7 @@ const CRD_KINDS = [
   'gateway.networking.k8s.io/v1/HTTPRoute',
   'gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy',
   'gateway.envoyproxy.io/v1alpha1/ClientTrafficPolicy',
+  'karpenter.sh/v1/NodePool',
 ];
 
 type Validatable = { validate(): void };
@@ -96,12 +97,14 @@ test.each([
   ['a BackendTrafficPolicy with a duration Envoy Gateway cannot parse', 'BackendTrafficPolicy', (o: any) => (o.spec.timeout.http.requestTimeout = '20 seconds'), '/spec/timeout/http/requestTimeout must match pattern'],
   ['an HTTPRoute with a negative port', 'HTTPRoute', (o: any) => (o.spec.rules[0].backendRefs[0].port = -1), '/spec/rules/0/backendRefs/0/port must be >= 1'],
   ['an HTTPRoute with a path match type outside the enum', 'HTTPRoute', (o: any) => (o.spec.rules[0].matches[0].path.type = 'Prefix'), '/spec/rules/0/matches/0/path/type must be equal to one of the allowed values'],
+  ['a NodePool whose consolidation delay Karpenter cannot parse', 'NodePool', (o: any) => (o.spec.disruption.consolidateAfter = '10 minutes'), '/spec/disruption/consolidateAfter must match pattern'],
+  ['a NodePool without a NodeClass', 'NodePool', (o: any) => delete o.spec.template.spec.nodeClassRef, "/spec/template/spec must have required property 'nodeClassRef'"],
   ['a Gateway without a class', 'Gateway', (o: any) => delete o.spec.gatewayClassName, "/spec must have required property 'gatewayClassName'"],
   ['a Gateway with two listeners of one name (list-type map)', 'Gateway', (o: any) => (o.spec.listeners[1].name = o.spec.listeners[0].name), '/spec/listeners must pass "listMapKeys" keyword validation'],
   ['a ClientTrafficPolicy with a string hop count', 'ClientTrafficPolicy', (o: any) => (o.spec.clientIPDetection.xForwardedFor.numTrustedHops = '1'), '/spec/clientIPDetection/xForwardedFor/numTrustedHops must be integer'],
   ['an object with an invalid metadata name', 'HTTPRoute', (o: any) => (o.metadata.name = 'Levee_Route'), '/metadata'],
 ])('the CRD schema check rejects %s', (_what, kind, breakIt, message) => {
-  const object = JSON.parse(JSON.stringify(manifestsFor({}).find((m) => m.kind === kind)));
+  const object = JSON.parse(JSON.stringify(manifestsFor({ modelGpus: '1', nodeProvisioner: 'karpenter' }).find((m) => m.kind === kind)));
   expect(CRDS.get(`${object.apiVersion}/${object.kind}`)!.validate(object)).toEqual([]);
   breakIt(object);
   expect(CRDS.get(`${object.apiVersion}/${object.kind}`)!.validate(object).join('\n')).toContain(message);
