@@ -467,7 +467,13 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
     }
 
     const pauseName = `${prefix}-${podName}`;
+    // What only a cluster can do: GPUs, and where the scheduler puts the pod.
+    const scheduling = ['tolerations', 'nodeSelector', 'runtimeClassName', 'affinity'].filter((f) => spec[f] !== undefined && !(Array.isArray(spec[f]) && spec[f].length === 0));
+    if (scheduling.length > 0) notes.add(`scheduling fields of pod ${raw.name} (${scheduling.join(', ')}) are the scheduler's and the node's: not emulated`);
     const build = (c: Json, init: boolean): ContainerPlan => {
+      for (const [resource, n] of Object.entries(c.resources?.limits ?? {}).filter(([r]) => !/^(cpu|memory|ephemeral-storage|hugepages-.+)$/.test(r))) {
+        notes.add(`${resource}: ${String(n)} of container ${c.name} (${raw.name}) is left out: no GPU runs on Docker here (a cluster schedules the pod on a node that has one)`);
+      }
       const env = containerEnv(c, ctx);
       const sec = securityArgs(c, podSc);
       if ((c.securityContext?.runAsNonRoot ?? podSc.runAsNonRoot) === true && sec.uid === 0) throw new PlanError(`container ${c.name} of ${raw.name}: runAsNonRoot with runAsUser 0`);

@@ -268,3 +268,22 @@ describe('$(VAR) expansion, as the kubelet does it', () => {
     expect(expand(input, vars)).toBe(output);
   });
 });
+
+describe('a GPU model on Karpenter nodes, openai-images, an API key', () => {
+  const p = plan(buildManifests(resolveConfig({ ...STAND_IN_S3_SETTINGS, modelGpus: '1', nodeProvisioner: 'karpenter', modelRuntimeClass: 'nvidia', modelApi: 'openai-images', modelApiKeySecret: 'model-key', modelStyles: 'sunset' })) as any[]);
+
+  test('the GPU is left out, and the rehearsal says so; so are the scheduling fields', () => {
+    const model = container(p, 'levee-model-r0');
+    expect(model.args.join(' ')).not.toMatch(/gpu/i);
+    expect(p.notes).toContain('nvidia.com/gpu: 1 of container model (levee-model-r0) is left out: no GPU runs on Docker here (a cluster schedules the pod on a node that has one)');
+    expect(p.notes).toContain("scheduling fields of pod levee-model-r0 (tolerations, nodeSelector, runtimeClassName) are the scheduler's and the node's: not emulated");
+  });
+
+  test('the model, the workers and the gateway share the one key of its Secret; the NodePool (cluster-scoped) runs nothing', () => {
+    const key = p.secrets.get('model-key')!.get('api-key');
+    expect(key).toBe('generated-password');
+    for (const pod of ['levee-model-r0', 'levee-worker-r0', 'levee-gateway-r0']) expect(container(p, pod).env.MODEL_API_KEY).toBe(key);
+    expect(container(p, 'levee-worker-r0').env.MODEL_API).toBe('openai-images');
+    expect(p.pods.map((x) => x.owner)).not.toContain('NodePool/levee-gpu');
+  });
+});
