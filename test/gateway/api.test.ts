@@ -66,6 +66,21 @@ describe('gateway HTTP API', () => {
     expect(job?.opts.removeOnFail).toEqual({ age: 7 * 24 * 3600, count: 10_000 });
   });
 
+  it('a queued job\'s status carries its position in the queue, estimated from the waiting list\'s ends (O(1)), 1 = next', async () => {
+    const app = await gateway();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push((await inject(app, { method: 'POST', url: '/api/images', headers: json, payload: { prompt: `in line ${i}` } })).json().id);
+      await new Promise((r) => setTimeout(r, 20)); // steady arrivals: the estimate is exact
+    }
+    const positions = await Promise.all(ids.map(async (id) => (await inject(app, { url: `/api/images/${id}` })).json().position));
+    expect(positions).toEqual([1, 2, 3, 4, 5]);
+    // The first is taken: everyone moves up.
+    const taken = await app.levee.producer.queue.getJob(ids[0]!);
+    await taken!.remove();
+    expect((await inject(app, { url: `/api/images/${ids[4]}` })).json().position).toBe(4);
+  });
+
   it('GET /api/images/{id} reports queued, active, completed (with imageUrl) and failed jobs from BullMQ', async () => {
     const app = await gateway();
     const queue = app.levee.producer.queue;
@@ -73,7 +88,7 @@ describe('gateway HTTP API', () => {
     const queued = await inject(app, { url: `/api/images/${id}` });
     expect(queued.statusCode).toBe(200);
     expect(queued.headers['cache-control']).toBe('no-store');
-    expect(queued.json()).toEqual({ id, status: 'queued', attempts: 0, createdAt: expect.any(String) });
+    expect(queued.json()).toEqual({ id, status: 'queued', attempts: 0, createdAt: expect.any(String), position: 1 });
     expect(Math.abs(new Date(queued.json().createdAt).getTime() - Date.now())).toBeLessThan(60_000);
     const failing = await queue.add('render', { prompt: 'fail', width: 64, height: 64 }, { jobId: randomUUID(), attempts: 1 });
 
