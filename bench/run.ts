@@ -22,7 +22,7 @@ import { bullmqAddCost, describeLoad, GatewayBenchRow, ofCeiling, runGatewayBenc
 import { loadGenerator, runLoad } from './load';
 import { BenchResults, renderBenchChartSvg } from './chart';
 import { onBenchNode } from './runtime';
-import { runWorkerBench } from './worker';
+import { runModelOverheadBench, runWorkerBench } from './worker';
 import { runQueueMemoryBench, S3_GOAL_BYTES } from './queue-memory';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -231,6 +231,17 @@ async function main(): Promise<void> {
         figure: `${w.e2ePerSec.toFixed(1)} jobs/s (${w.jobsPerCpuSecond.toFixed(1)} per CPU-second); direct ${w.directPerSec.toFixed(1)}/s`,
         ofCeiling: `${(w.efficiency * 100).toFixed(0)}% of direct`,
         target: '≥ 85% of direct',
+      });
+    }
+    process.stderr.write('bench: the worker against direct model calls, per model API…\n');
+    const overhead = await runModelOverheadBench();
+    raw.modelOverhead = overhead;
+    for (const o of overhead) {
+      workerRows.push({
+        scenario: `worker with MODEL_API=${o.api}: ${o.size} jobs end to end against direct calls to the model API`,
+        figure: `${o.e2ePerSec.toFixed(1)} jobs/s; direct calls ${o.directCallsPerSec.toFixed(1)}/s; worker ${o.workerCpuMsPerJob.toFixed(2)} ms CPU per job`,
+        ofCeiling: `${(o.efficiency * 100).toFixed(0)}% of direct calls`,
+        target: '≥ 90% of direct calls',
       });
     }
     process.stderr.write('bench: queue Redis per finished job, images in Redis vs in object storage (s3rver)…\n');

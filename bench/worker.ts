@@ -21,6 +21,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { renderPng } from '../services/model/src/renderer';
 import { RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../services/shared/src/job';
+import { MODEL_APIS, ModelApi } from '../services/shared/src/model-client';
 import { imageKey, outcomeKey } from '../services/shared/src/keys';
 import { createRenderWorker } from '../services/worker/src/worker';
 import { freePort } from '../test/helpers/ports';
@@ -61,7 +62,7 @@ export async function startModel(): Promise<{ proc: ServiceProcess; url: string 
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-export async function endToEnd(size: number, modelUrl: string, modelPid: number, jobs: number): Promise<Pick<WorkerBenchRow, 'e2ePerSec' | 'jobsPerCpuSecond' | 'workerCpuMsPerJob' | 'jobs'>> {
+export async function endToEnd(size: number, modelUrl: string, modelPid: number, jobs: number, api: ModelApi = 'levee'): Promise<Pick<WorkerBenchRow, 'e2ePerSec' | 'jobsPerCpuSecond' | 'workerCpuMsPerJob' | 'jobs'>> {
   const queueName = `bench-worker-${randomUUID()}`;
   const producer = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: producer });
@@ -79,6 +80,7 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
       WORKER_STALLED_INTERVAL_MS: 5_000,
       WORKER_MAX_STALLED_COUNT: 2,
       WORKER_STUCK_GRACE_MS: 15_000,
+      MODEL_API: api,
     },
     connection,
     registry: new Registry(),
@@ -115,6 +117,67 @@ export async function endToEnd(size: number, modelUrl: string, modelPid: number,
   connection.disconnect();
   producer.disconnect();
   return { e2ePerSec: jobs / seconds, jobsPerCpuSecond: jobs / (workerCpu + modelCpu), workerCpuMsPerJob: (workerCpu * 1000) / jobs, jobs };
+}
+
+/**
+ * Calls to the model API straight, CONCURRENCY at a time for ~SECONDS, as the worker makes them
+ * (the same route and body; an OpenAI answer decoded): the rate a worker could at best reach.
+ */
+export async function directCalls(size: number, modelUrl: string, api: ModelApi): Promise<number> {
+  const call = async (i: number): Promise<void> => {
+    const r = request(size, i);
+    if (api === 'levee') {
+      const res = await fetch(`${modelUrl}/v1/render`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r) });
+      if (!res.ok) throw new Error(`model answered ${res.status}`);
+      await res.arrayBuffer();
+    } else {
+      const body = { model: 'levee-stand-in', prompt: r.prompt, size: `${size}x${size}`, n: 1, response_format: 'b64_json', seed: r.seed, style: r.style };
+      const res = await fetch(`${modelUrl}/v1/images/generations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`model answered ${res.status}`);
+      Buffer.from(((await res.json()) as { data: { b64_json: string }[] }).data[0]!.b64_json, 'base64');
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => call(1_000_000 + i))); // warm-up
+  let n = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() - started < SECONDS * 1000) await call(n++);
+    }),
+  );
+  return n / ((performance.now() - started) / 1000);
+}
+
+/** The worker's throughput against calling the model API directly, per API (issue 25's goal: ≥ 90% at 512²). */
+export interface ModelOverheadRow {
+  api: ModelApi;
+  size: string;
+  directCallsPerSec: number;
+  e2ePerSec: number;
+  efficiency: number;
+  workerCpuMsPerJob: number;
+  rounds: number;
+}
+
+export async function runModelOverheadBench(size = 512): Promise<ModelOverheadRow[]> {
+  const model = await startModel();
+  const rows: ModelOverheadRow[] = [];
+  try {
+    for (const api of MODEL_APIS) {
+      let direct = 0;
+      let best: Awaited<ReturnType<typeof endToEnd>> | undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        const d = await directCalls(size, model.url, api);
+        direct = Math.max(direct, d);
+        const e2e = await endToEnd(size, model.url, model.proc.pid, Math.max(16, Math.round(d * SECONDS)), api);
+        if (!best || e2e.e2ePerSec > best.e2ePerSec) best = e2e;
+      }
+      rows.push({ api, size: `${size}x${size}`, directCallsPerSec: direct, e2ePerSec: best!.e2ePerSec, efficiency: best!.e2ePerSec / direct, workerCpuMsPerJob: best!.workerCpuMsPerJob, rounds: ROUNDS });
+    }
+  } finally {
+    await model.proc.stop();
+  }
+  return rows;
 }
 
 export async function runWorkerBench(): Promise<WorkerBenchRow[]> {
@@ -155,12 +218,20 @@ function print(rows: WorkerBenchRow[]): void {
   console.log(JSON.stringify({ bench: 'worker', rows }));
 }
 
+export function printModelOverhead(rows: readonly ModelOverheadRow[]): void {
+  const f = (n: number, d = 1) => n.toFixed(d);
+  console.log(`\nworker against direct model calls (the same route and body, ${CONCURRENCY} at a time; best of ${ROUNDS} rounds)`);
+  console.table(rows.map((r) => ({ 'MODEL_API': r.api, size: r.size, 'direct calls/s': f(r.directCallsPerSec), 'end-to-end jobs/s': f(r.e2ePerSec), 'of direct': `${f(r.efficiency * 100)}%`, 'goal': '≥ 90%', 'worker CPU ms/job': f(r.workerCpuMsPerJob, 2) })));
+  console.log(JSON.stringify({ bench: 'model-overhead', rows }));
+}
+
 if (require.main === module) {
   onBenchNode()
-    .then(runWorkerBench)
+    .then(async () => ({ worker: await runWorkerBench(), overhead: await runModelOverheadBench() }))
     .then(
-      (rows) => {
-        print(rows);
+      ({ worker, overhead }) => {
+        print(worker);
+        printModelOverhead(overhead);
         process.exit(0);
       },
       (err: unknown) => {
