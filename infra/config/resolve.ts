@@ -158,6 +158,7 @@ export interface ModelServer {
     readonly requirements: readonly NodeRequirement[];
     readonly gpuLimit: number;
     readonly consolidateAfter: string;
+    readonly expireAfter: string;
     readonly budget: string;
   };
 }
@@ -432,6 +433,10 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       problems.push(`${show(name, raw[name])} contradicts ${show('nodeProvisioner', raw.nodeProvisioner)}; allowed: ${name} only with nodeProvisioner = "karpenter"`);
     }
   }
+  // A key in clear text to anywhere on the internet: refused.
+  if (externalModel && v.modelApiKeySecret !== '' && v.modelUrl.startsWith('http:') && v.modelCidrs.split(',').some((c) => c === '0.0.0.0/0' || c === '::/0')) {
+    problems.push(`${show('modelUrl', raw.modelUrl)} contradicts ${show('modelApiKeySecret', raw.modelApiKeySecret)}: the key would cross the internet in clear text; allowed: an https:// model URL, or modelCidrs limited to your private network`);
+  }
   if (v.modelStyles !== '' && v.modelApi !== 'openai-images') {
     problems.push(`${show('modelStyles', raw.modelStyles)} contradicts ${show('modelApi', raw.modelApi)}; allowed: modelStyles only with modelApi = "openai-images" (the levee API serves its own catalog)`);
   }
@@ -627,7 +632,7 @@ function modelServer(v: SettingValues, namespace: string): ModelServer {
     scaleToZero: v.modelMinReplicas === 0,
     kedaCooldownSeconds: v.kedaCooldownSeconds,
     ...(v.nodeProvisioner === 'karpenter'
-      ? { karpenter: { nodePool: `${namespace}-gpu`, nodeClass: v.gpuNodeClass, requirements: v.gpuRequirements, gpuLimit: v.gpuLimit, consolidateAfter: v.gpuConsolidateAfter, budget: v.gpuDisruptionBudget } }
+      ? { karpenter: { nodePool: `${namespace}-gpu`, nodeClass: v.gpuNodeClass, requirements: v.gpuRequirements, gpuLimit: v.gpuLimit, consolidateAfter: v.gpuConsolidateAfter, expireAfter: v.gpuExpireAfter, budget: v.gpuDisruptionBudget } }
       : {}),
   };
 }

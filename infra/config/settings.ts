@@ -413,10 +413,11 @@ export const SETTINGS = {
   },
   gpuLimit: { env: 'LEVEE_GPU_LIMIT', description: 'karpenter: most GPUs the NodePool may provision in all (its limits)', default: same('100'), parse: integer(1, 100000) },
   gpuConsolidateAfter: { env: 'LEVEE_GPU_CONSOLIDATE_AFTER', description: 'karpenter: how long a GPU node stays empty before it is removed (consolidation when empty only: a node busy with renders is never drained for cost)', default: same('10m'), parse: karpenterDuration },
+  gpuExpireAfter: { env: 'LEVEE_GPU_EXPIRE_AFTER', description: "karpenter: a GPU node's longest life (its expireAfter; Karpenter's default is 720h): expiry and drift do disrupt busy nodes, their renders then finish within the pods' grace period; Never = only when empty", default: same('720h'), parse: karpenterDuration },
   gpuDisruptionBudget: { env: 'LEVEE_GPU_DISRUPTION_BUDGET', description: 'karpenter: the share (or number) of GPU nodes disrupted at once', default: same('10%'), parse: matching(/^((100|[1-9]?[0-9])%|[0-9]+)$/, 'a percentage (e.g. 10%) or a number of nodes') },
 
   workerAutoscaler: { env: 'LEVEE_WORKER_AUTOSCALER', description: 'worker autoscaling: cpu (HorizontalPodAutoscaler) or keda (ScaledObject on queue depth) — never both', default: same('cpu'), parse: oneOf(WORKER_AUTOSCALERS) },
-  kedaListLength: { env: 'LEVEE_KEDA_LIST_LENGTH', description: 'KEDA: waiting jobs per worker replica (listLength of both triggers)', default: same('20'), parse: integer(1, 100000) },
+  kedaListLength: { env: 'LEVEE_KEDA_LIST_LENGTH', description: 'KEDA: waiting jobs per replica (listLength of the waiting and prioritized triggers; with scale to zero also of the model and of its running jobs)', default: same('20'), parse: integer(1, 100000) },
   kedaNamespace: { env: 'LEVEE_KEDA_NAMESPACE', description: 'namespace of the KEDA operator (allowed to reach the queue Redis when KEDA is on)', default: same('keda'), parse: namespaceName },
 
   queueRedis: {
@@ -605,7 +606,7 @@ export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
 ];
 
 /** Settings that only mean something with `nodeProvisioner = karpenter`. */
-export const KARPENTER_ONLY_SETTINGS: readonly SettingName[] = ['gpuNodeClass', 'gpuRequirements', 'gpuLimit', 'gpuConsolidateAfter', 'gpuDisruptionBudget'];
+export const KARPENTER_ONLY_SETTINGS: readonly SettingName[] = ['gpuNodeClass', 'gpuRequirements', 'gpuLimit', 'gpuConsolidateAfter', 'gpuExpireAfter', 'gpuDisruptionBudget'];
 
 /** Settings that only mean something with `imageStore = s3`. */
 export const S3_ONLY_SETTINGS: readonly SettingName[] = [

@@ -24,7 +24,9 @@ export function modelApiEnv(config: LeveeConfig, app: 'worker' | 'gateway' | 'mo
   const m = config.modelServer;
   const plain: Record<string, string> =
     app === 'worker' ? { MODEL_API: m.api, ...(m.api === 'openai-images' ? { MODEL_NAME: m.name } : {}) } : app === 'gateway' ? { MODEL_API: m.api, ...(m.styles ? { MODEL_STYLES: m.styles } : {}) } : {};
-  const key = m.apiKeySecret ? [secretEnv('MODEL_API_KEY', { name: m.apiKeySecret, key: MODEL_API_KEY_SECRET_KEY })] : [];
+  // The gateway calls the model only for the catalog, which openai-images has not: no key then.
+  const needsKey = !(app === 'gateway' && m.api === 'openai-images');
+  const key = m.apiKeySecret && needsKey ? [secretEnv('MODEL_API_KEY', { name: m.apiKeySecret, key: MODEL_API_KEY_SECRET_KEY })] : [];
   return [...plainEnv(plain), ...key];
 }
 

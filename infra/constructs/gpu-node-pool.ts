@@ -12,7 +12,9 @@ export interface GpuNodePoolProps {
  * `karpenter.sh/v1` NodePool (cluster-scoped) that provisions nodes of the requirements given,
  * tainted with the key the model pods tolerate, up to LEVEE_GPU_LIMIT GPUs in all. Nodes go only
  * when empty (consolidation `WhenEmpty`, after LEVEE_GPU_CONSOLIDATE_AFTER), a budgeted share at
- * a time: a node busy with renders is never drained to save money. The cloud-specific NodeClass
+ * a time: a node busy with renders is never drained to save money (expiry after
+ * LEVEE_GPU_EXPIRE_AFTER and drift still replace nodes: renders then finish within the pods'
+ * grace period). The cloud-specific NodeClass
  * (instance profile, subnets, AMI) is the cluster's; the pool names it.
  */
 export class GpuNodePool extends Construct {
@@ -36,6 +38,7 @@ export class GpuNodePool extends Construct {
             nodeClassRef: { group: k.nodeClass.group, kind: k.nodeClass.kind, name: k.nodeClass.name },
             requirements: k.requirements.map((r) => ({ key: r.key, operator: 'In', values: [...r.values] })),
             taints: [{ key: m.gpuTaintKey, effect: 'NoSchedule' }],
+            expireAfter: k.expireAfter,
           },
         },
         limits: { [m.gpuResource]: String(k.gpuLimit) },

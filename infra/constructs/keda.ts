@@ -58,16 +58,22 @@ export interface QueueScaleTarget {
   readonly maxReplicas: number;
   /** The TriggerAuthentication to use. */
   readonly auth: string;
+  /** Running jobs one replica holds (scale to zero's `active` trigger): the workers' concurrency. */
+  readonly activePerReplica: number;
 }
+
+/** A trigger that only wakes (activation 0) and never asks for more than one replica. */
+const WAKE_ONLY_LIST_LENGTH = 1_000_000;
 
 /**
  * BullMQ keeps waiting jobs in the list `bull:<queue>:wait` and jobs with a priority in the
  * zset `bull:<queue>:prioritized`; KEDA's `redis` scaler reads the length of either type.
- * With scale to zero (LEVEE_MODEL_MIN_REPLICAS=0) the running (`active`, a list) and
- * postponed or backing-off (`delayed`, a zset) jobs count too, so that neither the model nor
- * the workers go to zero under jobs that wait for them (a cold model postpones its jobs);
- * any job wakes them (activation 0), and they go to zero after LEVEE_KEDA_COOLDOWN_SECONDS of
- * an empty queue. KEDA scales on the largest of the triggers.
+ * With scale to zero (LEVEE_MODEL_MIN_REPLICAS=0) the running jobs (`active`, a list) count
+ * too, per `activePerReplica` (a replica busy with its jobs is not scaled in), and the
+ * postponed or backing-off ones (`delayed`, a zset) only wake one replica (they wait for the
+ * model: more replicas would not help them); any job wakes them (activation 0), and they go
+ * to zero after LEVEE_KEDA_COOLDOWN_SECONDS of an empty queue. KEDA asks for the largest of
+ * the triggers' replica counts, not their sum.
  * The operator runs in another namespace, hence the fully qualified addresses. The trigger
  * follows the queue Redis mode: the StatefulSet's Service; `redis-sentinel` asking the
  * Sentinels for the primary; or the managed Redis's address, ACL user and TLS.
@@ -85,13 +91,13 @@ export function scaledObject(config: LeveeConfig, target: QueueScaleTarget): ISc
             ...(q.external.tls && !q.external.caSecret ? { enableTLS: 'true' } : {}),
           }
         : { address: `${COMPONENTS.queueRedis}.${config.namespace}.svc.cluster.local:${PORTS.redis}` };
-  const trigger = (name: string, key: string) => ({
+  const trigger = (name: string, key: string, perReplica = config.worker.kedaListLength) => ({
     type: q.mode === 'sentinel' ? 'redis-sentinel' : 'redis',
     name,
     metadata: {
       ...where,
       listName: `bull:${config.app.queueName}:${key}`,
-      listLength: String(config.worker.kedaListLength),
+      listLength: String(perReplica),
       activationListLength: '0',
       databaseIndex: '0',
     },
@@ -112,7 +118,7 @@ export function scaledObject(config: LeveeConfig, target: QueueScaleTarget): ISc
       triggers: [
         trigger('waiting', 'wait'),
         trigger('prioritized', 'prioritized'),
-        ...(toZero ? [trigger('active', 'active'), trigger('delayed', 'delayed')] : []),
+        ...(toZero ? [trigger('active', 'active', target.activePerReplica), trigger('delayed', 'delayed', WAKE_ONLY_LIST_LENGTH)] : []),
       ],
     },
   };

@@ -56,7 +56,8 @@ const STARTUP_PERIOD_SECONDS = 10;
  * so a loading model is never killed for being slow to start.
  */
 export function modelStartupProbe(config: LeveeConfig): k8s.Probe {
-  return httpProbe('/readyz', PORTS.model, { period: STARTUP_PERIOD_SECONDS, timeout: 5, failures: Math.ceil(config.modelServer.startupSeconds / STARTUP_PERIOD_SECONDS) });
+  // At least 3 probes: the first may come before the server listens.
+  return httpProbe('/readyz', PORTS.model, { period: STARTUP_PERIOD_SECONDS, timeout: 5, failures: Math.max(3, Math.ceil(config.modelServer.startupSeconds / STARTUP_PERIOD_SECONDS)) });
 }
 
 /**
@@ -87,8 +88,9 @@ export class Model extends AppWorkload {
       env: [
         ...plainEnv({ PORT: PORTS.model, METRICS_PORT: PORTS.modelMetrics, DRAIN_TIMEOUT_SECONDS: config.shutdown.drainSeconds }),
         ...modelApiEnv(config, 'model'),
-        // KEDA's TriggerAuthentication takes its `tls: enable` from the scale target's environment.
+        // KEDA reads `tls: enable` and the ACL user from the scale target's environment.
         ...(m.scaleToZero && kedaTlsFromEnv(config) ? plainEnv({ [KEDA_TLS_ENV]: 'enable' }) : []),
+        ...(m.scaleToZero && config.queueRedis.external?.username ? plainEnv({ QUEUE_REDIS_USERNAME: config.queueRedis.external.username }) : []),
       ],
       startupProbe: modelStartupProbe(config),
       livenessProbe: modelLivenessProbe(config),
@@ -108,7 +110,7 @@ export class Model extends AppWorkload {
       this.scaledObject = new ApiObject(
         this,
         'scaled-object',
-        scaledObject(config, { name: COMPONENTS.model, component: 'model', minReplicas: 0, maxReplicas: config.model.maxReplicas, auth: MODEL_TRIGGER_AUTH_NAME }),
+        scaledObject(config, { name: COMPONENTS.model, component: 'model', minReplicas: 0, maxReplicas: config.model.maxReplicas, auth: MODEL_TRIGGER_AUTH_NAME, activePerReplica: config.worker.kedaListLength }),
       );
     }
   }

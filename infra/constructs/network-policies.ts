@@ -66,7 +66,7 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
   const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, ...(s3 ? [] : [{ component: 'media' as const }]), ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
   const model: ComponentTraffic = {
     ingress: [
-      { peers: [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
+      { peers: config.modelServer.api === 'openai-images' ? [{ component: 'worker' }] : [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
       { peers: [monitoring], ports: [PORTS.modelMetrics] },
     ],
     egress: [],
@@ -78,7 +78,8 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
         { peers: config.edge.l4 ? [{ anywhere: true }] : [l7Proxy], ports: [PORTS.gateway] },
         { peers: [monitoring], ports: [PORTS.gatewayMetrics] },
       ],
-      egress: [...toQueue, ...toCache, toModel],
+      // openai-images: the gateway never calls the model (the catalog is configured).
+      egress: [...toQueue, ...toCache, ...(config.modelServer.api === 'openai-images' ? [] : [toModel])],
       dns: true,
     },
     media: {

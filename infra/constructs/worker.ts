@@ -42,6 +42,9 @@ export class Worker extends AppWorkload {
           QUEUE_NAME: config.app.queueName,
           WORKER_CONCURRENCY: config.worker.concurrency,
           MODEL_TIMEOUT_MS: config.worker.modelTimeoutMs,
+          // A cold model (scaled from zero, loading for up to LEVEE_MODEL_STARTUP_SECONDS on a node
+          // that may still be coming up) is waited for this long before attempts count again.
+          MODEL_WAIT_MAX_SECONDS: Math.max(900, config.modelServer.startupSeconds + 600),
           BREAKER_OPEN_SECONDS: config.app.breakerOpenSeconds,
           IMAGE_TTL_SECONDS: config.app.imageTtlSeconds,
           // Replicas that confirm each stored image and outcome (Redis WAIT) before the job completes.
@@ -69,7 +72,7 @@ export class Worker extends AppWorkload {
       this.scaledObject = new ApiObject(
         this,
         'scaled-object',
-        scaledObject(config, { name: COMPONENTS.worker, component: 'worker', minReplicas: config.worker.minReplicas, maxReplicas: config.worker.maxReplicas, auth: WORKER_TRIGGER_AUTH_NAME }),
+        scaledObject(config, { name: COMPONENTS.worker, component: 'worker', minReplicas: config.worker.minReplicas, maxReplicas: config.worker.maxReplicas, auth: WORKER_TRIGGER_AUTH_NAME, activePerReplica: config.worker.concurrency }),
       );
     }
   }

@@ -66,7 +66,8 @@ export function alertGroups(config: LeveeConfig, monitoring: MonitoringConfig): 
       'LeveeCircuitBreakerOpen',
       'critical',
       `max by (namespace, job, target) (levee_circuit_state${selector(ns)}) >= 1`,
-      `${a.breakerOpenMinutes}m`,
+      // A model scaled from zero is away while it loads: that is not an outage yet.
+      `${config.modelServer.scaleToZero ? Math.max(a.breakerOpenMinutes, Math.ceil(config.modelServer.startupSeconds / 60) + 5) : a.breakerOpenMinutes}m`,
       'The circuit breaker of {{ $labels.job }} around {{ $labels.target }} is not closed',
       `The breaker of {{ $labels.job }} around {{ $labels.target }} in {{ $labels.namespace }} has been open or half-open for more than ${a.breakerOpenMinutes}m (state {{ $value }}: 1 open, 2 half-open): calls to it fail or time out. Renders are postponed (not lost) and GET /api/styles serves stale copies or 503s.`,
     ),

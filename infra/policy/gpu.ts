@@ -7,7 +7,8 @@ import type { Violation } from './types';
 
 /** Resources every container has; anything else in its limits is an extended resource (a GPU, …). */
 const BASIC = /^(cpu|memory|ephemeral-storage|hugepages-.+)$/;
-const isGpu = (name: string) => /gpu/i.test(name);
+/** GPUs, whole or sliced (NVIDIA MIG: nvidia.com/mig-1g.5gb). */
+const isGpu = (name: string) => /gpu|\/mig-/i.test(name);
 
 const tolerates = (spec: Json): boolean =>
   (spec.tolerations ?? []).some((t: Json) => (t.effect === 'NoSchedule' || t.effect === undefined || t.effect === '') && (t.operator === 'Exists' || t.key));
@@ -41,10 +42,11 @@ const workerGrace: Rule = {
       if (labels['app.kubernetes.io/component'] !== 'worker') continue;
       const env = new Map<string, string>((spec.containers?.[0]?.env ?? []).filter((e: Json) => e.value !== undefined).map((e: Json) => [e.name, String(e.value)]));
       const modelMs = Number(env.get('MODEL_TIMEOUT_MS') ?? 30_000);
-      const storeMs = env.get('IMAGE_STORE') === 's3' ? Number(env.get('IMAGE_S3_TIMEOUT_MS') ?? 15_000) : 0;
+      // With object storage a job reads (the check for an earlier render) and writes once each.
+      const storeMs = env.get('IMAGE_STORE') === 's3' ? 2 * Number(env.get('IMAGE_S3_TIMEOUT_MS') ?? 15_000) : 0;
       const needed = Math.ceil((modelMs + storeMs) / 1000);
       const grace = spec.terminationGracePeriodSeconds ?? 30;
-      if (grace < needed) out.push(v('worker-grace', owner, `terminationGracePeriodSeconds ${grace} is shorter than its longest job, ${needed} s (MODEL_TIMEOUT_MS ${modelMs}${storeMs ? ` + IMAGE_S3_TIMEOUT_MS ${storeMs}` : ''})`));
+      if (grace < needed) out.push(v('worker-grace', owner, `terminationGracePeriodSeconds ${grace} is shorter than its longest job, ${needed} s (MODEL_TIMEOUT_MS ${modelMs}${storeMs ? ` + 2 × IMAGE_S3_TIMEOUT_MS ${storeMs / 2}` : ''})`));
     }
     return out;
   },

@@ -79,6 +79,13 @@ describe('gateway HTTP API', () => {
     const taken = await app.levee.producer.queue.getJob(ids[0]!);
     await taken!.remove();
     expect((await inject(app, { url: `/api/images/${ids[4]}` })).json().position).toBe(4);
+    // A job back from delayed (postponed) rejoins the newest end with its older creation time:
+    // out of order, so no estimate rather than a wrong one.
+    const back = await app.levee.producer.queue.add('render', { prompt: 'postponed', width: 64, height: 64 }, { jobId: randomUUID(), delay: 60_000, timestamp: Date.now() - 10_000 });
+    await back.promote();
+    const doc = (await inject(app, { url: `/api/images/${ids[2]}` })).json();
+    expect(doc.status).toBe('queued');
+    expect(doc.position).toBeUndefined();
   });
 
   it('GET /api/images/{id} reports queued, active, completed (with imageUrl) and failed jobs from BullMQ', async () => {

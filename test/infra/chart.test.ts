@@ -14,6 +14,8 @@ describe('snapshots', () => {
     ['dev', DEV],
     // Byte for byte the production chart from before the Gateway API edge (checked when this was added).
     ['production, legacy ingress-nginx', { l7Provider: 'ingress-nginx' }],
+    // The model tier of a GPU deployment: a GPU model on a Karpenter NodePool, scaled from zero, openai-images behind a key.
+    ['production, GPU model on Karpenter, scale to zero', { modelGpus: '1', nodeProvisioner: 'karpenter', modelMinReplicas: '0', workerAutoscaler: 'keda', modelApi: 'openai-images', modelApiKeySecret: 'model-key', modelStyles: 'sunset' }],
   ])('the %s chart matches its snapshot', (_env, settings) => {
     const chart = new LeveeChart(Testing.app(), 'levee', { config: resolveConfig(settings) });
     expect(Testing.synth(chart)).toMatchSnapshot();
@@ -195,7 +197,7 @@ describe('production', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
     expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX', 'IMAGE_DELIVERY']);
     expect(names('levee-worker')).toEqual([
-      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED', 'MODEL_API',
+      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'MODEL_WAIT_MAX_SECONDS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED', 'MODEL_API',
       'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX',
     ]);
     // With the images in the queue Redis, media reads them there.
@@ -871,6 +873,7 @@ describe('the model tier (LEVEE_MODEL_*)', () => {
     expect(pool.apiVersion).toBe('karpenter.sh/v1');
     expect(pool.metadata.namespace).toBeUndefined(); // cluster-scoped
     expect(pool.spec.template.spec.taints).toEqual([{ key: 'nvidia.com/gpu', effect: 'NoSchedule' }]);
+    expect(pool.spec.template.spec.expireAfter).toBe('720h');
     expect(pool.spec.template.spec.nodeClassRef).toEqual({ group: 'karpenter.k8s.aws', kind: 'EC2NodeClass', name: 'gpu' });
     expect(pool.spec.template.spec.requirements).toEqual([
       { key: 'karpenter.k8s.aws/instance-category', operator: 'In', values: ['g'] },
@@ -897,11 +900,13 @@ describe('the model tier (LEVEE_MODEL_*)', () => {
       expect(so.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: n });
       expect(so.spec.minReplicaCount).toBe(0);
       expect(so.spec.cooldownPeriod).toBe(600);
-      expect(so.spec.triggers.map((t: any) => [t.name, t.metadata.listName, t.metadata.activationListLength, t.authenticationRef.name])).toEqual([
-        ['waiting', 'bull:images:wait', '0', auth],
-        ['prioritized', 'bull:images:prioritized', '0', auth],
-        ['active', 'bull:images:active', '0', auth],
-        ['delayed', 'bull:images:delayed', '0', auth],
+      // Waiting jobs per replica (LEVEE_KEDA_LIST_LENGTH), running jobs per replica (a worker's
+      // concurrency, 8), and postponed jobs only wake one replica (they wait for the model).
+      expect(so.spec.triggers.map((t: any) => [t.name, t.metadata.listName, t.metadata.listLength, t.metadata.activationListLength, t.authenticationRef.name])).toEqual([
+        ['waiting', 'bull:images:wait', '20', '0', auth],
+        ['prioritized', 'bull:images:prioritized', '20', '0', auth],
+        ['active', 'bull:images:active', n === 'levee-worker' ? '8' : '20', '0', auth],
+        ['delayed', 'bull:images:delayed', '1000000', '0', auth],
       ]);
       expect(find(m, 'TriggerAuthentication', auth!).spec.secretTargetRef[0]).toEqual({ parameter: 'password', name: 'levee-queue-redis', key: 'password' });
     }
@@ -916,11 +921,16 @@ describe('the model tier (LEVEE_MODEL_*)', () => {
     const key = { name: 'MODEL_API_KEY', valueFrom: { secretKeyRef: { name: 'hosted-key', key: 'api-key' } } };
     const worker = deployment(m, 'levee-worker').containers[0].env;
     expect(worker).toEqual(expect.arrayContaining([{ name: 'MODEL_URL', value: 'https://images.example.com' }, { name: 'MODEL_API', value: 'openai-images' }, { name: 'MODEL_NAME', value: 'gpt-image-1' }, key]));
+    // openai-images: the gateway serves the configured catalog and never calls the model: no key, no egress to it.
     const gateway = deployment(m, 'levee-gateway').containers[0].env;
-    expect(gateway).toEqual(expect.arrayContaining([{ name: 'MODEL_URL', value: 'https://images.example.com' }, { name: 'MODEL_STYLES', value: 'photo,anime' }, key]));
-    for (const n of ['levee-worker', 'levee-gateway']) {
-      expect(find(m, 'NetworkPolicy', n).spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ protocol: 'TCP', port: 443 }] });
-    }
+    expect(gateway).toEqual(expect.arrayContaining([{ name: 'MODEL_STYLES', value: 'photo,anime' }]));
+    expect(gateway.map((e: any) => e.name)).not.toContain('MODEL_API_KEY');
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'levee-gateway').spec.egress)).not.toContain('203.0.113.0/24');
+    expect(find(m, 'NetworkPolicy', 'levee-worker').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ protocol: 'TCP', port: 443 }] });
+    // With the levee API the gateway reads the catalog from the model: egress and key.
+    const levee = manifestsFor({ modelUrl: 'https://images.example.com', modelApiKeySecret: 'hosted-key', modelCidrs: '203.0.113.0/24' });
+    expect(find(levee, 'NetworkPolicy', 'levee-gateway').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ protocol: 'TCP', port: 443 }] });
+    expect(deployment(levee, 'levee-gateway').containers[0].env).toContainEqual(key);
     expect(requiredSecrets(resolveConfig({ modelUrl: 'https://images.example.com', modelApiKeySecret: 'hosted-key' })).find((r) => r.name === 'hosted-key')).toMatchObject({ key: 'api-key', generated: false });
     // The in-cluster stand-in gets the key too, and then requires it.
     expect(deployment(manifestsFor({ modelApiKeySecret: 'model-key' }), 'levee-model').containers[0].env).toContainEqual({ name: 'MODEL_API_KEY', valueFrom: { secretKeyRef: { name: 'model-key', key: 'api-key' } } });
@@ -929,5 +939,25 @@ describe('the model tier (LEVEE_MODEL_*)', () => {
   test('LEVEE_MODEL_IMAGE runs another model container in the same place', () => {
     const m = manifestsFor({ modelImage: 'registry.example.com/sdxl-server:2.1.0' });
     expect(deployment(m, 'levee-model').containers[0].image).toBe('registry.example.com/sdxl-server:2.1.0');
+  });
+});
+
+describe('KEDA reads what its triggers name from the scale target', () => {
+  test.each([
+    ['the workers', { ...EXTERNAL_BOTH }],
+    ['scale to zero on a managed queue Redis with an ACL user and a private CA', { ...EXTERNAL_BOTH, modelMinReplicas: '0' }],
+  ])('%s: every *FromEnv of a trigger and every env of the TriggerAuthentication is in the target\'s container', (_name, settings) => {
+    const m = manifestsFor(settings);
+    const objects = all(m, 'ScaledObject');
+    expect(objects.length).toBeGreaterThan(0);
+    for (const so of objects) {
+      const target = find(m, 'Deployment', so.spec.scaleTargetRef.name).spec.template.spec.containers[0];
+      const names = new Set((target.env ?? []).map((e: any) => e.name));
+      for (const t of so.spec.triggers) {
+        for (const [k, v] of Object.entries(t.metadata)) if (k.endsWith('FromEnv')) expect([so.metadata.name, k, names.has(v)]).toEqual([so.metadata.name, k, true]);
+        const auth = find(m, 'TriggerAuthentication', t.authenticationRef.name);
+        for (const e of auth.spec.env ?? []) expect([auth.metadata.name, e.name, e.containerName, names.has(e.name)]).toEqual([auth.metadata.name, e.name, target.name, true]);
+      }
+    }
   });
 });

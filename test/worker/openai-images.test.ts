@@ -102,6 +102,8 @@ describe('the worker against a server of the OpenAI images API (MODEL_API=openai
     expect((await queue.getJob(id))!.attemptsMade).toBe(2);
     expect(server.requests).toHaveLength(2);
     expect(await metric(registry, 'levee_jobs_total', { result: 'retried' })).toBe(1);
+    // The breaker counted the 500 and then the success: closed again.
+    expect(await metric(registry, 'levee_circuit_state', { target: 'model' })).toBe(0);
   });
 
   it('honours a 429 Retry-After: the job waits that long, no attempt spent, then completes', async () => {
@@ -117,17 +119,31 @@ describe('the worker against a server of the OpenAI images API (MODEL_API=openai
     expect(await metric(registry, 'levee_jobs_total', { result: 'postponed' })).toBe(1);
   });
 
-  it('fails a 400 at once, with the server\'s message as the job\'s error; one attempt, no retry', async () => {
+  it('fails a 400 at once, with the server\'s message as the job\'s error; one attempt, no retry, and 400s never open the breaker', async () => {
     server.script = [{ status: 400, body: { error: { message: 'Your request was rejected by the safety system.', type: 'invalid_request_error', code: 'content_policy_violation' } } }];
-    const id = await enqueue(queue, PICTURE);
+    const ids = await Promise.all(Array.from({ length: 6 }, () => enqueue(queue, PICTURE)));
     const { render } = start();
-    await settled(id);
-    const job = (await queue.getJob(id))!;
+    for (const id of ids) await settled(id);
+    const job = (await queue.getJob(ids[0]!))!;
     expect(await job.getState()).toBe('failed');
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toBe('model refused the request (400): Your request was rejected by the safety system.');
-    expect(server.requests).toHaveLength(1);
+    expect(server.requests).toHaveLength(6); // one each, more than the breaker's 5 failures
     expect(render.model.breaker.state).toBe('closed');
+  });
+
+  it('a 401 (a wrong or rotated key) fails no job: they wait, the breaker counts it, and the answer (which may quote the key) stays out of the job', async () => {
+    server.script = [{ status: 401, body: { error: { message: 'Incorrect API key provided: sk-te***23.', type: 'invalid_request_error', code: 'invalid_api_key' } } }];
+    const id = await enqueue(queue, PICTURE);
+    const { registry } = start();
+    await until(async () => (await metric(registry, 'levee_jobs_total', { result: 'postponed' })) >= 1, 10_000, 'the job to be postponed');
+    const job = (await queue.getJob(id))!;
+    expect(['delayed', 'waiting']).toContain(await job.getState());
+    expect(job.attemptsMade).toBe(0);
+    expect(JSON.stringify(job)).not.toContain('sk-te');
+    server.script = [image()];
+    await settled(id);
+    expect(await queue.getJobState(id)).toBe('completed');
   });
 
   it('treats an answer that is not a PNG as a failure, never as an image', async () => {

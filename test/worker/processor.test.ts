@@ -5,7 +5,7 @@ import type { JobOutcome } from '../../services/shared/src/job';
 import { imageKey } from '../../services/shared/src/keys';
 import { ModelHttpError } from '../../services/shared/src/model-client';
 import { createWorkerMetrics } from '../../services/worker/src/metrics';
-import { MIN_POSTPONE_MS, MODEL_NOT_READY_POSTPONE_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, UNCONFIRMED_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
+import { MIN_POSTPONE_MS, MODEL_NOT_READY_POSTPONE_MS, MODEL_WAIT_MAX_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, UNCONFIRMED_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
 import { ReplicaAckError } from '../../services/shared/src/replication';
 import { ProgressMonitor } from '../../services/worker/src/progress';
 
@@ -154,6 +154,27 @@ describe('render processor (no Redis)', () => {
     expect(err).toBeInstanceOf(ModelHttpError);
     expect(err).not.toBeInstanceOf(UnrecoverableError);
     expect(await count('retried')).toBe(1);
+  });
+
+  it.each([401, 403, 404])('postpones on a %i (the model refuses us: a key, a URL, a model name to fix), burning no attempt, and keeps the answer out of the job', async (status) => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(status, '{"error":{"message":"Incorrect API key provided: sk-ab***cd"}}')));
+    const job = fakeJob(request);
+    await expect(processor(job, 't')).rejects.toBeInstanceOf(DelayedError);
+    expect(await count('postponed')).toBe(1);
+    // Too long after the job's creation: its attempts count again, and the error quotes nothing.
+    const old = { ...fakeJob(request), timestamp: 1_000_000 - MODEL_WAIT_MAX_MS - 1 };
+    const err = (await processor(old, 't').catch((e: unknown) => e)) as Error;
+    expect(err).not.toBeInstanceOf(DelayedError);
+    expect(err.message).toBe(`model API answered ${status} (its answer is in the worker's log)`);
+    expect(await count('retried')).toBe(1);
+  });
+
+  it('stops postponing a job for a model that never gets ready once MODEL_WAIT_MAX_SECONDS have passed since its creation: its attempts count again', async () => {
+    const { processor, count } = setup(() => Promise.reject(new ModelHttpError(503, 'loading', 1000)));
+    const old = { ...fakeJob(request, 0, 5), timestamp: 1_000_000 - MODEL_WAIT_MAX_MS - 1 };
+    await expect(processor(old, 't')).rejects.toThrow('model API answered 503');
+    expect(await count('retried')).toBe(1);
+    expect(await count('postponed')).toBe(0);
   });
 
   it.each([

@@ -267,7 +267,8 @@ export class Producer {
     const status: PublicJobStatus = state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
     const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
     if (state === 'waiting') {
-      const position = await this.withTimeout(this.position(job.timestamp));
+      // Best effort: the status never fails for want of an estimate.
+      const position = await this.withTimeout(this.position(job.timestamp)).catch(() => undefined);
       if (position !== undefined) result.position = position;
     }
     if ((status === 'completed' || status === 'failed') && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
@@ -280,6 +281,7 @@ export class Producer {
    * ordered by arrival, so with N jobs waiting between the oldest's and the newest's creation
    * times, it is 1 + (N − 1) × (its time − the oldest's) / (the newest's − the oldest's),
    * exact for steady arrivals. Never a scan of the list per request: clients poll in a flood.
+ * Undefined when the list is out of creation order (a postponed job came back to its end).
    */
   private async position(timestamp: number): Promise<number | undefined> {
     const redis = this.options.redis;
@@ -289,7 +291,10 @@ export class Producer {
     const [n, oldest, newest] = await window.call(redis, `${prefix}wait`, prefix);
     if (!n || oldest === null || newest === null) return undefined;
     const [t0, t1] = [Number(oldest), Number(newest)];
-    if (!(t1 > t0)) return n === 1 ? 1 : Math.max(1, Math.min(n, Math.ceil(n / 2)));
+    if (n === 1) return 1;
+    // A job back from `delayed` (postponed, or backing off) rejoins at the newest end with its
+    // old creation time: then the list is not in creation order, and no estimate is given.
+    if (!(t1 > t0) || timestamp < t0 || timestamp > t1) return undefined;
     return Math.max(1, Math.min(n, 1 + Math.round(((n - 1) * (timestamp - t0)) / (t1 - t0))));
   }
 

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions, LogController } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AJV_OPTIONS, RENDER_LIMITS, RenderRequest, renderRequestSchema } from '../../shared/src/job';
@@ -99,7 +100,7 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
 
   /** Before a render: the key when one is set, and a warm model. Returns true when it answered. */
   const refused = (request: FastifyRequest, reply: FastifyReply, openai: boolean): boolean => {
-    if (options.apiKey && request.headers.authorization !== `Bearer ${options.apiKey}`) {
+    if (options.apiKey && !sameKey(request.headers.authorization, `Bearer ${options.apiKey}`)) {
       if (openai) void reply.code(401).send(openAiError('Incorrect API key provided.', 'invalid_api_key'));
       else void sendProblem(reply, 401, 'A valid Authorization: Bearer <key> is required.');
       return true;
@@ -142,6 +143,13 @@ export function buildModelApp(options: ModelAppOptions = {}): ModelApp {
 
   registerHealthRoutes(app, { lifecycle, ready: () => warm.ready, notReadyDetail: 'The model is loading (MODEL_LOAD_SECONDS) or warming up.' });
   return app;
+}
+
+/** The key compared in constant time (no timing tells how much of a guess was right). */
+function sameKey(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** An error body as the OpenAI API writes it. */

@@ -5,7 +5,7 @@ import { RenderRequest } from './job';
 export const MODEL_APIS = ['levee', 'openai-images'] as const;
 export type ModelApi = (typeof MODEL_APIS)[number];
 
-/** The model API answered with an HTTP error. 4xx but 408 and 429 are the caller's fault and do not trip the breaker. */
+/** The model API answered with an HTTP error. Only 400, 413 and 422 (the request's fault) do not count for the breaker. */
 export class ModelHttpError extends Error {
   constructor(
     readonly status: number,
@@ -58,6 +58,20 @@ function serverMessage(body: string): string {
   return body;
 }
 
+/** The model refused this request for what it asks (a refused prompt, a bad size): no retry can help. */
+export function isRequestRefused(err: unknown): boolean {
+  return err instanceof ModelHttpError && (err.status === 400 || err.status === 413 || err.status === 422);
+}
+
+/**
+ * Any other 4xx but 408 (and 429): the model refuses *us* — a wrong or rotated key (401, 403),
+ * a wrong URL or API (404, 405), an unknown model name. A configuration problem, not the job's:
+ * the job waits for it to be fixed, and the answer (which may quote the key) stays in the log.
+ */
+export function isModelMisconfigured(err: unknown): boolean {
+  return err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && !isRequestRefused(err) && err.status !== 408 && err.status !== 429;
+}
+
 /**
  * True when the model cannot take work yet but will (a cold or loading model, scaled up from
  * zero): it refused the connection (no ready pod behind its Service), or answered 503 or 429.
@@ -104,7 +118,8 @@ export class ModelClient {
     this.breaker = new Breaker({
       ...options,
       target: 'model',
-      isFailure: (err) => !(err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429),
+      // A refused request is the request's fault; everything else (a misconfiguration too) counts.
+      isFailure: (err) => !isRequestRefused(err),
     });
   }
 

@@ -4,7 +4,7 @@ import { isBreakerOpen } from '../../shared/src/breaker';
 import { RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
 import { imageKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
-import { isModelNotReady, ModelHttpError } from '../../shared/src/model-client';
+import { isModelMisconfigured, isModelNotReady, isRequestRefused, ModelHttpError } from '../../shared/src/model-client';
 import { ReplicaAckError } from '../../shared/src/replication';
 import { ImageStoreError } from '../../shared/src/s3-images';
 import type { ImageStore } from './image-store';
@@ -23,12 +23,14 @@ import type { ProgressMonitor } from './progress';
  * - breaker open: the job is moved to delayed until a trial call can be made and
  *   `DelayedError` tells BullMQ not to count it as an attempt (moveToDelayed skips the
  *   attempt counter), so an outage never burns a job's retries;
- * - the model not ready (a cold or loading model: connection refused, 503; or 429): postponed
- *   by its Retry-After (else MODEL_NOT_READY_POSTPONE_MS), the attempt not burned; it still
- *   counts for the breaker, which opens on a model that stays away;
- * - model 4xx (except 408/429), or invalid job data: UnrecoverableError → failed at once with
- *   the server's message, since a retry cannot succeed;
- * - anything else (5xx, timeout, connection refused): thrown, BullMQ retries with the job's
+ * - the model not ready (a cold or loading model: connection refused, 503; or 429), or refusing
+ *   us (401, 403, 404, …: a configuration problem): postponed by its Retry-After (else
+ *   MODEL_NOT_READY_POSTPONE_MS), the attempt not burned, for at most MODEL_WAIT_MAX_SECONDS
+ *   after the job was created (then its attempts count again); it counts for the breaker,
+ *   which opens on a model that stays away;
+ * - model 400, 413 or 422 (the request refused), or invalid job data: UnrecoverableError →
+ *   failed at once with the server's message, since a retry cannot succeed;
+ * - anything else (5xx but 503, timeout, 408, a non-PNG answer): thrown, BullMQ retries with the job's
  *   exponential backoff until its attempts are used up;
  * - the image store full (Redis OOM), or its writes not confirmed by the replicas in time
  *   (QUEUE_MIN_REPLICAS_ACKED): postponed like an open breaker, the attempt not burned;
@@ -58,6 +60,8 @@ export interface ProcessorDeps {
   /** When the breaker will allow a trial call, in ms from now (Breaker.retryAfterMs). */
   readonly retryAfterMs: (now: number) => number;
   readonly imageTtlSeconds: number;
+  /** How long after its creation a job may be postponed for a model that is not ready. @default MODEL_WAIT_MAX_MS */
+  readonly modelWaitMaxMs?: number;
   readonly clock?: () => number;
   /** Returns [0, 1): spreads postponed jobs so they do not all return at one instant. */
   readonly random?: () => number;
@@ -83,6 +87,8 @@ export const MAX_POSTPONE_JITTER_MS = 2000;
 export const STORE_FULL_POSTPONE_MS = 30_000;
 /** Wait after a failed call to the object store while its breaker is still closed. */
 export const STORE_FAILED_POSTPONE_MS = 2_000;
+/** How long after its creation a job may wait for a model that is not ready (MODEL_WAIT_MAX_SECONDS' default). */
+export const MODEL_WAIT_MAX_MS = 900_000;
 /** Wait when the model is not ready and says nothing of when it will be (no Retry-After). */
 export const MODEL_NOT_READY_POSTPONE_MS = 5_000;
 /** Wait when the replicas did not confirm a store: a failover or a replica catching up takes seconds. */
@@ -183,19 +189,30 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
         log?.info({ until: new Date(until).toISOString() }, 'model circuit open: job postponed');
         throw new DelayedError();
       }
-      if (isModelNotReady(err)) {
-        const hint = err instanceof ModelHttpError ? err.retryAfterMs : undefined;
-        const wait = Math.max(MIN_POSTPONE_MS, hint ?? MODEL_NOT_READY_POSTPONE_MS);
-        const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
-        await job.moveToDelayed(until, token);
-        count('postponed');
-        log?.info({ until: new Date(until).toISOString(), why: err instanceof ModelHttpError ? err.status : 'connection refused' }, 'model not ready: job postponed');
-        throw new DelayedError();
+      const misconfigured = isModelMisconfigured(err);
+      // A model answering 401 may quote the key: its answer goes to the log, never into the job.
+      const reason = misconfigured ? new Error(`model API answered ${(err as ModelHttpError).status} (its answer is in the worker's log)`) : err;
+      if (isModelNotReady(err) || misconfigured) {
+        // Waiting is bounded: a model that never comes (a wrong port, a quota used up, a key
+        // never fixed) makes the job's attempts count again after MODEL_WAIT_MAX_SECONDS.
+        if (clock() - job.timestamp <= (deps.modelWaitMaxMs ?? MODEL_WAIT_MAX_MS)) {
+          const hint = err instanceof ModelHttpError ? err.retryAfterMs : undefined;
+          const wait = Math.max(MIN_POSTPONE_MS, hint ?? MODEL_NOT_READY_POSTPONE_MS);
+          const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
+          await job.moveToDelayed(until, token);
+          count('postponed');
+          const why = err instanceof ModelHttpError ? err.status : 'connection refused';
+          if (misconfigured) log?.error({ until: new Date(until).toISOString(), status: why, answer: (err as ModelHttpError).body.slice(0, 500) }, 'model API refuses us (check MODEL_URL, MODEL_API, MODEL_NAME, MODEL_API_KEY): job postponed');
+          else log?.info({ until: new Date(until).toISOString(), why }, 'model not ready: job postponed');
+          throw new DelayedError();
+        }
+        throw failedAttempt(reason);
       }
-      if (err instanceof ModelHttpError && err.status >= 400 && err.status < 500 && err.status !== 408) {
+      if (isRequestRefused(err)) {
+        const e = err as ModelHttpError;
         count('failed');
-        log?.warn({ status: err.status }, 'model API rejected the request: job failed');
-        throw new UnrecoverableError(`model refused the request (${err.status}): ${err.serverMessage.slice(0, 500)}`);
+        log?.warn({ status: e.status }, 'model API rejected the request: job failed');
+        throw new UnrecoverableError(`model refused the request (${e.status}): ${e.serverMessage.slice(0, 500)}`);
       }
       throw failedAttempt(err);
     }

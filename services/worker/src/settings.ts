@@ -22,6 +22,8 @@ export const workerEnvSchema = z.object({
   QUEUE_NAME: queueNameSetting,
   WORKER_CONCURRENCY: intSetting(1, 256, 2),
   MODEL_TIMEOUT_MS: intSetting(100, 600_000, 30_000),
+  /** How long after its creation a job may wait, its attempts untouched, for a model that is not ready (cold, loading, refusing us). */
+  MODEL_WAIT_MAX_SECONDS: intSetting(0, 86_400, 900),
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
   BREAKER_FAILURES: intSetting(1, 1000, 5),
   /** How long a PNG lives in Redis, and a completed job's outcome (at least 24 h); with s3 the bucket's lifecycle rule expires the objects. */

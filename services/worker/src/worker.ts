@@ -30,7 +30,7 @@ export type RenderWorkerSettings = Pick<
   | 'WORKER_MAX_STALLED_COUNT'
   | 'WORKER_STUCK_GRACE_MS'
 > &
-  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY'>> & {
+  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY' | 'MODEL_WAIT_MAX_SECONDS'>> & {
     /** Where the PNGs go. @default redis (the queue Redis) */
     readonly imageStore?: ImageStoreTarget;
   };
@@ -98,6 +98,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     store,
     retryAfterMs: (now) => model.breaker.retryAfterMs(now),
     imageTtlSeconds: settings.IMAGE_TTL_SECONDS,
+    ...(settings.MODEL_WAIT_MAX_SECONDS !== undefined ? { modelWaitMaxMs: settings.MODEL_WAIT_MAX_SECONDS * 1000 } : {}),
     metrics: createWorkerMetrics(registry),
     progress,
     logger,
