@@ -25,7 +25,7 @@ test('a job posted before the model exists, completed after its 3 s load with at
   const [modelPort, gatewayPort, workerPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const modelUrl = `http://127.0.0.1:${modelPort}`;
   const openai = { MODEL_API: 'openai-images', MODEL_NAME: 'levee-stand-in', MODEL_API_KEY: 'sk-e2e' };
-  const gateway = new ServiceProcess('gateway', { ...openai, PORT: String(gatewayPort), HOST: '127.0.0.1', REDIS_URL: redis.url, MODEL_URL: modelUrl, MODEL_STYLES: 'sunset,ocean', SHUTDOWN_DELAY_SECONDS: '0' });
+  const gateway = new ServiceProcess('gateway', { ...openai, PORT: String(gatewayPort), HOST: '127.0.0.1', REDIS_URL: redis.url, MODEL_URL: modelUrl, MODEL_STYLES: 'sunset,ocean', SHUTDOWN_DELAY_SECONDS: '0', RATE_LIMIT_PER_SECOND: '10000' });
   // Postponements are short here, so the job comes back soon after the model does.
   const worker = new ServiceProcess('worker', { ...openai, REDIS_URL: redis.url, MODEL_URL: modelUrl, METRICS_PORT: String(workerPort), BREAKER_OPEN_SECONDS: '1' });
   procs.push(gateway, worker);

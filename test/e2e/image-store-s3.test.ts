@@ -40,7 +40,8 @@ beforeAll(async () => {
   const store = s3.env();
   const workerPort = await freePort();
   await startService('worker', { ...store, REDIS_URL: redis.url, MODEL_URL: `http://127.0.0.1:${modelPort}`, METRICS_PORT: String(workerPort), METRICS_HOST: '127.0.0.1' }, workerPort);
-  const gatewayEnv = { ...store, REDIS_URL: redis.url, MODEL_URL: `http://127.0.0.1:${modelPort}`, SERVE_MEDIA: 'false', HOST: '127.0.0.1', SHUTDOWN_DELAY_SECONDS: '0' };
+  // Both gateways share the per-IP limit through Redis, and this test polls as one client: no limit to meet here.
+  const gatewayEnv = { ...store, REDIS_URL: redis.url, MODEL_URL: `http://127.0.0.1:${modelPort}`, SERVE_MEDIA: 'false', HOST: '127.0.0.1', SHUTDOWN_DELAY_SECONDS: '0', RATE_LIMIT_PER_SECOND: '10000' };
   [gateway, publicGateway, media, redirectMedia] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   await Promise.all([
     startService('gateway', { ...gatewayEnv, PORT: String(gateway) }, gateway),

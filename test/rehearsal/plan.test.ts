@@ -279,10 +279,11 @@ describe('a GPU model on Karpenter nodes, openai-images, an API key', () => {
     expect(p.notes).toContain("scheduling fields of pod levee-model-r0 (tolerations, nodeSelector, runtimeClassName) are the scheduler's and the node's: not emulated");
   });
 
-  test('the model, the workers and the gateway share the one key of its Secret; the NodePool (cluster-scoped) runs nothing', () => {
+  test('the model and the workers share the one key of its Secret (the gateway, which never calls an openai-images model, has none); the NodePool (cluster-scoped) runs nothing', () => {
     const key = p.secrets.get('model-key')!.get('api-key');
     expect(key).toBe('generated-password');
-    for (const pod of ['levee-model-r0', 'levee-worker-r0', 'levee-gateway-r0']) expect(container(p, pod).env.MODEL_API_KEY).toBe(key);
+    for (const pod of ['levee-model-r0', 'levee-worker-r0']) expect(container(p, pod).env.MODEL_API_KEY).toBe(key);
+    expect(container(p, 'levee-gateway-r0').env.MODEL_API_KEY).toBeUndefined();
     expect(container(p, 'levee-worker-r0').env.MODEL_API).toBe('openai-images');
     expect(p.pods.map((x) => x.owner)).not.toContain('NodePool/levee-gpu');
   });
