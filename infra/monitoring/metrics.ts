@@ -26,7 +26,7 @@ export const METRICS: readonly MetricSpec[] = [
   { name: 'levee_circuit_state', type: 'gauge', labels: ['target'], sources: ['gateway', 'worker'], help: 'circuit breaker state per target: 0 closed, 1 open, 2 half-open' },
   { name: 'levee_queue_jobs', type: 'gauge', labels: ['state'], sources: ['gateway', 'worker'], help: 'jobs in the render queue by state (`waiting`, `prioritized`, `delayed`, `active`, `completed`, `failed`), read from the queue Redis at scrape time' },
   { name: 'levee_queue_rejected_total', type: 'counter', labels: ['reason'], sources: ['gateway'], help: '`POST /api/images` answered 503 by the queue bound: `depth` (QUEUE_MAX_WAITING) or `memory` (QUEUE_MAX_MEMORY_PERCENT)' },
-  { name: 'levee_jobs_total', type: 'counter', labels: ['result'], sources: ['worker'], help: 'job attempts by result: `completed`, `failed` (for good), `retried`, `postponed` (breaker open)' },
+  { name: 'levee_jobs_total', type: 'counter', labels: ['result'], sources: ['worker'], help: 'job attempts by result: `completed`, `failed` (for good), `retried`, `postponed` (breaker open, model or store not ready), `cancelled` (DELETE), `expired` (past `JOB_DEADLINE_SECONDS`, not rendered)' },
   { name: 'levee_job_duration_seconds', type: 'histogram', labels: ['result'], sources: ['worker'], help: 'time spent on one job attempt' },
   { name: 'levee_queue_oldest_waiting_seconds', type: 'gauge', labels: [], sources: ['worker'], help: 'age of the oldest job waiting for a worker, since it was submitted (0 when none waits)' },
   { name: 'levee_queue_stalled_jobs_total', type: 'counter', labels: [], sources: ['worker'], help: 'stalled jobs (their worker died or lost its lock) this worker moved back to waiting' },

@@ -5,6 +5,8 @@ export interface RenderRequest {
   height: number;
   style?: string;
   seed?: number;
+  /** Where the signed `image.completed` / `image.failed` goes (see webhooks.ts); never sent to the model. */
+  webhookUrl?: string;
 }
 
 /** The BullMQ job name used for renders. */
@@ -29,8 +31,8 @@ export const IDEMPOTENCY_SECONDS = 24 * 3600;
  * finishes in a day: the status route and idempotent replays fall back to this record.
  */
 export interface JobOutcome {
-  /** How the job finished. */
-  status: 'completed' | 'failed';
+  /** How the job finished (`cancelled`: DELETE /api/images/{id}). */
+  status: 'completed' | 'failed' | 'cancelled';
   /** When the job was created (BullMQ `timestamp`), ms since the epoch. */
   createdAt: number;
   /** When it finished: the image stored, or the last attempt failed (just before BullMQ moved the job), ms since the epoch. */
@@ -39,7 +41,18 @@ export interface JobOutcome {
   attempts: number;
   /** Why it failed (BullMQ `failedReason`); failed jobs only. */
   error?: string;
+  /** The job has a webhook: its delivery state is under `webhookStateKey(id)`. */
+  webhook?: true;
 }
+
+/** The `failedReason` (and `error`) of a job cancelled while active, and of the webhook of any cancelled job. */
+export const CANCELLED = 'cancelled';
+
+/** How the `error` of a job past JOB_DEADLINE_SECONDS begins. */
+export const EXPIRED = 'expired';
+
+/** JOB_DEADLINE_SECONDS' default: a job that waited longer is not rendered. */
+export const DEFAULT_JOB_DEADLINE_SECONDS = 3600;
 
 /** The limits of a render request, shared by the gateway's and the model's validation. */
 export const RENDER_LIMITS = {
@@ -68,5 +81,7 @@ export const renderRequestSchema = {
     height: { type: 'integer', minimum: RENDER_LIMITS.minSize, maximum: RENDER_LIMITS.maxSize, default: RENDER_LIMITS.defaultSize },
     style: { type: 'string', pattern: RENDER_LIMITS.stylePattern },
     seed: { type: 'integer', minimum: 0, maximum: RENDER_LIMITS.maxSeed },
+    // Checked further by the gateway (webhook-url.ts): https, public address, allowed port.
+    webhookUrl: { type: 'string', minLength: 1, maxLength: 2048 },
   },
 } as const;

@@ -23,6 +23,19 @@ export function idempotencyKey(clientIp: string, key: string): string {
   return `${KEY_PREFIX}:idem:${clientIp}:${key}`;
 }
 
+/** The delivery state of a job's webhook (`WebhookState` JSON), written by the sender. */
+export function webhookStateKey(id: string): string {
+  return `${KEY_PREFIX}:webhook:${id}`;
+}
+
+/** Set when a job is cancelled (DELETE): a worker that takes the job afterwards drops it. */
+export function cancelKey(id: string): string {
+  return `${KEY_PREFIX}:cancel:${id}`;
+}
+
+/** The channel a job id is published on when it is cancelled while active: the worker holding it aborts it. */
+export const CANCEL_CHANNEL = `${KEY_PREFIX}:cancel`;
+
 /** Job ids are UUIDs (from the gateway) — the only ids the status and media routes accept. */
 export const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

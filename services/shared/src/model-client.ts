@@ -23,6 +23,14 @@ export class ModelHttpError extends Error {
   }
 }
 
+/** The caller aborted the call (a cancelled job): not the model's failure, never a breaker failure. */
+export class JobCancelledError extends Error {
+  override name = 'JobCancelledError';
+  constructor() {
+    super('the job was cancelled: model call aborted');
+  }
+}
+
 /** The model answered 200 with something that is not a PNG (or no image at all). */
 export class ModelResponseError extends Error {
   override name = 'ModelResponseError';
@@ -119,13 +127,21 @@ export class ModelClient {
       ...options,
       target: 'model',
       // A refused request is the request's fault; everything else (a misconfiguration too) counts.
-      isFailure: (err) => !isRequestRefused(err),
+      isFailure: (err) => !isRequestRefused(err) && !(err instanceof JobCancelledError),
     });
   }
 
-  /** One image: PNG bytes. */
-  render(request: RenderRequest): Promise<Buffer> {
-    return this.breaker.execute((signal) => (this.api === 'openai-images' ? this.generate(request, signal) : this.renderLevee(request, signal)));
+  /** One image: PNG bytes. `cancel` aborts the call (the model sees its connection closed): JobCancelledError. */
+  render(request: RenderRequest, cancel?: AbortSignal): Promise<Buffer> {
+    return this.breaker.execute(async (timeout) => {
+      const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
+      try {
+        return await (this.api === 'openai-images' ? this.generate(request, signal) : this.renderLevee(request, signal));
+      } catch (err) {
+        if (cancel?.aborted) throw new JobCancelledError();
+        throw err;
+      }
+    });
   }
 
   /** GET /v1/styles → the style catalog (JSON); `levee` only. */
@@ -138,7 +154,7 @@ export class ModelClient {
   }
 
   private async renderLevee(request: RenderRequest, signal: AbortSignal): Promise<Buffer> {
-    const res = await fetch(`${this.baseUrl}/v1/render`, { method: 'POST', headers: this.headers, body: JSON.stringify(request), signal });
+    const res = await fetch(`${this.baseUrl}/v1/render`, { method: 'POST', headers: this.headers, body: JSON.stringify(renderBody(request)), signal });
     if (!res.ok) throw await httpError(res);
     return Buffer.from(await res.arrayBuffer());
   }
@@ -166,6 +182,11 @@ export class ModelClient {
     if (!isPng(png)) throw new ModelResponseError(`model API answered 200 with data[0].b64_json that is not a PNG (${png.length} bytes)`);
     return png;
   }
+}
+
+/** What /v1/render takes: the render fields only (never the job's webhookUrl). */
+function renderBody({ prompt, width, height, style, seed }: RenderRequest) {
+  return { prompt, width, height, ...(style !== undefined ? { style } : {}), ...(seed !== undefined ? { seed } : {}) };
 }
 
 async function httpError(res: Response): Promise<ModelHttpError> {

@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 
-export type JobResult = 'completed' | 'failed' | 'retried' | 'postponed';
+export type JobResult = 'completed' | 'failed' | 'retried' | 'postponed' | 'cancelled' | 'expired';
 
 /** The worker's own metrics (the breaker registers `levee_circuit_state` itself). */
 export interface WorkerMetrics {
@@ -8,13 +8,13 @@ export interface WorkerMetrics {
   duration: Histogram<'result'>;
 }
 
-const RESULTS: JobResult[] = ['completed', 'failed', 'retried', 'postponed'];
+const RESULTS: JobResult[] = ['completed', 'failed', 'retried', 'postponed', 'cancelled', 'expired'];
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
   const metrics: WorkerMetrics = {
     jobs: new Counter({
       name: 'levee_jobs_total',
-      help: 'Render job attempts by result: completed, failed (for good), retried (will run again), postponed (breaker open).',
+      help: 'Render job attempts by result: completed, failed (for good), retried (will run again), postponed (breaker open, model or store not ready), cancelled (DELETE), expired (past JOB_DEADLINE_SECONDS, not rendered).',
       labelNames: ['result'],
       registers: [registry],
     }),

@@ -1,12 +1,13 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { isBreakerOpen } from '../../shared/src/breaker';
-import { RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
+import { CANCELLED, DEFAULT_JOB_DEADLINE_SECONDS, EXPIRED, JobOutcome, RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
 import { imageKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
-import { isModelMisconfigured, isModelNotReady, isRequestRefused, ModelHttpError } from '../../shared/src/model-client';
+import { isModelMisconfigured, isModelNotReady, isRequestRefused, JobCancelledError, ModelHttpError } from '../../shared/src/model-client';
 import { ReplicaAckError } from '../../shared/src/replication';
 import { ImageStoreError } from '../../shared/src/s3-images';
+import { deliveryOf, WebhookDelivery } from '../../shared/src/webhooks';
 import type { ImageStore } from './image-store';
 import type { JobResult, WorkerMetrics } from './metrics';
 import type { ProgressMonitor } from './progress';
@@ -16,7 +17,8 @@ import type { ProgressMonitor } from './progress';
  * the image store, the breaker's retry hint, the clock), so it is tested without Redis;
  * `worker.ts` hands it BullMQ jobs.
  *
- * Per job: validate → render through the breaker → store the PNG with the job's outcome
+ * Per job: drop it if it is past its deadline or cancelled → validate → render through the
+ * breaker (a cancel aborts the model call) → store the PNG with the job's outcome
  * (before BullMQ marks the job completed, so a "completed" status always has an image) →
  * return a small summary. (The outcome of a job that fails for good is stored by `worker.ts`
  * once BullMQ has moved it to failed.)
@@ -37,6 +39,13 @@ import type { ProgressMonitor } from './progress';
  * - the object store failing (an upload or a read refused, timed out or unanswered) or
  *   unavailable (its breaker open): postponed, the attempt not burned — a store outage is not
  *   the job's fault; each failure counts for the store's breaker, which then stops the work;
+ * - past JOB_DEADLINE_SECONDS since its creation (it waited too long: nobody waits for it any
+ *   more): UnrecoverableError `expired…`, never rendered; a date comparison, no Redis call;
+ * - cancelled (DELETE /api/images/{id}): a job taken after the cancel is dropped (one GET of
+ *   its cancel key), one taken before has its model call aborted (the signal BullMQ hands the
+ *   processor, aborted by `Worker.cancelJob`): UnrecoverableError `cancelled`, no retry;
+ * - a job with a webhook: its `image.completed` delivery is enqueued once the image is stored
+ *   (before the job completes, so a crash in between enqueues it again: same id, no duplicate);
  * - already rendered and stored by an earlier attempt whose completion BullMQ lost (a worker
  *   killed between the store and the completion, a failover that lost the completion): not
  *   rendered again, completed from what is stored.
@@ -51,11 +60,13 @@ export interface RenderJobLike {
   readonly timestamp: number;
   readonly opts: { readonly attempts?: number };
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
+  /** Reports the job's progress (0-100) to BullMQ (the status document and the event stream show it). */
+  updateProgress?(progress: number): Promise<void>;
 }
 
 export interface ProcessorDeps {
   /** Calls the model API through the circuit breaker (ModelClient.render). */
-  readonly render: (request: RenderRequest) => Promise<Buffer>;
+  readonly render: (request: RenderRequest, signal?: AbortSignal) => Promise<Buffer>;
   readonly store: ImageStore;
   /** When the breaker will allow a trial call, in ms from now (Breaker.retryAfterMs). */
   readonly retryAfterMs: (now: number) => number;
@@ -68,6 +79,12 @@ export interface ProcessorDeps {
   readonly metrics?: WorkerMetrics;
   readonly progress?: ProgressMonitor;
   readonly logger?: Logger;
+  /** A job older than this (since its creation) is not rendered: it fails `expired`. @default JOB_DEADLINE_SECONDS' default, 1 h */
+  readonly deadlineMs?: number;
+  /** Whether the job was cancelled before this worker took it (its cancel key). @default never */
+  readonly isCancelled?: (id: string) => Promise<boolean>;
+  /** Enqueues a webhook delivery (WebhookNotifier.notify). Required for jobs that carry a webhookUrl. */
+  readonly notify?: (id: string, delivery: WebhookDelivery) => Promise<void>;
 }
 
 /** What BullMQ stores as the job's return value. */
@@ -105,15 +122,21 @@ const jobDataSchema = z.strictObject({
   height: z.number().int().min(RENDER_LIMITS.minSize).max(RENDER_LIMITS.maxSize).default(RENDER_LIMITS.defaultSize),
   style: z.string().regex(new RegExp(RENDER_LIMITS.stylePattern)).optional(),
   seed: z.number().int().min(0).max(RENDER_LIMITS.maxSeed).optional(),
+  webhookUrl: z.string().min(1).max(2048).optional(),
 });
 
-export type RenderProcessor = (job: RenderJobLike, token?: string) => Promise<RenderResult>;
+export type RenderProcessor = (job: RenderJobLike, token?: string, signal?: AbortSignal) => Promise<RenderResult>;
+
+/** The progress reported once the model has answered and the image is being stored. */
+export const RENDERED_PROGRESS = 80;
 
 export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
   const clock = deps.clock ?? Date.now;
   const random = deps.random ?? Math.random;
 
-  return async function processRender(job, token) {
+  const deadlineMs = deps.deadlineMs ?? DEFAULT_JOB_DEADLINE_SECONDS * 1000;
+
+  return async function processRender(job, token, signal) {
     const started = clock();
     const count = (result: JobResult) => {
       deps.metrics?.jobs.inc({ result });
@@ -126,12 +149,31 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new UnrecoverableError('job has no id');
     }
     const jobId = job.id;
+    // Nobody waits for a job this old any more: no GPU time for it (a comparison, no I/O).
+    const waited = clock() - job.timestamp;
+    if (waited > deadlineMs) {
+      count('expired');
+      log?.info({ waitedSeconds: Math.round(waited / 1000) }, 'job past its deadline: not rendered');
+      throw new UnrecoverableError(`${EXPIRED}: waited ${Math.round(waited / 1000)} s, past JOB_DEADLINE_SECONDS (${Math.round(deadlineMs / 1000)} s); not rendered`);
+    }
     const parsed = jobDataSchema.safeParse(job.data);
     if (!parsed.success) {
       count('failed');
       throw new UnrecoverableError(`invalid render request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
     }
-    const request: RenderRequest = parsed.data;
+    const { webhookUrl, ...request }: RenderRequest = parsed.data;
+    const cancelled = (): never => {
+      count('cancelled');
+      log?.info('job cancelled: not rendered further');
+      throw new UnrecoverableError(CANCELLED);
+    };
+    if (signal?.aborted || (await deps.isCancelled?.(jobId))) return cancelled();
+    /** The webhook of a completed job, enqueued before BullMQ completes the job. */
+    const notifyCompleted = async (outcome: JobOutcome): Promise<void> => {
+      if (!webhookUrl) return;
+      if (!deps.notify) throw new Error('the job has a webhookUrl but this worker has no webhook queue');
+      await deps.notify(jobId, deliveryOf(jobId, outcome, webhookUrl));
+    };
     const key = deps.store.location?.(jobId) ?? imageKey(jobId);
 
     const failedAttempt = (err: unknown): unknown => {
@@ -172,6 +214,9 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw failedAttempt(err);
     }
     if (done) {
+      await notifyCompleted({ status: 'completed', createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 }).catch((err: unknown) => {
+        throw failedAttempt(err);
+      });
       count('completed');
       log?.info({ bytes: done.bytes }, 'already rendered and stored by an earlier attempt: completed without rendering again');
       return { imageKey: key, bytes: done.bytes, width: request.width, height: request.height };
@@ -179,8 +224,9 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
 
     let png: Buffer;
     try {
-      png = deps.progress ? await deps.progress.track(() => deps.render(request)) : await deps.render(request);
+      png = deps.progress ? await deps.progress.track(() => deps.render(request, signal)) : await deps.render(request, signal);
     } catch (err) {
+      if (err instanceof JobCancelledError) return cancelled();
       if (isBreakerOpen(err)) {
         const wait = Math.max(MIN_POSTPONE_MS, deps.retryAfterMs(clock()));
         const until = clock() + wait + Math.floor(random() * Math.min(MAX_POSTPONE_JITTER_MS, wait * 0.1));
@@ -217,9 +263,14 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw failedAttempt(err);
     }
 
+    if (signal?.aborted) return cancelled(); // cancelled as the model answered: not stored
+    // Best effort: a progress report never fails the job.
+    await job.updateProgress?.(RENDERED_PROGRESS).catch(() => undefined);
     // Stored before we return: BullMQ marks the job completed only after this resolves.
+    const outcome: JobOutcome = { status: 'completed', createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 };
     try {
-      await deps.store.put(jobId, png, deps.imageTtlSeconds, { status: 'completed', createdAt: job.timestamp, finishedAt: clock(), attempts: job.attemptsMade + 1 });
+      await deps.store.put(jobId, png, deps.imageTtlSeconds, webhookUrl ? { ...outcome, webhook: true } : outcome);
+      await notifyCompleted(outcome);
     } catch (err) {
       if (isOutOfMemory(err)) {
         // A full store is a capacity problem, not a bad job: wait, without burning an attempt.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageStoreTarget, checkImageSettings, imageStoreSettings, imageStoreTarget } from '../../shared/src/image-settings';
+import { DEFAULT_JOB_DEADLINE_SECONDS } from '../../shared/src/job';
 import { modelApiSettings } from '../../shared/src/model-settings';
 import { RedisTarget } from '../../shared/src/redis';
 import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
@@ -26,6 +27,8 @@ export const workerEnvSchema = z.object({
   MODEL_WAIT_MAX_SECONDS: intSetting(0, 86_400, 900),
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
   BREAKER_FAILURES: intSetting(1, 1000, 5),
+  /** A job that waited longer than this since its creation is not rendered: it fails `expired…` (its webhook says so). */
+  JOB_DEADLINE_SECONDS: intSetting(1, 30 * 86_400, DEFAULT_JOB_DEADLINE_SECONDS),
   /** How long a PNG lives in Redis, and a completed job's outcome (at least 24 h); with s3 the bucket's lifecycle rule expires the objects. */
   IMAGE_TTL_SECONDS: intSetting(1, 30 * 86_400, 86_400),
   ...imageStoreSettings,

@@ -3,11 +3,13 @@ import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Breaker } from '../../shared/src/breaker';
 import type { ImageStoreTarget } from '../../shared/src/image-settings';
-import { IDEMPOTENCY_SECONDS, JobOutcome, RenderRequest } from '../../shared/src/job';
+import { CANCELLED, IDEMPOTENCY_SECONDS, JobOutcome, RenderRequest } from '../../shared/src/job';
+import { CANCEL_CHANNEL, cancelKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
 import { ModelClient } from '../../shared/src/model-client';
 import { duplicateRedis } from '../../shared/src/redis';
 import { S3Images } from '../../shared/src/s3-images';
+import { deliveryOf, WebhookNotifier } from '../../shared/src/webhooks';
 import { ImageStore, RedisImageStore, S3ImageStore } from './image-store';
 
 import { createWorkerMetrics } from './metrics';
@@ -30,7 +32,7 @@ export type RenderWorkerSettings = Pick<
   | 'WORKER_MAX_STALLED_COUNT'
   | 'WORKER_STUCK_GRACE_MS'
 > &
-  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY' | 'MODEL_WAIT_MAX_SECONDS'>> & {
+  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY' | 'MODEL_WAIT_MAX_SECONDS' | 'JOB_DEADLINE_SECONDS'>> & {
     /** Where the PNGs go. @default redis (the queue Redis) */
     readonly imageStore?: ImageStoreTarget;
   };
@@ -93,12 +95,17 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
         )
       : undefined;
   const store: ImageStore = s3 ?? outcomes;
+  // Deliveries of the jobs' webhooks (the sender posts them).
+  const notifier = new WebhookNotifier(connection, settings.QUEUE_NAME);
   const processor = createRenderProcessor({
-    render: (request) => model.render(request),
+    render: (request, signal) => model.render(request, signal),
     store,
     retryAfterMs: (now) => model.breaker.retryAfterMs(now),
     imageTtlSeconds: settings.IMAGE_TTL_SECONDS,
     ...(settings.MODEL_WAIT_MAX_SECONDS !== undefined ? { modelWaitMaxMs: settings.MODEL_WAIT_MAX_SECONDS * 1000 } : {}),
+    ...(settings.JOB_DEADLINE_SECONDS !== undefined ? { deadlineMs: settings.JOB_DEADLINE_SECONDS * 1000 } : {}),
+    isCancelled: async (id) => (await connection.exists(cancelKey(id))) === 1,
+    notify: (id, delivery) => notifier.notify(id, delivery),
     metrics: createWorkerMetrics(registry),
     progress,
     logger,
@@ -107,9 +114,10 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
   let active = 0;
   const worker = new Worker<RenderRequest, RenderResult>(
     settings.QUEUE_NAME,
-    (job, token) => {
+    // Three parameters: BullMQ then hands each job an AbortSignal, which cancelJob aborts.
+    (job, token, signal) => {
       active++;
-      return processor(job, token).finally(() => active--);
+      return processor(job, token, signal).finally(() => active--);
     },
     {
       connection,
@@ -133,9 +141,16 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     queueMetrics.recordStalled();
     logger.warn({ jobId }, 'stalled job recovered and requeued');
   });
-  storeFailedOutcomes(worker, outcomes, logger);
+  // A job cancelled while active: the worker holding it aborts it (the others have nothing to do).
+  const cancels = duplicateRedis(connection);
+  cancels.on('error', () => undefined); // reconnects and resubscribes by itself
+  cancels.on('message', (_channel: string, id: string) => {
+    if (worker.cancelJob(id, CANCELLED)) logger.info({ jobId: id }, 'job cancelled while active: aborting its model call');
+  });
+  void cancels.subscribe(CANCEL_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'could not subscribe to job cancels; cancelled jobs are still dropped when taken'));
+  storeFailedOutcomes(worker, outcomes, logger, notifier);
   const reconcile = () =>
-    reconcileFailedOutcomes(queue, outcomes)
+    reconcileFailedOutcomes(queue, outcomes, RECONCILE_NEWEST_FAILED, Date.now(), notifier)
       .then((restored) => restored > 0 && logger.warn({ restored }, 'stored the failed outcomes of jobs whose worker died before it could'))
       .catch((err: unknown) => logger.warn({ err }, 'could not check failed jobs for missing outcomes'));
   void reconcile();
@@ -185,6 +200,8 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       clearInterval(probing);
       await worker.close();
       await queue.close();
+      await notifier.close();
+      cancels.disconnect();
       if (storeConnection !== connection) await storeConnection.quit().catch(() => storeConnection.disconnect());
       if (s3 && !options.images) s3.images.destroy();
     },
@@ -262,9 +279,19 @@ export const RECONCILE_INTERVAL_MS = 5 * 60_000;
 /** How many of the newest failed jobs it looks at: a worker dies with at most a few unwritten. */
 export const RECONCILE_NEWEST_FAILED = 1000;
 
-/** A failed job's outcome, from BullMQ's own record of it. */
+/** A failed (or cancelled) job's outcome, from BullMQ's own record of it. */
 function failedOutcome(job: Job, fallbackError?: string): JobOutcome {
-  return { status: 'failed', createdAt: job.timestamp, finishedAt: job.finishedOn!, attempts: job.attemptsMade, error: job.failedReason || fallbackError };
+  const error = job.failedReason || fallbackError;
+  const webhook = typeof (job.data as Partial<RenderRequest>)?.webhookUrl === 'string' ? ({ webhook: true } as const) : {};
+  if (error === CANCELLED) return { status: 'cancelled', createdAt: job.timestamp, finishedAt: job.finishedOn!, attempts: job.attemptsMade, ...webhook };
+  return { status: 'failed', createdAt: job.timestamp, finishedAt: job.finishedOn!, attempts: job.attemptsMade, error, ...webhook };
+}
+
+/** Enqueues the `image.failed` delivery of a job that failed for good, if it has a webhook. */
+function notifyFailed(notifier: Pick<WebhookNotifier, 'notify'> | undefined, job: Job, outcome: JobOutcome): Promise<void> {
+  const url = (job.data as Partial<RenderRequest>)?.webhookUrl;
+  if (!notifier || typeof url !== 'string' || !job.id) return Promise.resolve();
+  return notifier.notify(job.id, deliveryOf(job.id, outcome, url));
 }
 
 /**
@@ -278,13 +305,18 @@ export async function reconcileFailedOutcomes(
   store: Pick<RedisImageStore, 'restoreFailure'>,
   newest = RECONCILE_NEWEST_FAILED,
   now = Date.now(),
+  notifier?: Pick<WebhookNotifier, 'notify'>,
 ): Promise<number> {
   const jobs = await queue.getFailed(0, newest - 1);
   const written = await Promise.all(
-    jobs.map((job) => {
+    jobs.map(async (job) => {
       if (!job?.id || !job.finishedOn) return false;
       const ttlSeconds = IDEMPOTENCY_SECONDS - Math.floor((now - job.finishedOn) / 1000);
-      return ttlSeconds > 0 && store.restoreFailure(job.id, failedOutcome(job), ttlSeconds);
+      if (ttlSeconds <= 0) return false;
+      const outcome = failedOutcome(job);
+      // The webhook first (a no-op if it was enqueued already), as storeFailedOutcomes does.
+      await notifyFailed(notifier, job, outcome);
+      return store.restoreFailure(job.id, outcome, ttlSeconds);
     }),
   );
   return written.filter(Boolean).length;
@@ -298,10 +330,18 @@ export async function reconcileFailedOutcomes(
  * `finishedOn` are final. If this process dies first, `reconcileFailedOutcomes` in the next
  * worker to start (or in a running one, within RECONCILE_INTERVAL_MS) writes it.
  */
-export function storeFailedOutcomes(worker: Worker, store: Pick<ImageStore, 'putFailure'>, logger: Logger): void {
+export function storeFailedOutcomes(worker: Worker, store: Pick<ImageStore, 'putFailure'>, logger: Logger, notifier?: Pick<WebhookNotifier, 'notify'>): void {
   worker.on('failed', (job, err) => {
     if (!job?.id || !job.finishedOn) return; // undefined job, or an attempt BullMQ retries
-    logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'job failed for good');
-    store.putFailure(job.id, failedOutcome(job, err.message)).catch((storeErr: unknown) => logger.warn({ err: storeErr, jobId: job.id }, 'could not store the failed outcome'));
+    const outcome = failedOutcome(job, err.message);
+    if (outcome.status === 'cancelled') logger.info({ jobId: job.id }, 'job cancelled');
+    else logger.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: err.message }, 'job failed for good');
+    // The webhook is enqueued before the outcome is stored: if this process dies in between,
+    // reconcileFailedOutcomes finds no outcome and enqueues it again (the same id: no duplicate).
+    // If the enqueue fails, the outcome is left unwritten for the reconcile to do both.
+    notifyFailed(notifier, job, outcome).then(
+      () => store.putFailure(job.id!, outcome).catch((storeErr: unknown) => logger.warn({ err: storeErr, jobId: job.id }, 'could not store the failed outcome')),
+      (notifyErr: unknown) => logger.warn({ err: notifyErr, jobId: job.id }, 'could not enqueue the webhook of a failed job; the next reconcile will'),
+    );
   });
 }
