@@ -17,9 +17,13 @@ import { RedisImageSource, S3ImageSource } from '../../media/src/image-source';
 import { mediaRoutes } from '../../media/src/plugin';
 import { imageStoreTarget, imageUrlOf } from '../../shared/src/image-settings';
 import { S3Images } from '../../shared/src/s3-images';
+import { webhookUrlPolicy } from '../../shared/src/webhook-url';
 import { FloodCache } from './cache';
+import { JobCanceller } from './cancel';
+import { JobEvents } from './job-events';
 import { Producer } from './producer';
 import { isApiPath, registerRateLimit } from './rate-limit';
+import { eventRoutes } from './routes/events';
 import { imageRoutes } from './routes/images';
 import { styleRoutes } from './routes/styles';
 import { GatewaySettings, queueMinReplicasAcked, redisTargets } from './settings';
@@ -57,7 +61,7 @@ export interface Gateway extends FastifyInstance {
   lifecycle: Lifecycle;
   /** What the metrics listener (METRICS_PORT) serves; the public port has no /metrics. */
   metricsRegistry: Registry;
-  levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry; redisTargets: ReturnType<typeof redisTargets> };
+  levee: { producer: Producer; cache: FloodCache; modelClient: ModelClient; queueRedis: Redis; cacheRedis: Redis; registry: Registry; redisTargets: ReturnType<typeof redisTargets>; events: JobEvents };
 }
 
 /**
@@ -130,15 +134,28 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
     notAttempted: isBreakerOpen,
     onLoadError: (err, key) => app.log.warn({ err, key }, 'cache: origin load failed'),
   });
+  const canceller = new JobCanceller(producer, producer.writerRedis, settings.QUEUE_NAME);
+  const events = new JobEvents({
+    producer,
+    // QueueEvents blocks on a connection of its own (XREAD BLOCK): a 'worker'-role client.
+    connect: () => createRedis('worker', targets.queue),
+    queueName: settings.QUEUE_NAME,
+    maxPerClient: settings.EVENTS_MAX_PER_CLIENT,
+    maxStreams: settings.EVENTS_MAX,
+    registry,
+    onError: (err) => app.log.warn({ err: err.message }, 'job events: queue Redis error'),
+  });
   const lifecycle: Lifecycle = { draining: false };
   app.decorate('lifecycle', lifecycle);
   // However the app is closed (drainAndClose sets this earlier), it is draining from then on:
   // readiness fails, and the guard leaves requests to Fastify, which adds Connection: close.
   app.addHook('preClose', (done) => {
     lifecycle.draining = true;
+    // Open event streams end now (their clients reconnect to another replica) rather than hold the drain.
+    events.closeAll();
     done();
   });
-  app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry, redisTargets: targets });
+  app.decorate('levee', { producer, cache, modelClient, queueRedis, cacheRedis, registry, redisTargets: targets, events });
   app.decorate('metricsRegistry', registry);
 
   registerProblemHandlers(app);
@@ -157,7 +174,10 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   registerHealthRoutes(app, { lifecycle });
   // Idempotency-Keys are scoped by the same client key as the rate limit.
   const store = imageStoreTarget(settings);
-  app.register(imageRoutes, { producer, clientKey: (request) => keyOf(request.raw), imageUrl: (id) => imageUrlOf(store, settings.IMAGE_PUBLIC_BASE_URL, id) });
+  const imageUrl = (id: string) => imageUrlOf(store, settings.IMAGE_PUBLIC_BASE_URL, id);
+  const clientKey = (request: { raw: IncomingMessage }) => keyOf(request.raw);
+  app.register(imageRoutes, { producer, clientKey, imageUrl, webhookPolicy: webhookUrlPolicy(settings), canceller });
+  app.register(eventRoutes, { producer, events, clientKey, imageUrl });
   app.register(styleRoutes, { cache, modelClient, ...(settings.MODEL_API === 'openai-images' ? { catalog: settings.MODEL_STYLES ?? null } : {}) });
   if (deps.serveMedia ?? settings.SERVE_MEDIA) {
     // Local use (npm run dev): the gateway serves /images too, from the same store as media would.
@@ -168,6 +188,8 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
 
   app.addHook('onClose', async () => {
     cache.close();
+    await events.close();
+    await canceller.close().catch(() => undefined);
     await producer.close().catch(() => undefined);
     for (const [client, owned] of [
       [queueRedis, !deps.queueRedis],

@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
+import { CANCELLED, IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
 import { duplicateRedis } from '../../shared/src/redis';
 import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
+import { finishedDocument, readWebhookState, StatusDocument } from '../../shared/src/webhooks';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
 export class QueueFullError extends Error {
@@ -56,17 +57,28 @@ interface PendingAdd {
 /** The `error` of a failed job whose reason was not kept. */
 const UNKNOWN_FAILURE = 'rendering failed';
 
-export type PublicJobStatus = 'queued' | 'active' | 'completed' | 'failed';
+export type PublicJobStatus = StatusDocument['status'];
 
-export interface JobStatus {
-  id: string;
-  status: PublicJobStatus;
-  attempts: number;
-  createdAt: string;
-  finishedAt?: string;
-  /** Waiting jobs: about how many are ahead of it, itself included (1 = next). An estimate (see Producer.position). */
-  position?: number;
-  error?: string;
+/** The status document (GET /api/images/{id}); `position` is an estimate (see Producer.position). */
+export type JobStatus = StatusDocument;
+
+/** The waiting list at one moment: its length and the creation times of its oldest and newest jobs. */
+export interface WaitWindow {
+  n: number;
+  oldest: number;
+  newest: number;
+}
+
+/**
+ * Where a waiting job created at `timestamp` stands in `window`: 1 + (N − 1) × (its time −
+ * the oldest's) / (the newest's − the oldest's), exact for steady arrivals. Undefined when the
+ * list is out of creation order: a job back from `delayed` (postponed, or backing off) rejoins
+ * at the newest end with its old creation time.
+ */
+export function estimatePosition({ n, oldest: t0, newest: t1 }: WaitWindow, timestamp: number): number | undefined {
+  if (n === 1) return 1;
+  if (!(t1 > t0) || timestamp < t0 || timestamp > t1) return undefined;
+  return Math.max(1, Math.min(n, 1 + Math.round(((n - 1) * (timestamp - t0)) / (t1 - t0))));
 }
 
 /**
@@ -264,15 +276,19 @@ export class Producer {
     if (!job) return this.finishedStatus(id);
     const state = await this.withTimeout(job.getState());
     if (state === 'unknown') return this.finishedStatus(id);
-    const status: PublicJobStatus = state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
+    const cancelled = state === 'failed' && job.failedReason === CANCELLED;
+    const status: PublicJobStatus = cancelled ? 'cancelled' : state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
     const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
     if (state === 'waiting') {
       // Best effort: the status never fails for want of an estimate.
       const position = await this.withTimeout(this.position(job.timestamp)).catch(() => undefined);
       if (position !== undefined) result.position = position;
     }
-    if ((status === 'completed' || status === 'failed') && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
+    if (state === 'active' && typeof job.progress === 'number') result.progress = job.progress;
+    if (status !== 'queued' && status !== 'active' && job.finishedOn) result.finishedAt = new Date(job.finishedOn).toISOString();
     if (status === 'failed') result.error = job.failedReason || UNKNOWN_FAILURE;
+    if (status === 'cancelled') result.error = CANCELLED;
+    if (typeof job.data?.webhookUrl === 'string') result.webhook = await this.withTimeout(readWebhookState(this.options.redis, id));
     return result;
   }
 
@@ -284,18 +300,19 @@ export class Producer {
  * Undefined when the list is out of creation order (a postponed job came back to its end).
    */
   private async position(timestamp: number): Promise<number | undefined> {
+    const window = await this.waitWindow();
+    return window && estimatePosition(window, timestamp);
+  }
+
+  /** The waiting list's length and the creation times at its two ends, in one O(1) round trip (undefined: empty). */
+  async waitWindow(): Promise<WaitWindow | undefined> {
     const redis = this.options.redis;
     const prefix = `${this.current.opts.prefix ?? 'bull'}:${this.current.name}:`;
     if (!('leveeWaitWindow' in redis)) redis.defineCommand('leveeWaitWindow', { numberOfKeys: 1, lua: WAIT_WINDOW_SCRIPT });
     const window = (redis as unknown as { leveeWaitWindow(key: string, prefix: string): Promise<[number, string | null, string | null]> }).leveeWaitWindow;
     const [n, oldest, newest] = await window.call(redis, `${prefix}wait`, prefix);
     if (!n || oldest === null || newest === null) return undefined;
-    const [t0, t1] = [Number(oldest), Number(newest)];
-    if (n === 1) return 1;
-    // A job back from `delayed` (postponed, or backing off) rejoins at the newest end with its
-    // old creation time: then the list is not in creation order, and no estimate is given.
-    if (!(t1 > t0) || timestamp < t0 || timestamp > t1) return undefined;
-    return Math.max(1, Math.min(n, 1 + Math.round(((n - 1) * (timestamp - t0)) / (t1 - t0))));
+    return { n, oldest: Number(oldest), newest: Number(newest) };
   }
 
   async close(): Promise<void> {
@@ -317,9 +334,9 @@ export class Producer {
       record = undefined;
     }
     const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (!record || (record.status !== 'completed' && record.status !== 'failed') || !valid(record.createdAt) || !valid(record.finishedAt) || !valid(record.attempts)) return undefined;
-    const status: JobStatus = { id, status: record.status, attempts: record.attempts, createdAt: new Date(record.createdAt).toISOString(), finishedAt: new Date(record.finishedAt).toISOString() };
-    if (record.status === 'failed') status.error = typeof record.error === 'string' && record.error ? record.error : UNKNOWN_FAILURE;
+    if (!record || !['completed', 'failed', 'cancelled'].includes(record.status as string) || !valid(record.createdAt) || !valid(record.finishedAt) || !valid(record.attempts)) return undefined;
+    const status = finishedDocument(id, { status: record.status!, createdAt: record.createdAt, finishedAt: record.finishedAt, attempts: record.attempts, ...(typeof record.error === 'string' && record.error ? { error: record.error } : {}) });
+    if (record.webhook) status.webhook = await this.withTimeout(readWebhookState(this.options.redis, id));
     return status;
   }
 
@@ -436,6 +453,11 @@ export class Producer {
       })
       .catch(() => undefined) // Redis trouble surfaces on the add itself
       .finally(() => (this.memoryRead = undefined));
+  }
+
+  /** A queue operation bounded like the producer's own (QueueUnavailableError past the timeout), for its helpers (cancel). */
+  guard<T>(promise: Promise<T>): Promise<T> {
+    return this.withTimeout(promise);
   }
 
   private withTimeout<T>(promise: Promise<T>): Promise<T> {

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import { checkImageSettings, imageDeliverySettings, imageStoreSettings } from '../../shared/src/image-settings';
 import { modelApiSettings, modelStylesSetting } from '../../shared/src/model-settings';
+import { webhookUrlSettings } from '../../shared/src/webhook-url';
 import { checkRedisConnections, minReplicasAcked, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
 import { booleanSetting, Env, httpUrlSetting, drainTimeoutSetting, intSetting, logLevelSetting, optionalIntSetting, parseSettings, queueNameSetting, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
@@ -80,6 +81,12 @@ export const gatewaySettingsSchema = z.object({
   /** Where the images are (the status document's `imageUrl`, and the media routes under SERVE_MEDIA). */
   ...imageStoreSettings,
   ...imageDeliverySettings,
+  /** Which webhook URLs POST /api/images accepts (the sender applies the same policy). */
+  ...webhookUrlSettings,
+  /** Open event streams (GET /api/images/{id}/events) per client (its rate-limit key) in one process; beyond: 429. */
+  EVENTS_MAX_PER_CLIENT: intSetting(1, 10_000, 4),
+  /** Open event streams per process; beyond: 503. */
+  EVENTS_MAX: intSetting(1, 1_000_000, 10_000),
   LOG_LEVEL: logLevelSetting,
 })
   .superRefine(checkRedisConnections(['QUEUE', 'CACHE']))
