@@ -3,7 +3,8 @@ import { BrokenCircuitError } from 'cockatiel';
 import { Registry } from 'prom-client';
 import type { JobOutcome } from '../../services/shared/src/job';
 import { imageKey } from '../../services/shared/src/keys';
-import { ModelHttpError } from '../../services/shared/src/model-client';
+import { JobCancelledError, ModelHttpError } from '../../services/shared/src/model-client';
+import type { WebhookDelivery } from '../../services/shared/src/webhooks';
 import { createWorkerMetrics } from '../../services/worker/src/metrics';
 import { MIN_POSTPONE_MS, MODEL_NOT_READY_POSTPONE_MS, MODEL_WAIT_MAX_MS, RenderJobLike, STORE_FULL_POSTPONE_MS, UNCONFIRMED_POSTPONE_MS, createRenderProcessor } from '../../services/worker/src/processor';
 import { ReplicaAckError } from '../../services/shared/src/replication';
@@ -102,6 +103,7 @@ describe('render processor (no Redis)', () => {
       render: async (r) => ((seen = r), PNG_BYTES),
       store: { put: async () => undefined, putFailure: async () => undefined },
       retryAfterMs: () => 0,
+      clock: () => 1_000_000, // shortly after the fake job was created (900 000)
       imageTtlSeconds: 1,
     });
     await expect(processor(fakeJob({ prompt: 'p' }))).resolves.toMatchObject({ width: 512, height: 512 });
@@ -208,6 +210,7 @@ describe('render processor (no Redis)', () => {
       render: async () => PNG_BYTES,
       store: { put: () => Promise.reject(new Error('redis gone')), putFailure: async () => undefined },
       retryAfterMs: () => 0,
+      clock: () => 1_000_000, // shortly after the fake job was created (900 000)
       imageTtlSeconds: 1,
     });
     await expect(processor(fakeJob(request))).rejects.toThrow('redis gone');
@@ -231,6 +234,7 @@ describe('render processor (no Redis)', () => {
       render: () => new Promise<Buffer>((r) => (finish = r)),
       store: { put: async () => undefined, putFailure: async () => undefined },
       retryAfterMs: () => 0,
+      clock: () => 1_000_000, // shortly after the fake job was created (900 000)
       imageTtlSeconds: 1,
       progress,
     });
@@ -263,6 +267,7 @@ describe('render processor (no Redis)', () => {
       },
       store: { put: async () => undefined, putFailure: async () => undefined, stored: async (id) => (id === fakeJob(request).id ? { bytes: 1234 } : undefined) },
       retryAfterMs: () => 0,
+      clock: () => 1_000_000, // shortly after the fake job was created (900 000)
       imageTtlSeconds: 1,
     });
     await expect(processor(fakeJob(request))).resolves.toEqual({ imageKey: imageKey(fakeJob(request).id!), bytes: 1234, width: 256, height: 128 });
@@ -286,5 +291,106 @@ describe('render processor (no Redis)', () => {
     await expect(processor(job)).rejects.toBeInstanceOf(DelayedError);
     expect(job.delayedUntil).toBe(5 + UNCONFIRMED_POSTPONE_MS);
     expect(renders).toEqual([]);
+  });
+});
+
+describe('deadlines, cancels and webhooks (no Redis)', () => {
+  const WEBHOOK = 'https://hooks.example/levee';
+  function make(overrides: Partial<Parameters<typeof createRenderProcessor>[0]> = {}) {
+    const renders: unknown[] = [];
+    const notified: { id: string; delivery: WebhookDelivery }[] = [];
+    const stored: JobOutcome[] = [];
+    const registry = new Registry();
+    const metrics = createWorkerMetrics(registry);
+    const processor = createRenderProcessor({
+      render: async (r) => (renders.push(r), PNG_BYTES),
+      store: { put: async (_id, _png, _ttl, outcome) => void stored.push(outcome), putFailure: async () => undefined },
+      retryAfterMs: () => 0,
+      clock: () => 1_000_000,
+      imageTtlSeconds: 1,
+      notify: async (id, delivery) => void notified.push({ id, delivery }),
+      metrics,
+      ...overrides,
+    });
+    const count = async (result: string) => (await registry.getSingleMetric('levee_jobs_total')!.get()).values.find((v) => v.labels.result === result)?.value;
+    return { processor, renders, notified, stored, count };
+  }
+
+  it('GIVEN a job older than the deadline THEN it fails for good with "expired…" and is never rendered', async () => {
+    const { processor, renders, count } = make({ deadlineMs: 50_000 }); // the job waited 100 s
+    const err = await processor(fakeJob({ prompt: 'late' })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe('expired: waited 100 s, past JOB_DEADLINE_SECONDS (50 s); not rendered');
+    expect(renders).toEqual([]);
+    expect(await count('expired')).toBe(1);
+    // Just inside it: rendered.
+    const inside = make({ deadlineMs: 100_001 });
+    await expect(inside.processor(fakeJob({ prompt: 'in time' }))).resolves.toBeDefined();
+    expect(inside.renders).toHaveLength(1);
+  });
+
+  it('GIVEN a job cancelled before it was taken (its cancel key) THEN it fails "cancelled" without rendering', async () => {
+    const asked: string[] = [];
+    const { processor, renders, count } = make({ isCancelled: async (id) => (asked.push(id), true) });
+    const job = fakeJob({ prompt: 'p' });
+    const err = await processor(job).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe('cancelled');
+    expect(asked).toEqual([job.id]);
+    expect(renders).toEqual([]);
+    expect(await count('cancelled')).toBe(1);
+  });
+
+  it('GIVEN the job is cancelled during its model call THEN the call gets the abort, and the job fails "cancelled", never stored, not retried', async () => {
+    const controller = new AbortController();
+    let sawSignal: AbortSignal | undefined;
+    const { processor, stored } = make({
+      render: (_r, signal) =>
+        new Promise<Buffer>((_, reject) => {
+          sawSignal = signal;
+          signal!.addEventListener('abort', () => reject(new JobCancelledError()));
+        }),
+    });
+    const running = processor(fakeJob({ prompt: 'p' }, 0, 5), 'tok', controller.signal).catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r));
+    controller.abort('cancelled');
+    const err = await running;
+    expect(sawSignal).toBe(controller.signal);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe('cancelled');
+    expect(stored).toEqual([]);
+  });
+
+  it('GIVEN a job with a webhookUrl THEN the model never sees the URL, the outcome is marked, and image.completed is enqueued after the store', async () => {
+    const order: string[] = [];
+    const { processor, renders, notified, stored } = make({
+      store: { put: async (_id, _png, _ttl, outcome) => void (order.push('store'), stored.push(outcome)), putFailure: async () => undefined },
+      notify: async (id, delivery) => void (order.push('notify'), notified.push({ id, delivery })),
+    });
+    const job = fakeJob({ prompt: 'p', width: 64, height: 64, webhookUrl: WEBHOOK }, 1);
+    await processor(job);
+    expect(renders).toEqual([{ prompt: 'p', width: 64, height: 64 }]);
+    expect(order).toEqual(['store', 'notify']);
+    expect(stored[0]).toEqual({ status: 'completed', createdAt: 900_000, finishedAt: 1_000_000, attempts: 2, webhook: true });
+    expect(notified).toEqual([
+      {
+        id: job.id,
+        delivery: { type: 'image.completed', timestamp: new Date(1_000_000).toISOString(), url: WEBHOOK, data: { id: job.id, status: 'completed', attempts: 2, createdAt: new Date(900_000).toISOString(), finishedAt: new Date(1_000_000).toISOString() } },
+      },
+    ]);
+  });
+
+  it('GIVEN the webhook cannot be enqueued THEN the attempt fails (BullMQ retries; the stored image completes it next time) ', async () => {
+    const { processor } = make({ notify: () => Promise.reject(new Error('queue redis gone')) });
+    const err = await processor(fakeJob({ prompt: 'p', webhookUrl: WEBHOOK })).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('queue redis gone');
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+  });
+
+  it('GIVEN a job without a webhookUrl THEN nothing is enqueued and the outcome carries no webhook mark', async () => {
+    const { processor, notified, stored } = make();
+    await processor(fakeJob({ prompt: 'p' }));
+    expect(notified).toEqual([]);
+    expect(stored[0]).not.toHaveProperty('webhook');
   });
 });
