@@ -12,6 +12,7 @@ import { LeveeNamespace } from './constructs/namespace';
 import { NetworkPolicies } from './constructs/network-policies';
 import { QueueRedis } from './constructs/queue-redis';
 import { QueueSentinel } from './constructs/queue-sentinel';
+import { Webhooks } from './constructs/webhooks';
 import { Worker } from './constructs/worker';
 
 export interface LeveeChartProps extends ChartProps {
@@ -39,6 +40,7 @@ export class LeveeChart extends Chart {
   public readonly gateway: Gateway;
   public readonly media: Media;
   public readonly worker: Worker;
+  public readonly webhooks: Webhooks;
   public readonly edge: Edge;
   public readonly networkPolicies: NetworkPolicies;
   /** Present only with `monitoring = prometheus-operator`. */
@@ -57,6 +59,7 @@ export class LeveeChart extends Chart {
     this.gateway = new Gateway(this, 'gateway', { config });
     this.media = new Media(this, 'media', { config });
     this.worker = new Worker(this, 'worker', { config });
+    this.webhooks = new Webhooks(this, 'webhooks', { config });
     this.edge = new Edge(this, 'edge', { config });
     this.networkPolicies = new NetworkPolicies(this, 'network-policies', { config });
     if (config.monitoring) this.monitoring = new Monitoring(this, 'monitoring', { config, monitoring: config.monitoring });

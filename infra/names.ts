@@ -12,6 +12,8 @@ export const COMPONENTS = {
   media: 'levee-media',
   model: 'levee-model',
   worker: 'levee-worker',
+  /** The webhook sender: the worker image, its own pods and egress. */
+  webhooks: 'levee-webhooks',
   queueRedis: 'levee-queue-redis',
   /** The Sentinels of `LEVEE_QUEUE_REDIS=sentinel` (StatefulSet, and the ClusterIP Service the clients ask). */
   queueSentinel: 'levee-queue-sentinel',
@@ -40,6 +42,7 @@ export const PORTS = {
   mediaMetrics: 9466,
   modelMetrics: 9467,
   workerMetrics: 9464,
+  webhooksMetrics: 9468,
   redis: 6379,
   sentinel: 26379,
 } as const;
@@ -62,7 +65,12 @@ export interface SecretRef {
    * Secret. False: it must exist already (a managed Redis's password, its CA certificate).
    */
   readonly generated: boolean;
+  /** What a generated value looks like: a 32-character alphanumeric password, or a Standard Webhooks key (whsec_ + 32 random bytes in base64). @default password */
+  readonly format?: 'password' | 'whsec';
 }
+
+/** Key of the signing key in `LEVEE_WEBHOOK_SECRET`. */
+export const WEBHOOK_SECRET_KEY = 'secret';
 
 /** The Secret holding the queue Redis password (`LEVEE_QUEUE_REDIS_PASSWORD_SECRET`). */
 export function queueRedisSecret(config: LeveeConfig): SecretRef {
@@ -94,6 +102,8 @@ export function requiredSecrets(config: LeveeConfig): SecretRef[] {
   for (const [role, ext] of [['queue', config.queueRedis.external], ['cache', config.cacheRedis.external]] as const) {
     if (ext?.caSecret) refs.push({ name: ext.caSecret, key: CA_SECRET_KEY, description: `CA certificate of the managed ${role} Redis`, generated: false });
   }
+  // The key that signs webhooks: ours, so the Pulumi program generates it (whsec_ + 32 random bytes).
+  refs.push({ name: config.webhooks.secret, key: WEBHOOK_SECRET_KEY, description: 'the whsec_… key that signs webhooks (receivers verify with it)', generated: true, format: 'whsec' });
   // The model API key, when one is set: the model's provider (or its operator) issues it.
   if (config.modelServer.apiKeySecret) refs.push({ name: config.modelServer.apiKeySecret, key: 'api-key', description: 'the model API key (a Bearer token)', generated: false });
   // The object store's access keys, when not a workload identity: the store issues them, not us.

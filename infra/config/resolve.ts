@@ -67,6 +67,7 @@ export interface AlertThresholds {
   readonly queueRejectedPercent: number;
   readonly oldestJobMinutes: number;
   readonly jobFailurePercent: number;
+  readonly webhookFailurePercent: number;
   readonly stalledJobs: number;
   readonly queueRedisMemoryPercent: number;
   readonly gatewayMaxedMinutes: number;
@@ -189,6 +190,21 @@ export interface LeveeConfig {
     readonly kedaListLength: number;
     readonly concurrency: number;
     readonly modelTimeoutMs: number;
+    /** JOB_DEADLINE_SECONDS: older jobs are not rendered. */
+    readonly jobDeadlineSeconds: number;
+  };
+  /** The webhook sender (the worker image, its own pods and egress) and the gateway's push settings (docs/push.md). */
+  readonly webhooks: AppSizing & {
+    /** Secret (key `secret`) with the whsec_… signing key. */
+    readonly secret: string;
+    /** Where the sender may connect: the internet by default (never the cluster's ranges), plus `allowedCidrs`. */
+    readonly egressCidrs: readonly string[];
+    /** WEBHOOK_ALLOWED_CIDRS, as given ('' = none). */
+    readonly allowedCidrs: string;
+    readonly allowHttp: boolean;
+    readonly allowedPorts: readonly number[];
+    readonly eventsMaxPerClient: number;
+    readonly eventsMax: number;
   };
   readonly queueRedis: {
     readonly mode: QueueRedisMode;
@@ -493,7 +509,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
 
   const previewId = environment === 'preview' ? v.previewId : undefined;
   const namespace = environment === 'production' ? 'levee' : environment === 'dev' ? 'levee-dev' : `levee-${previewId}`;
-  const sizing = (app: 'gateway' | 'media' | 'model' | 'worker'): AppSizing => ({
+  const sizing = (app: 'gateway' | 'media' | 'model' | 'worker' | 'webhooks'): AppSizing => ({
     minReplicas: v[`${app}MinReplicas`],
     maxReplicas: v[`${app}MaxReplicas`],
     cpuTargetPercent: v[`${app}CpuTarget`],
@@ -538,6 +554,17 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       kedaListLength: v.kedaListLength,
       concurrency: v.workerConcurrency,
       modelTimeoutMs: v.modelTimeoutMs,
+      jobDeadlineSeconds: v.jobDeadlineSeconds,
+    },
+    webhooks: {
+      ...sizing('webhooks'),
+      secret: v.webhookSecret,
+      egressCidrs: v.webhookEgressCidrs.split(','),
+      allowedCidrs: v.webhookAllowedCidrs,
+      allowHttp: v.webhookAllowHttp,
+      allowedPorts: [...new Set([...v.webhookAllowedPorts.split(',').map(Number), ...(v.webhookAllowHttp ? [80] : [])])],
+      eventsMaxPerClient: v.eventsMaxPerClient,
+      eventsMax: v.eventsMax,
     },
     queueRedis: {
       mode: v.queueRedis,
@@ -587,6 +614,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
               queueRejectedPercent: v.alertQueueRejectedPercent,
               oldestJobMinutes: v.alertOldestJobMinutes,
               jobFailurePercent: v.alertJobFailurePercent,
+              webhookFailurePercent: v.alertWebhookFailurePercent,
               stalledJobs: v.alertStalledJobs,
               queueRedisMemoryPercent: v.alertQueueRedisMemoryPercent,
               gatewayMaxedMinutes: v.alertGatewayMaxedMinutes,

@@ -270,6 +270,12 @@ function optionalGcpServiceAccount(raw: string): Parsed<string> {
 }
 
 /** A non-empty list of CIDRs. */
+/** "443,8443" → the same, checked: ports 1-65535. */
+function portList(raw: string): Parsed<string> {
+  const ports = raw.split(',');
+  return ports.length > 0 && ports.every((p) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535) ? ok(raw) : bad('comma-separated ports 1-65535 (e.g. 443,8443)');
+}
+
 function requiredCidrList(raw: string): Parsed<string> {
   const parsed = cidrList(raw);
   return parsed.ok && parsed.value !== '' ? parsed : bad('a comma-separated list of IPv4/IPv6 CIDRs (e.g. 0.0.0.0/0, or 52.216.0.0/15,3.5.0.0/19)');
@@ -387,6 +393,17 @@ export const SETTINGS = {
   ...appSettings('media', 'media', { min: ['2', '1'], max: ['10', '2'], target: '75', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),
   ...appSettings('model', 'model', { min: ['2', '1'], max: ['20', '2'], target: '70', cpuReq: ['1', '250m'], cpuLim: ['2', '1'], memReq: ['512Mi', '256Mi'], memLim: ['1Gi', '512Mi'] }, { lowest: 0, note: '; 0 = scale to zero: KEDA scales the model and the workers on the queue, from zero (needs workerAutoscaler keda)' }),
   ...appSettings('worker', 'worker', { min: ['2', '1'], max: ['50', '3'], target: '70', cpuReq: ['250m', '100m'], cpuLim: ['1', '500m'], memReq: ['256Mi', '128Mi'], memLim: ['512Mi', '256Mi'] }),
+  ...appSettings('webhooks', 'webhook sender', { min: ['2', '1'], max: ['10', '2'], target: '70', cpuReq: ['100m', '50m'], cpuLim: ['500m', '250m'], memReq: ['128Mi', '64Mi'], memLim: ['256Mi', '128Mi'] }),
+
+  // Results pushed to clients (docs/push.md): signed webhooks, event streams, deadlines.
+  webhookSecret: { env: 'LEVEE_WEBHOOK_SECRET', description: 'Secret (key secret) with the whsec_… key that signs webhooks (WEBHOOK_SECRET; the Pulumi program generates it, cdk8s users create it: docs/push.md)', default: same('levee-webhook-secret'), parse: matching(DNS_SUBDOMAIN, 'a Kubernetes Secret name (lower-case letters, digits, "-" and ".")') },
+  webhookEgressCidrs: { env: 'LEVEE_WEBHOOK_EGRESS_CIDRS', description: "where the webhook sender may connect, on the allowed ports (egress NetworkPolicy; 0.0.0.0/0 and ::/0 leave out the private, CGNAT and link-local ranges and the metadata address)", default: same('0.0.0.0/0,::/0'), parse: requiredCidrList },
+  webhookAllowedCidrs: { env: 'LEVEE_WEBHOOK_ALLOWED_CIDRS', description: 'non-public addresses webhooks may reach anyway (WEBHOOK_ALLOWED_CIDRS of the gateway and the sender, and egress to them): private receivers; empty = none', default: same(''), parse: cidrList },
+  webhookAllowHttp: { env: 'LEVEE_WEBHOOK_ALLOW_HTTP', description: 'accept http:// webhook URLs (and port 80): only for receivers inside a private network', default: same('false'), parse: boolean },
+  webhookAllowedPorts: { env: 'LEVEE_WEBHOOK_ALLOWED_PORTS', description: 'ports a webhook URL may name (WEBHOOK_ALLOWED_PORTS), comma-separated', default: same('443,8443'), parse: portList },
+  jobDeadlineSeconds: { env: 'LEVEE_JOB_DEADLINE_SECONDS', description: 'a job that waited longer than this is not rendered: it fails expired…, and its webhook says so (worker JOB_DEADLINE_SECONDS)', default: same('3600'), parse: integer(60, 30 * 86400) },
+  eventsMaxPerClient: { env: 'LEVEE_EVENTS_MAX_PER_CLIENT', description: 'open event streams (GET /api/images/{id}/events) per client and gateway pod; beyond, 429', default: same('4'), parse: integer(1, 10000) },
+  eventsMax: { env: 'LEVEE_EVENTS_MAX', description: 'open event streams per gateway pod; beyond, 503', default: same('10000'), parse: integer(1, 1000000) },
 
   // The model tier: which API, which server, on which nodes (docs/model.md).
   modelApi: { env: 'LEVEE_MODEL_API', description: 'the API the workers speak to the model: levee (POST /v1/render) or openai-images (POST /v1/images/generations, the de-facto standard of local and hosted image servers)', default: same('levee'), parse: oneOf(MODEL_APIS) },
@@ -573,6 +590,7 @@ export const SETTINGS = {
   alertRateLimitedPercent: { env: 'LEVEE_ALERT_RATE_LIMITED_PERCENT', description: 'alert LeveeRateLimitedShareHigh: percent of /api answers that are 429 (5-minute rate), for 10 minutes', default: same('25'), parse: integer(1, 100) },
   alertQueueRejectedPercent: { env: 'LEVEE_ALERT_QUEUE_REJECTED_PERCENT', description: 'alert LeveeQueueFull: percent of POST /api/images refused with 503 by the queue bound (5-minute rate), for 5 minutes', default: same('1'), parse: integer(1, 100) },
   alertOldestJobMinutes: { env: 'LEVEE_ALERT_OLDEST_JOB_MINUTES', description: 'alert LeveeOldestJobWaiting: age of the oldest waiting job', default: same('10'), parse: integer(1, 1440) },
+  alertWebhookFailurePercent: { env: 'LEVEE_ALERT_WEBHOOK_FAILURE_PERCENT', description: 'alert LeveeWebhookFailureRatioHigh: percent of the webhook delivery attempts over 15 minutes that did not get a 2xx, for 15 minutes', default: same('20'), parse: integer(1, 100) },
   alertJobFailurePercent: { env: 'LEVEE_ALERT_JOB_FAILURE_PERCENT', description: 'alert LeveeJobFailureRatioHigh: percent of the jobs finished over 15 minutes that failed for good, for 5 minutes', default: same('5'), parse: integer(1, 100) },
   alertStalledJobs: { env: 'LEVEE_ALERT_STALLED_JOBS', description: 'alert LeveeStalledJobsRecovered: stalled jobs recovered within 15 minutes (workers dying mid-job)', default: same('3'), parse: integer(1, 100000) },
   alertQueueRedisMemoryPercent: { env: 'LEVEE_ALERT_QUEUE_REDIS_MEMORY_PERCENT', description: 'alert LeveeQueueRedisMemoryHigh: queue Redis used memory, percent of its maxmemory, for 5 minutes', default: same('80'), parse: integer(1, 100) },
@@ -602,7 +620,7 @@ export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
 /** Settings that only mean something with `monitoring = prometheus-operator`. */
 export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
   'monitoringLabels', 'scrapeIntervalSeconds', 'grafanaDashboardLabel', 'runbookUrl', 'alertBreakerOpenMinutes', 'alertRateLimitedPercent',
-  'alertQueueRejectedPercent', 'alertOldestJobMinutes', 'alertJobFailurePercent', 'alertStalledJobs', 'alertQueueRedisMemoryPercent', 'alertGatewayMaxedMinutes',
+  'alertQueueRejectedPercent', 'alertOldestJobMinutes', 'alertJobFailurePercent', 'alertWebhookFailurePercent', 'alertStalledJobs', 'alertQueueRedisMemoryPercent', 'alertGatewayMaxedMinutes',
 ];
 
 /** Settings that only mean something with `nodeProvisioner = karpenter`. */

@@ -14,6 +14,8 @@ export interface AppWorkloadProps {
   readonly component: string;
   readonly sizing: AppSizing;
   readonly image: string;
+  /** The container's command, when not the image's (the webhook sender runs in the worker image). @default the image's CMD */
+  readonly command?: readonly string[];
   /** Container ports the app serves on (the first one is the Service's). */
   readonly ports: readonly { readonly name: string; readonly port: number }[];
   /**
@@ -76,6 +78,7 @@ export class AppWorkload extends Construct {
     const container: k8s.Container = {
       name: component,
       image: props.image,
+      ...(props.command ? { command: [...props.command] } : {}),
       imagePullPolicy: 'IfNotPresent',
       ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
       env: [...props.env],

@@ -107,7 +107,8 @@ export function imageStoreEnv(config: LeveeConfig, app: 'worker' | 'media' | 'ga
   const store = config.imageStore;
   const delivery = config.imageDelivery;
   const deliveryEnv: Record<string, string | number> = app === 'media' ? { IMAGE_DELIVERY: delivery.mode, ...(delivery.mode === 'redirect' ? { IMAGE_URL_TTL_SECONDS: delivery.urlTtlSeconds } : {}) } : {};
-  const publicBase: Record<string, string> = app === 'gateway' && delivery.publicBaseUrl ? { IMAGE_PUBLIC_BASE_URL: delivery.publicBaseUrl } : {};
+  // The gateway and the worker write imageUrl (the status document; a completed job's webhook).
+  const publicBase: Record<string, string> = (app === 'gateway' || app === 'worker') && delivery.publicBaseUrl ? { IMAGE_PUBLIC_BASE_URL: delivery.publicBaseUrl } : {};
   if (store.kind === 'redis') return plainEnv({ IMAGE_STORE: 'redis', ...deliveryEnv, ...publicBase });
   const env = plainEnv({
     IMAGE_STORE: 's3',
@@ -121,4 +122,17 @@ export function imageStoreEnv(config: LeveeConfig, app: 'worker' | 'media' | 'ga
   });
   const keys = app !== 'gateway' && store.credentialsSecret ? S3_KEY_ENV.map((key) => secretEnv(key, { name: store.credentialsSecret!, key })) : [];
   return [...env, ...keys];
+}
+
+/**
+ * Which webhook URLs are allowed (WEBHOOK_*), the same for the gateway (at submit) and the
+ * sender (at delivery). Only what differs from the services' defaults is written.
+ */
+export function webhookPolicyEnv(config: LeveeConfig): Record<string, string> {
+  const w = config.webhooks;
+  return {
+    ...(w.allowedCidrs !== '' ? { WEBHOOK_ALLOWED_CIDRS: w.allowedCidrs } : {}),
+    ...(w.allowHttp ? { WEBHOOK_ALLOW_HTTP: 'true' } : {}),
+    ...(w.allowedPorts.join(',') !== '443,8443' ? { WEBHOOK_ALLOWED_PORTS: w.allowedPorts.join(',') } : {}),
+  };
 }

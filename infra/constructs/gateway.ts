@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import type { LeveeConfig } from '../config/resolve';
 import { COMPONENTS, PORTS } from '../names';
 import { AppWorkload } from './app-workload';
-import { cacheRedisClient, imageStoreEnv, modelApiEnv, modelUrl, queueRedisClient } from './endpoints';
+import { cacheRedisClient, imageStoreEnv, modelApiEnv, modelUrl, queueRedisClient, webhookPolicyEnv } from './endpoints';
 import { appImage, httpProbe, plainEnv } from './pod';
 import { httpGracePeriodSeconds } from './termination';
 
@@ -45,6 +45,10 @@ export class Gateway extends AppWorkload {
           LOG_LEVEL: config.app.logLevel,
           // Replicas that confirm each job (Redis WAIT) before the 202.
           QUEUE_MIN_REPLICAS_ACKED: config.queueRedis.minReplicasAcked,
+          // Which webhook URLs POST accepts (the sender checks them again at delivery).
+          ...webhookPolicyEnv(config),
+          EVENTS_MAX_PER_CLIENT: config.webhooks.eventsMaxPerClient,
+          EVENTS_MAX: config.webhooks.eventsMax,
         }),
         ...modelApiEnv(config, 'gateway'),
         ...queue.env,

@@ -30,6 +30,7 @@ export class Monitoring extends Construct {
   /** The model's only when it runs in the chart. */
   public readonly serviceMonitors: Readonly<Record<'gateway' | 'media', ApiObject> & { model?: ApiObject }>;
   public readonly podMonitor: ApiObject;
+  public readonly webhooksPodMonitor: ApiObject;
   public readonly rule: ApiObject;
   public readonly dashboard: k8s.KubeConfigMap;
 
@@ -61,6 +62,13 @@ export class Monitoring extends Construct {
       spec: { jobLabel: LABELS.name, selector: { matchLabels: selectorLabels(COMPONENTS.worker) }, podMetricsEndpoints: [endpoint] },
     };
     this.podMonitor = new ApiObject(this, 'worker-pod-monitor', podMonitor);
+    const webhooksPodMonitor: IPodMonitor = {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'PodMonitor',
+      metadata: meta(COMPONENTS.webhooks, 'webhooks'),
+      spec: { jobLabel: LABELS.name, selector: { matchLabels: selectorLabels(COMPONENTS.webhooks) }, podMetricsEndpoints: [endpoint] },
+    };
+    this.webhooksPodMonitor = new ApiObject(this, 'webhooks-pod-monitor', webhooksPodMonitor);
 
     const rule: IPrometheusRule = {
       apiVersion: 'monitoring.coreos.com/v1',

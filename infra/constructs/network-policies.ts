@@ -63,7 +63,14 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
   // With the images in object storage, media reads them there and never the queue Redis.
   const s3 = config.imageStore.kind === 's3' ? config.imageStore : undefined;
   const toStore: Rule[] = s3 ? [{ peers: [{ cidrs: s3.egress.cidrs }], ports: [s3.egress.port] }] : [];
-  const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, ...(s3 ? [] : [{ component: 'media' as const }]), ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
+  const queueClients: Peer[] = [{ component: 'gateway' }, { component: 'worker' }, { component: 'webhooks' }, ...(s3 ? [] : [{ component: 'media' as const }]), ...(keda ? [{ namespace: config.kedaNamespace }] : [])];
+  // Webhook receivers: the internet (LEVEE_WEBHOOK_EGRESS_CIDRS, never the cluster's ranges or the
+  // metadata address) and any private receivers allowed by LEVEE_WEBHOOK_ALLOWED_CIDRS, on the allowed ports.
+  const w = config.webhooks;
+  const toReceivers: Rule[] = [
+    { peers: [{ cidrs: w.egressCidrs }], ports: w.allowedPorts },
+    ...(w.allowedCidrs !== '' ? [{ peers: [{ cidrs: w.allowedCidrs.split(',') }], ports: w.allowedPorts }] : []),
+  ];
   const model: ComponentTraffic = {
     ingress: [
       { peers: config.modelServer.api === 'openai-images' ? [{ component: 'worker' }] : [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
@@ -94,6 +101,12 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
     worker: {
       ingress: [{ peers: [monitoring], ports: [PORTS.workerMetrics] }],
       egress: [...toQueue, toModel, ...toStore],
+      dns: true,
+    },
+    // The only pods that reach the internet: the queue Redis, the receivers, DNS.
+    webhooks: {
+      ingress: [{ peers: [monitoring], ports: [PORTS.webhooksMetrics] }],
+      egress: [...toQueue, ...toReceivers],
       dns: true,
     },
   };

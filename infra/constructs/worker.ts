@@ -47,6 +47,8 @@ export class Worker extends AppWorkload {
           MODEL_WAIT_MAX_SECONDS: Math.max(900, config.modelServer.startupSeconds + 600),
           BREAKER_OPEN_SECONDS: config.app.breakerOpenSeconds,
           IMAGE_TTL_SECONDS: config.app.imageTtlSeconds,
+          // Older jobs are not rendered: nobody waits for them any more.
+          JOB_DEADLINE_SECONDS: config.worker.jobDeadlineSeconds,
           // Replicas that confirm each stored image and outcome (Redis WAIT) before the job completes.
           QUEUE_MIN_REPLICAS_ACKED: config.queueRedis.minReplicasAcked,
           // Not the worker's: KEDA's TriggerAuthentication takes its `tls: enable` from here (see kedaTlsFromEnv).

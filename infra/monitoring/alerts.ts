@@ -24,7 +24,7 @@ export interface RuleGroup {
 }
 
 /** The components that must always have a scrape target, by the `job` Prometheus gives them. */
-export const SCRAPED_COMPONENTS = ['gateway', 'media', 'model', 'worker'] as const;
+export const SCRAPED_COMPONENTS = ['gateway', 'media', 'model', 'worker', 'webhooks'] as const;
 
 /** Alert names, in the order of docs/runbooks.md. */
 export const ALERT_NAMES = [
@@ -33,6 +33,7 @@ export const ALERT_NAMES = [
   'LeveeQueueFull',
   'LeveeOldestJobWaiting',
   'LeveeJobFailureRatioHigh',
+  'LeveeWebhookFailureRatioHigh',
   'LeveeStalledJobsRecovered',
   'LeveeQueueRedisMemoryHigh',
   'LeveeGatewayAtMaxReplicas',
@@ -105,6 +106,14 @@ export function alertGroups(config: LeveeConfig, monitoring: MonitoringConfig): 
       '5m',
       'Many render jobs fail for good',
       `{{ $value | humanizePercentage }} of the jobs finished in {{ $labels.namespace }} over 15 minutes failed for good (all attempts used, or rejected by the model), above ${a.jobFailurePercent}%.`,
+    ),
+    rule(
+      'LeveeWebhookFailureRatioHigh',
+      'warning',
+      `sum by (namespace) (rate(levee_webhook_deliveries_total${selector(ns, { result: '~retried|failed|refused' })}[15m]))\n  / sum by (namespace) (rate(levee_webhook_deliveries_total${selector(ns)}[15m]))\n  > ${ratio(a.webhookFailurePercent)}`,
+      '15m',
+      'Many webhook deliveries fail',
+      `{{ $value | humanizePercentage }} of the webhook delivery attempts in {{ $labels.namespace }} over 15 minutes got no 2xx (an error status, a timeout, a refused connection or address), above ${a.webhookFailurePercent}%: receivers are down or slow, or the sender cannot reach the internet. Deliveries are retried for about an hour; rendering is not affected.`,
     ),
     rule(
       'LeveeStalledJobsRecovered',

@@ -82,7 +82,7 @@ export function leveeDashboard(config: LeveeConfig, monitoring: MonitoringConfig
     )
     .withPanel(
       timeseries('Replicas (scraped pods)', 'short', 'Pods of each component that Prometheus scrapes.', [
-        [`count by (job) (up{${any},job=~"${COMPONENTS.gateway}|${COMPONENTS.worker}|${COMPONENTS.media}|${COMPONENTS.model}"})`, '{{job}}'],
+        [`count by (job) (up{${any},job=~"${COMPONENTS.gateway}|${COMPONENTS.worker}|${COMPONENTS.webhooks}|${COMPONENTS.media}|${COMPONENTS.model}"})`, '{{job}}'],
       ]),
     )
     .withRow(new RowBuilder('Queue and workers'))
@@ -122,6 +122,24 @@ export function leveeDashboard(config: LeveeConfig, monitoring: MonitoringConfig
       timeseries('Job duration', 's', 'p50 and p99 of a job attempt (one model call plus storing the PNG).', [
         [`histogram_quantile(0.5, sum by (le) (rate(levee_job_duration_seconds_bucket{${any}}${RATE})))`, 'p50'],
         [`histogram_quantile(0.99, sum by (le) (rate(levee_job_duration_seconds_bucket{${any}}${RATE})))`, 'p99'],
+      ]),
+    )
+    .withRow(new RowBuilder('Push: webhooks and event streams'))
+    .withPanel(
+      timeseries('Webhook deliveries', 'ops', `Delivery attempts per second by result; the alert fires above ${monitoring.alerts.webhookFailurePercent}% not delivered.`, [
+        [`sum by (result) (rate(levee_webhook_deliveries_total{${any}}${RATE}))`, '{{result}}'],
+      ]),
+    )
+    .withPanel(
+      timeseries('Webhook delivery time', 's', 'p50 and p99 of one delivery attempt (the receiver answering, or the 10 s timeout).', [
+        [`histogram_quantile(0.5, sum by (le) (rate(levee_webhook_delivery_duration_seconds_bucket{${any}}${RATE})))`, 'p50'],
+        [`histogram_quantile(0.99, sum by (le) (rate(levee_webhook_delivery_duration_seconds_bucket{${any}}${RATE})))`, 'p99'],
+      ]),
+    )
+    .withPanel(
+      timeseries('Event streams', 'short', 'Open GET /api/images/{id}/events streams, and those refused per second by the per-client and per-pod limits.', [
+        [`sum(levee_event_streams{${gw}})`, 'open'],
+        [`sum by (reason) (rate(levee_event_streams_refused_total{${gw}}${RATE}))`, 'refused: {{reason}}'],
       ]),
     );
   return builder.build();

@@ -5,7 +5,7 @@
  * metrics table is written from this list.
  */
 export type MetricType = 'counter' | 'gauge' | 'histogram';
-export type MetricSource = 'gateway' | 'media' | 'worker' | 'model' | 'prometheus';
+export type MetricSource = 'gateway' | 'media' | 'worker' | 'model' | 'webhooks' | 'prometheus';
 
 export interface MetricSpec {
   readonly name: string;
@@ -32,6 +32,10 @@ export const METRICS: readonly MetricSpec[] = [
   { name: 'levee_queue_stalled_jobs_total', type: 'counter', labels: [], sources: ['worker'], help: 'stalled jobs (their worker died or lost its lock) this worker moved back to waiting' },
   { name: 'levee_queue_redis_memory_used_bytes', type: 'gauge', labels: [], sources: ['worker'], help: 'memory the queue Redis uses (`used_memory`)' },
   { name: 'levee_queue_redis_memory_max_bytes', type: 'gauge', labels: [], sources: ['worker'], help: "the queue Redis's `maxmemory` (0: no limit)" },
+  { name: 'levee_webhook_deliveries_total', type: 'counter', labels: ['result'], sources: ['webhooks'], help: 'webhook delivery attempts by result: `delivered` (2xx), `retried` (will be tried again), `failed` (attempts used up), `refused` (an address the policy refuses)' },
+  { name: 'levee_webhook_delivery_duration_seconds', type: 'histogram', labels: [], sources: ['webhooks'], help: "time of one delivery attempt, until the receiver's status line (or the failure)" },
+  { name: 'levee_event_streams', type: 'gauge', labels: [], sources: ['gateway'], help: 'open `GET /api/images/{id}/events` streams in a gateway pod' },
+  { name: 'levee_event_streams_refused_total', type: 'counter', labels: ['reason'], sources: ['gateway'], help: 'event streams refused: `client` (EVENTS_MAX_PER_CLIENT, 429) or `process` (EVENTS_MAX, 503)' },
   { name: 'levee_model_requests_total', type: 'counter', labels: ['route'], sources: ['model'], help: 'requests answered by the model API, per route' },
   { name: 'levee_model_render_duration_seconds', type: 'histogram', labels: [], sources: ['model'], help: 'time to render and encode one image' },
   { name: 'up', type: 'gauge', labels: [], sources: ['prometheus'], help: "Prometheus's own: 1 if the last scrape of a target succeeded" },

@@ -38,10 +38,10 @@ export interface LeveeOutputs {
   readonly imagesUrl: pulumi.Output<string>;
 }
 
-/** A password for each Secret the chart expects, and the Secret that holds it. */
+/** A generated value for each Secret the chart expects (a password, or a webhook signing key), and the Secret that holds it. */
 export interface ManagedSecret {
   readonly ref: SecretRef;
-  readonly password: random.RandomPassword;
+  readonly password: random.RandomPassword | random.RandomBytes;
   readonly secret: k8s.core.v1.Secret;
 }
 
@@ -127,8 +127,9 @@ export class LeveeStack extends pulumi.ComponentResource {
   }
 
   private managedSecret(ref: SecretRef): ManagedSecret {
-    // Alphanumeric: the password also appears in redis:// URLs.
-    const password = new random.RandomPassword(`${ref.name}-${ref.key}`, { length: 32, special: false }, { parent: this });
+    // Alphanumeric: the password also appears in redis:// URLs. A webhook key: whsec_ and 32 random bytes (Standard Webhooks).
+    const password = ref.format === 'whsec' ? new random.RandomBytes(`${ref.name}-${ref.key}`, { length: 32 }, { parent: this }) : new random.RandomPassword(`${ref.name}-${ref.key}`, { length: 32, special: false }, { parent: this });
+    const value: pulumi.Output<string> = password instanceof random.RandomBytes ? password.base64.apply((b) => `whsec_${b}`) : password.result;
     const secret = new k8s.core.v1.Secret(
       `${this.config.namespace}/${ref.name}`,
       {
@@ -139,7 +140,7 @@ export class LeveeStack extends pulumi.ComponentResource {
           annotations: { 'levee.dev/description': ref.description },
         },
         type: 'Opaque',
-        data: { [ref.key]: pulumi.secret(password.result.apply((p) => Buffer.from(p, 'utf8').toString('base64'))) },
+        data: { [ref.key]: pulumi.secret(value.apply((p) => Buffer.from(p, 'utf8').toString('base64'))) },
       },
       { parent: this, provider: this.provider, dependsOn: [this.namespace], additionalSecretOutputs: ['data', 'stringData'] },
     );

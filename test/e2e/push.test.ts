@@ -118,10 +118,10 @@ beforeAll(async () => {
   const common = { REDIS_URL: redis.url, QUEUE_NAME: 'push' };
   procs.push(
     new ServiceProcess('gateway', { ...common, ...webhookPolicy, PORT: String(gatewayPort), HOST: '127.0.0.1', MODEL_URL: modelUrl, SHUTDOWN_DELAY_SECONDS: '0', RATE_LIMIT_PER_SECOND: '10000', IMAGE_PUBLIC_BASE_URL: 'https://images.example' }),
-    new ServiceProcess('worker', { ...common, MODEL_URL: modelUrl, METRICS_PORT: String(workerPort), WORKER_CONCURRENCY: '1' }),
+    new ServiceProcess('worker', { ...common, MODEL_URL: modelUrl, METRICS_PORT: String(workerPort), WORKER_CONCURRENCY: '1', IMAGE_PUBLIC_BASE_URL: 'https://images.example' }),
     new ServiceProcess(
       'webhooks',
-      { ...common, ...webhookPolicy, WEBHOOK_SECRET: SECRET, METRICS_PORT: String(senderPort), NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt'), IMAGE_PUBLIC_BASE_URL: 'https://images.example' },
+      { ...common, ...webhookPolicy, WEBHOOK_SECRET: SECRET, METRICS_PORT: String(senderPort), NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') },
       'services/worker/src/webhooks-server.ts',
     ),
   );

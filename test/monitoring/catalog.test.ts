@@ -13,6 +13,10 @@ import { buildGateway } from '../../services/gateway/src/app';
 import { buildMedia } from '../../services/media/src/app';
 import { parseMediaSettings } from '../../services/media/src/settings';
 import { buildModelApp } from '../../services/model/src/app';
+import { createLogger } from '../../services/shared/src/logger';
+import { createRegistry } from '../../services/shared/src/metrics';
+import { STRICT_WEBHOOK_POLICY } from '../../services/shared/src/webhook-url';
+import { createWebhookSender } from '../../services/worker/src/webhook-sender';
 import { TEST_REDIS_URL } from '../helpers/redis-url';
 import { testSettings } from '../gateway/helpers';
 import { startWorker, uniqueQueueName } from '../worker/support';
@@ -69,12 +73,25 @@ describe('the catalog is what the services register', () => {
       worker.connection.disconnect();
     });
     registries.worker = worker.registry;
+    const senderConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const sender = createWebhookSender({
+      connection: senderConnection,
+      queueName: uniqueQueueName(),
+      secret: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+      policy: STRICT_WEBHOOK_POLICY,
+      registry: (registries.webhooks = createRegistry('webhooks')),
+      logger: createLogger('webhooks', 'silent'),
+    });
+    closers.push(async () => {
+      await sender.close();
+      senderConnection.disconnect();
+    });
   });
   afterAll(async () => {
     for (const close of closers) await close();
   });
 
-  test.each(['gateway', 'media', 'model', 'worker'])('%s registers exactly the catalogued levee_* metrics, with their types', (service) => {
+  test.each(['gateway', 'media', 'model', 'worker', 'webhooks'])('%s registers exactly the catalogued levee_* metrics, with their types', (service) => {
     const registered = registries[service]!.getMetricsAsArray().filter((m) => m.name.startsWith('levee_'));
     const expected = METRICS.filter((m) => (m.sources as readonly string[]).includes(service));
     expect(registered.map((m) => m.name).sort()).toEqual(expected.map((m) => m.name).sort());

@@ -364,6 +364,7 @@ describe('deadlines, cancels and webhooks (no Redis)', () => {
   it('GIVEN a job with a webhookUrl THEN the model never sees the URL, the outcome is marked, and image.completed is enqueued after the store', async () => {
     const order: string[] = [];
     const { processor, renders, notified, stored } = make({
+      imageUrl: (id) => `https://cdn.example/images/${id}.png`,
       store: { put: async (_id, _png, _ttl, outcome) => void (order.push('store'), stored.push(outcome)), putFailure: async () => undefined },
       notify: async (id, delivery) => void (order.push('notify'), notified.push({ id, delivery })),
     });
@@ -375,7 +376,12 @@ describe('deadlines, cancels and webhooks (no Redis)', () => {
     expect(notified).toEqual([
       {
         id: job.id,
-        delivery: { type: 'image.completed', timestamp: new Date(1_000_000).toISOString(), url: WEBHOOK, data: { id: job.id, status: 'completed', attempts: 2, createdAt: new Date(900_000).toISOString(), finishedAt: new Date(1_000_000).toISOString() } },
+        delivery: {
+          type: 'image.completed',
+          timestamp: new Date(1_000_000).toISOString(),
+          url: WEBHOOK,
+          data: { id: job.id, status: 'completed', attempts: 2, createdAt: new Date(900_000).toISOString(), finishedAt: new Date(1_000_000).toISOString(), imageUrl: `https://cdn.example/images/${job.id}.png` },
+        },
       },
     ]);
   });

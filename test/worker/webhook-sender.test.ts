@@ -50,7 +50,7 @@ describe('webhook sender', () => {
   }
 
   function start(policy: WebhookUrlPolicy, timeoutMs = 10_000) {
-    sender = createWebhookSender({ connection, queueName, secret: SECRET, policy, imageUrl: (id) => `https://cdn.example/images/${id}.png`, timeoutMs, concurrency: 4, registry, logger: createLogger('webhooks', 'silent') });
+    sender = createWebhookSender({ connection, queueName, secret: SECRET, policy, timeoutMs, concurrency: 4, registry, logger: createLogger('webhooks', 'silent') });
     return sender;
   }
 
@@ -58,11 +58,11 @@ describe('webhook sender', () => {
     type: 'image.completed',
     timestamp: '2026-12-07T20:00:00.000Z',
     url,
-    data: { id, status: 'completed', attempts: 1, createdAt: '2026-12-07T19:59:59.000Z', finishedAt: '2026-12-07T20:00:00.000Z' },
+    data: { id, status: 'completed', attempts: 1, createdAt: '2026-12-07T19:59:59.000Z', finishedAt: '2026-12-07T20:00:00.000Z', imageUrl: `https://cdn.example/images/${id}.png` },
   });
   const metric = async (result: string) => (await registry.getSingleMetric('levee_webhook_deliveries_total')!.get()).values.find((v) => v.labels.result === result)?.value;
 
-  it('signs the payload (imageUrl added), records delivered, and a slow receiver does not hold the others', async () => {
+  it('signs the payload, records delivered, and a slow receiver does not hold the others', async () => {
     const bodies: { path: string; body: string; headers: http.IncomingHttpHeaders; at: number }[] = [];
     const port = await receiver((req, res) => {
       let body = '';
@@ -87,7 +87,7 @@ describe('webhook sender', () => {
     expect(bodies.filter((b) => b.path === '/fast')).toHaveLength(1);
     const b = bodies.find((x) => x.path === '/fast')!;
     const payload = new Webhook(SECRET).verify(b.body, b.headers as Record<string, string>) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    expect(payload).toEqual({ type: 'image.completed', timestamp: '2026-12-07T20:00:00.000Z', data: { ...delivery(fast, '').data, imageUrl: `https://cdn.example/images/${fast}.png` } });
+    expect(payload).toEqual({ type: 'image.completed', timestamp: '2026-12-07T20:00:00.000Z', data: delivery(fast, '').data });
     expect(b.headers['webhook-id']).toBe(`msg_${fast}`);
     expect(b.headers['content-type']).toBe('application/json');
     expect(Math.abs(Number(b.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(30);

@@ -34,7 +34,7 @@ export interface WebhookDelivery {
   /** When the job finished (the event's time), ISO 8601. */
   timestamp: string;
   url: string;
-  /** The status document at that time (without imageUrl: the sender adds it from its settings). */
+  /** The status document at that time (a completed job's with its imageUrl). */
   data: StatusDocument;
 }
 

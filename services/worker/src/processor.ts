@@ -2,6 +2,7 @@ import { DelayedError, UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { isBreakerOpen } from '../../shared/src/breaker';
 import { CANCELLED, DEFAULT_JOB_DEADLINE_SECONDS, EXPIRED, JobOutcome, RENDER_LIMITS, RenderRequest } from '../../shared/src/job';
+import { imagePath } from '../../shared/src/image-settings';
 import { imageKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
 import { isModelMisconfigured, isModelNotReady, isRequestRefused, JobCancelledError, ModelHttpError } from '../../shared/src/model-client';
@@ -85,6 +86,8 @@ export interface ProcessorDeps {
   readonly isCancelled?: (id: string) => Promise<boolean>;
   /** Enqueues a webhook delivery (WebhookNotifier.notify). Required for jobs that carry a webhookUrl. */
   readonly notify?: (id: string, delivery: WebhookDelivery) => Promise<void>;
+  /** The `imageUrl` of a completed job in its webhook, as the gateway writes it (IMAGE_PUBLIC_BASE_URL). @default /images/{id}.png */
+  readonly imageUrl?: (id: string) => string;
 }
 
 /** What BullMQ stores as the job's return value. */
@@ -172,7 +175,8 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
     const notifyCompleted = async (outcome: JobOutcome): Promise<void> => {
       if (!webhookUrl) return;
       if (!deps.notify) throw new Error('the job has a webhookUrl but this worker has no webhook queue');
-      await deps.notify(jobId, deliveryOf(jobId, outcome, webhookUrl));
+      const delivery = deliveryOf(jobId, outcome, webhookUrl);
+      await deps.notify(jobId, { ...delivery, data: { ...delivery.data, imageUrl: (deps.imageUrl ?? imagePath)(jobId) } });
     };
     const key = deps.store.location?.(jobId) ?? imageKey(jobId);
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ImageStoreTarget, checkImageSettings, imageStoreSettings, imageStoreTarget } from '../../shared/src/image-settings';
+import { ImageStoreTarget, checkImageSettings, imageDeliverySettings, imageStoreSettings, imageStoreTarget } from '../../shared/src/image-settings';
 import { DEFAULT_JOB_DEADLINE_SECONDS } from '../../shared/src/job';
 import { modelApiSettings } from '../../shared/src/model-settings';
 import { RedisTarget } from '../../shared/src/redis';
@@ -32,6 +32,8 @@ export const workerEnvSchema = z.object({
   /** How long a PNG lives in Redis, and a completed job's outcome (at least 24 h); with s3 the bucket's lifecycle rule expires the objects. */
   IMAGE_TTL_SECONDS: intSetting(1, 30 * 86_400, 86_400),
   ...imageStoreSettings,
+  /** The absolute base of the `imageUrl` a completed job's webhook carries (as the gateway writes it in the status document). */
+  IMAGE_PUBLIC_BASE_URL: imageDeliverySettings.IMAGE_PUBLIC_BASE_URL,
   /** s3: how long the store's breaker stays open (jobs postponed) before a check of the bucket may close it. */
   IMAGE_STORE_BREAKER_OPEN_SECONDS: intSetting(1, 3600, 10),
   /** s3: how often the bucket is checked while the store is not usable (at start, and while its breaker is open). */

@@ -26,8 +26,6 @@ export interface WebhookSenderOptions {
   /** WEBHOOK_SECRET, `whsec_<base64>`. */
   readonly secret: string;
   readonly policy: WebhookUrlPolicy;
-  /** The `imageUrl` of a completed job (IMAGE_PUBLIC_BASE_URL). */
-  readonly imageUrl: (id: string) => string;
   /** Per attempt, the whole exchange. @default 10000 */
   readonly timeoutMs?: number;
   /** Deliveries in flight at once. @default 50 */
@@ -48,9 +46,8 @@ export interface WebhookSender {
 }
 
 /** The body a receiver gets. */
-export function webhookPayload(delivery: WebhookDelivery, imageUrl: (id: string) => string): string {
-  const data = delivery.data.status === 'completed' ? { ...delivery.data, imageUrl: imageUrl(delivery.data.id) } : delivery.data;
-  return JSON.stringify({ type: delivery.type, timestamp: delivery.timestamp, data });
+export function webhookPayload(delivery: WebhookDelivery): string {
+  return JSON.stringify({ type: delivery.type, timestamp: delivery.timestamp, data: delivery.data });
 }
 
 /** The `webhook-id` of a job's delivery: the same on every attempt. */
@@ -89,7 +86,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       const attempt = job.attemptsMade + 1;
       const last = attempt >= (job.opts.attempts ?? 1);
       const record = (state: WebhookState) => writeWebhookState(connection, id, state).catch((err: unknown) => logger.warn({ err, jobId: id }, 'could not record the webhook state'));
-      const payload = webhookPayload(delivery, options.imageUrl);
+      const payload = webhookPayload(delivery);
       const started = performance.now();
       let problem: string;
       try {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { checkImageSettings, ImageStoreTarget, imageDeliverySettings, imageStoreSettings, imageStoreTarget } from '../../shared/src/image-settings';
 import { RedisTarget } from '../../shared/src/redis';
 import { checkRedisConnections, redisConnectionSettings, redisTarget } from '../../shared/src/redis-settings';
 import { Env, intSetting, loadSettingsOrExit, logLevelSetting, metricsHostSetting, metricsPortSetting, parseSettings, queueNameSetting, redisUrlSetting } from '../../shared/src/settings';
@@ -26,20 +25,16 @@ export const webhookSenderEnvSchema = z
     WEBHOOK_TIMEOUT_MS: intSetting(1000, 60_000, 10_000),
     /** Deliveries in flight at once per process. */
     WEBHOOK_CONCURRENCY: intSetting(1, 1000, 50),
-    /** The completed job's `imageUrl` in the payload (as the gateway makes it). */
-    ...imageStoreSettings,
-    IMAGE_PUBLIC_BASE_URL: imageDeliverySettings.IMAGE_PUBLIC_BASE_URL,
     METRICS_PORT: metricsPortSetting(9468),
     METRICS_HOST: metricsHostSetting,
     LOG_LEVEL: logLevelSetting,
   })
-  .superRefine(checkRedisConnections(['QUEUE']))
-  .superRefine(checkImageSettings);
+  .superRefine(checkRedisConnections(['QUEUE']));
 
-export type WebhookSenderSettings = z.infer<typeof webhookSenderEnvSchema> & { queueRedis: RedisTarget; imageStore: ImageStoreTarget; policy: WebhookUrlPolicy };
+export type WebhookSenderSettings = z.infer<typeof webhookSenderEnvSchema> & { queueRedis: RedisTarget; policy: WebhookUrlPolicy };
 
 function derive(env: z.infer<typeof webhookSenderEnvSchema>): WebhookSenderSettings {
-  return { ...env, queueRedis: redisTarget(env, 'QUEUE'), imageStore: imageStoreTarget(env), policy: webhookUrlPolicy(env) };
+  return { ...env, queueRedis: redisTarget(env, 'QUEUE'), policy: webhookUrlPolicy(env) };
 }
 
 export function parseWebhookSenderSettings(env: Env = process.env): WebhookSenderSettings {

@@ -1,6 +1,5 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import { imageUrlOf } from '../../shared/src/image-settings';
 import { createLogger } from '../../shared/src/logger';
 import { createRegistry } from '../../shared/src/metrics';
 import { sendMetrics } from '../../shared/src/metrics-server';
@@ -28,7 +27,6 @@ async function main(): Promise<void> {
     queueName: settings.QUEUE_NAME,
     secret: settings.WEBHOOK_SECRET,
     policy: settings.policy,
-    imageUrl: (id) => imageUrlOf(settings.imageStore, settings.IMAGE_PUBLIC_BASE_URL, id),
     timeoutMs: settings.WEBHOOK_TIMEOUT_MS,
     concurrency: settings.WEBHOOK_CONCURRENCY,
     registry,

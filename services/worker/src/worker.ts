@@ -2,7 +2,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Breaker } from '../../shared/src/breaker';
-import type { ImageStoreTarget } from '../../shared/src/image-settings';
+import { ImageStoreTarget, imageUrlOf } from '../../shared/src/image-settings';
 import { CANCELLED, IDEMPOTENCY_SECONDS, JobOutcome, RenderRequest } from '../../shared/src/job';
 import { CANCEL_CHANNEL, cancelKey } from '../../shared/src/keys';
 import type { Logger } from '../../shared/src/logger';
@@ -32,7 +32,7 @@ export type RenderWorkerSettings = Pick<
   | 'WORKER_MAX_STALLED_COUNT'
   | 'WORKER_STUCK_GRACE_MS'
 > &
-  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY' | 'MODEL_WAIT_MAX_SECONDS' | 'JOB_DEADLINE_SECONDS'>> & {
+  Partial<Pick<WorkerSettings, 'QUEUE_MIN_REPLICAS_ACKED' | 'QUEUE_REPLICA_ACK_TIMEOUT_MS' | 'IMAGE_STORE_BREAKER_OPEN_SECONDS' | 'IMAGE_STORE_CHECK_SECONDS' | 'MODEL_API' | 'MODEL_NAME' | 'MODEL_API_KEY' | 'MODEL_WAIT_MAX_SECONDS' | 'JOB_DEADLINE_SECONDS' | 'IMAGE_PUBLIC_BASE_URL'>> & {
     /** Where the PNGs go. @default redis (the queue Redis) */
     readonly imageStore?: ImageStoreTarget;
   };
@@ -106,6 +106,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     ...(settings.JOB_DEADLINE_SECONDS !== undefined ? { deadlineMs: settings.JOB_DEADLINE_SECONDS * 1000 } : {}),
     isCancelled: async (id) => (await connection.exists(cancelKey(id))) === 1,
     notify: (id, delivery) => notifier.notify(id, delivery),
+    imageUrl: (id) => imageUrlOf(target, settings.IMAGE_PUBLIC_BASE_URL, id),
     metrics: createWorkerMetrics(registry),
     progress,
     logger,
