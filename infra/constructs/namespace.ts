@@ -80,7 +80,7 @@ export function namespaceQuota(config: LeveeConfig): { cpuMillis: number; memory
   let memoryMi = 0;
   let ephemeralMi = 0;
   let pods = 0;
-  for (const app of [config.gateway, config.media, config.model, config.worker]) {
+  for (const app of [config.gateway, config.media, config.model, config.worker, config.webhooks]) {
     const n = app.maxReplicas + Math.ceil(app.maxReplicas * 0.25);
     pods += n;
     cpuMillis += n * app.resources.cpuLimit.millis;

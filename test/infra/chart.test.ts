@@ -60,7 +60,7 @@ describe('production', () => {
 
   test('PodDisruptionBudgets allow one eviction at a time and always evict unhealthy pods (apps, Redis data pods, Sentinels)', () => {
     const pdbs = all(m, 'PodDisruptionBudget');
-    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual([...APPS, 'levee-queue-redis', 'levee-queue-sentinel'].sort());
+    expect(pdbs.map((p) => p.metadata.name).sort()).toEqual([...APPS, 'levee-webhooks', 'levee-queue-redis', 'levee-queue-sentinel'].sort());
     for (const pdb of pdbs) {
       expect(pdb.spec.maxUnavailable).toBe(1);
       expect(pdb.spec.minAvailable).toBeUndefined();
@@ -76,7 +76,7 @@ describe('production', () => {
 
   test('every container is restricted: non-root uid 10001, no escalation, drop ALL, RuntimeDefault seccomp, read-only root with /tmp', () => {
     const workloads = [...all(m, 'Deployment'), ...all(m, 'StatefulSet')];
-    expect(workloads).toHaveLength(7);
+    expect(workloads).toHaveLength(8);
     for (const w of workloads) {
       const pod = w.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } });
@@ -104,7 +104,7 @@ describe('production', () => {
 
   test('every ServiceAccount has no automounted token', () => {
     const sas = all(m, 'ServiceAccount');
-    expect(sas).toHaveLength(7);
+    expect(sas).toHaveLength(8);
     for (const sa of sas) expect(sa.automountServiceAccountToken).toBe(false);
   });
 
@@ -179,6 +179,9 @@ describe('production', () => {
       { name: 'SERVE_MEDIA', value: 'false' },
       { name: 'LOG_LEVEL', value: 'info' },
       { name: 'QUEUE_MIN_REPLICAS_ACKED', value: '1' },
+      // Event streams per client and per pod (the webhook policy is the services' default: nothing written).
+      { name: 'EVENTS_MAX_PER_CLIENT', value: '4' },
+      { name: 'EVENTS_MAX', value: '10000' },
       { name: 'MODEL_API', value: 'levee' },
       // Sentinel: the Sentinels' Service and the master group, no URL.
       { name: 'QUEUE_REDIS_SENTINELS', value: 'levee-queue-sentinel:26379' },
@@ -197,7 +200,7 @@ describe('production', () => {
     const names = (n: string) => find(m, 'Deployment', n).spec.template.spec.containers[0].env.map((e: any) => e.name);
     expect(names('levee-media')).toEqual(['PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_SECONDS', 'DRAIN_TIMEOUT_SECONDS', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX', 'IMAGE_DELIVERY']);
     expect(names('levee-worker')).toEqual([
-      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'MODEL_WAIT_MAX_SECONDS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED', 'MODEL_API',
+      'METRICS_PORT', 'MODEL_URL', 'QUEUE_NAME', 'WORKER_CONCURRENCY', 'MODEL_TIMEOUT_MS', 'MODEL_WAIT_MAX_SECONDS', 'BREAKER_OPEN_SECONDS', 'IMAGE_TTL_SECONDS', 'JOB_DEADLINE_SECONDS', 'QUEUE_MIN_REPLICAS_ACKED', 'MODEL_API',
       'QUEUE_REDIS_SENTINELS', 'QUEUE_REDIS_SENTINEL_NAME', 'QUEUE_REDIS_PASSWORD', 'IMAGE_STORE', 'IMAGE_S3_BUCKET', 'IMAGE_S3_PREFIX',
     ]);
     // With the images in the queue Redis, media reads them there.
@@ -334,7 +337,7 @@ describe('production', () => {
   test('network: default deny both ways, then one allow policy per component', () => {
     const deny = find(m, 'NetworkPolicy', 'levee-default-deny');
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
-    expect(all(m, 'NetworkPolicy')).toHaveLength(8);
+    expect(all(m, 'NetworkPolicy')).toHaveLength(9);
   });
 
   const envoyProxies = {
@@ -347,7 +350,7 @@ describe('production', () => {
   const ns = (n: string) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': n } } });
 
   test('the queue Redis and its Sentinels are reachable from gateway, worker and each other only (media reads object storage); the cache Redis from the gateway only', () => {
-    const group = pods('levee-gateway', 'levee-worker', 'levee-queue-redis', 'levee-queue-sentinel');
+    const group = pods('levee-gateway', 'levee-worker', 'levee-webhooks', 'levee-queue-redis', 'levee-queue-sentinel');
     expect(from('levee-queue-redis')).toEqual(group);
     expect(find(m, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 6379 }]);
     expect(from('levee-queue-sentinel')).toEqual(group);
@@ -364,7 +367,7 @@ describe('production', () => {
       expect(egress).toHaveLength(3);
     }
     // The apps reach both ports.
-    for (const n of ['levee-gateway', 'levee-worker']) {
+    for (const n of ['levee-gateway', 'levee-worker', 'levee-webhooks']) {
       expect(find(m, 'NetworkPolicy', n).spec.egress.slice(0, 2)).toEqual([
         { to: pods('levee-queue-redis'), ports: [{ protocol: 'TCP', port: 6379 }] },
         { to: pods('levee-queue-sentinel'), ports: [{ protocol: 'TCP', port: 26379 }] },
@@ -372,7 +375,7 @@ describe('production', () => {
     }
     // With the images in the queue Redis, media reads them there.
     const inRedis = manifestsFor({ imageStore: 'redis' });
-    expect(find(inRedis, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media', 'levee-queue-redis', 'levee-queue-sentinel'));
+    expect(find(inRedis, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-webhooks', 'levee-media', 'levee-queue-redis', 'levee-queue-sentinel'));
     expect(find(inRedis, 'NetworkPolicy', 'levee-media').spec.egress.slice(0, 2)).toEqual([
       { to: pods('levee-queue-redis'), ports: [{ protocol: 'TCP', port: 6379 }] },
       { to: pods('levee-queue-sentinel'), ports: [{ protocol: 'TCP', port: 26379 }] },
@@ -389,8 +392,8 @@ describe('production', () => {
     const minio = manifestsFor({ imageS3Endpoint: 'http://minio.minio.svc:9000', imageS3Cidrs: '10.96.0.0/12,fd00:10:96::/108', imageS3ForcePathStyle: 'true' });
     expect(find(minio, 'NetworkPolicy', 'levee-media').spec.egress[0]).toEqual({ to: [{ ipBlock: { cidr: '10.96.0.0/12' } }, { ipBlock: { cidr: 'fd00:10:96::/108' } }], ports: [{ protocol: 'TCP', port: 9000 }] });
     expect(find(manifestsFor({ imageS3Cidrs: '::/0', imageS3Endpoint: 'https://storage.example.com:8443' }), 'NetworkPolicy', 'levee-worker').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '::/0', except: ['fc00::/7', 'fe80::/10'] } }], ports: [{ protocol: 'TCP', port: 8443 }] });
-    // With the images in Redis, nobody reaches out.
-    expect(JSON.stringify(all(manifestsFor({ imageStore: 'redis' }), 'NetworkPolicy'))).not.toContain('0.0.0.0/0');
+    // With the images in Redis, nobody reaches out but the webhook sender.
+    expect(JSON.stringify(all(manifestsFor({ imageStore: 'redis' }), 'NetworkPolicy').filter((p) => p.metadata.name !== 'levee-webhooks'))).not.toContain('0.0.0.0/0');
   });
 
   test('the object store: its settings on worker, media and gateway; keys from a Secret, or a workload identity on the worker and media ServiceAccounts', () => {
@@ -426,11 +429,43 @@ describe('production', () => {
     expect(envOf(manifestsFor({ environment: 'dev' }), 'levee-worker')).toContainEqual({ name: 'IMAGE_STORE', value: 'redis' });
   });
 
+  test('the webhook sender: the worker image with its own command, its signing key from a Secret, and the only egress to the internet (443/8443, never the cluster ranges)', () => {
+    const d = find(m, 'Deployment', 'levee-webhooks');
+    const c = d.spec.template.spec.containers[0];
+    expect(c.image).toBe('ghcr.io/levee-dev/levee-worker:0.1.0');
+    expect(c.command).toEqual(['node', 'build/services/worker/src/webhooks-server.js']);
+    expect(c.env).toContainEqual({ name: 'WEBHOOK_SECRET', valueFrom: { secretKeyRef: { name: 'levee-webhook-secret', key: 'secret' } } });
+    expect(c.env).toContainEqual({ name: 'QUEUE_NAME', value: 'images' });
+    expect(c.env.map((e: any) => e.name)).not.toContain('WEBHOOK_ALLOWED_CIDRS'); // nothing opened by default
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9468 });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9468 });
+    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(20);
+    expect(find(m, 'HorizontalPodAutoscaler', 'levee-webhooks').spec).toMatchObject({ minReplicas: 2, maxReplicas: 10 });
+    const egress = find(m, 'NetworkPolicy', 'levee-webhooks').spec.egress;
+    expect(egress).toContainEqual({ to: [internet, { ipBlock: { cidr: '::/0', except: ['fc00::/7', 'fe80::/10'] } }], ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 8443 }] });
+    // The gateway and the workers cannot: no ipBlock beyond the object store's 443.
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'levee-gateway').spec.egress)).not.toContain('ipBlock');
+    expect(JSON.stringify(find(m, 'NetworkPolicy', 'levee-worker').spec.egress)).not.toContain('8443');
+    // Private receivers, opened on purpose: the services' policy and the egress agree.
+    const open = manifestsFor({ webhookAllowedCidrs: '10.20.0.0/16', webhookAllowHttp: 'true', webhookAllowedPorts: '443,9000' });
+    const gwEnv = find(open, 'Deployment', 'levee-gateway').spec.template.spec.containers[0].env;
+    const senderEnv = find(open, 'Deployment', 'levee-webhooks').spec.template.spec.containers[0].env;
+    for (const e of [{ name: 'WEBHOOK_ALLOWED_CIDRS', value: '10.20.0.0/16' }, { name: 'WEBHOOK_ALLOW_HTTP', value: 'true' }, { name: 'WEBHOOK_ALLOWED_PORTS', value: '443,9000,80' }]) {
+      expect(gwEnv).toContainEqual(e);
+      expect(senderEnv).toContainEqual(e);
+    }
+    expect(find(open, 'NetworkPolicy', 'levee-webhooks').spec.egress).toContainEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [443, 9000, 80].map((port) => ({ protocol: 'TCP', port })) });
+    expect(requiredSecrets(resolveConfig({})).find((r) => r.name === 'levee-webhook-secret')).toMatchObject({ key: 'secret', generated: true, format: 'whsec' });
+    // The worker: the deadline.
+    expect(find(m, 'Deployment', 'levee-worker').spec.template.spec.containers[0].env).toContainEqual({ name: 'JOB_DEADLINE_SECONDS', value: '3600' });
+    expect(() => manifestsFor({ webhookAllowedPorts: '443,70000' })).toThrow(/LEVEE_WEBHOOK_ALLOWED_PORTS \(levee:webhookAllowedPorts\) = "443,70000".*comma-separated ports 1-65535/s);
+  });
+
   test('with LEVEE_QUEUE_REDIS=statefulset the queue Redis is reachable from gateway and worker only (and media with images in Redis) and reaches nothing', () => {
     const single = manifestsFor({ queueRedis: 'statefulset' });
-    expect(find(single, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker'));
+    expect(find(single, 'NetworkPolicy', 'levee-queue-redis').spec.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-webhooks'));
     const policy = find(manifestsFor({ queueRedis: 'statefulset', imageStore: 'redis' }), 'NetworkPolicy', 'levee-queue-redis').spec;
-    expect(policy.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-media'));
+    expect(policy.ingress[0].from).toEqual(pods('levee-gateway', 'levee-worker', 'levee-webhooks', 'levee-media'));
     expect(policy.egress).toEqual([]);
     expect(all(single, 'NetworkPolicy').map((p) => p.metadata.name)).not.toContain('levee-queue-sentinel');
   });
@@ -443,6 +478,7 @@ describe('production', () => {
     expect(ingressByPort('levee-model')).toEqual({ 8081: pods('levee-gateway', 'levee-worker'), 9467: [ns('monitoring')] });
     expect(ingressByPort('levee-media')).toEqual({ 8082: [envoyProxies], 9466: [ns('monitoring')] });
     expect(ingressByPort('levee-worker')).toEqual({ 9464: [ns('monitoring')] });
+    expect(ingressByPort('levee-webhooks')).toEqual({ 9468: [ns('monitoring')] });
     expect(ingressByPort('levee-gateway')).toEqual({ 8080: 'anywhere', 9465: [ns('monitoring')] });
     const elsewhere = manifestsFor({ monitoringNamespace: 'observability' });
     expect(find(elsewhere, 'NetworkPolicy', 'levee-gateway').spec.ingress[1].from).toEqual([ns('observability')]);
@@ -527,7 +563,7 @@ describe('production', () => {
       return v;
     });
     expect([...refs].sort()).toEqual(requiredSecrets(resolveConfig({})).map((s) => `${s.name}/${s.key}`).sort());
-    expect(requiredSecrets(resolveConfig({})).map((s) => [s.name, s.generated])).toEqual([['levee-queue-redis', true], ['levee-cache-redis', true]]);
+    expect(requiredSecrets(resolveConfig({})).map((s) => [s.name, s.generated])).toEqual([['levee-queue-redis', true], ['levee-cache-redis', true], ['levee-webhook-secret', true]]);
   });
 });
 
@@ -544,7 +580,7 @@ describe('preview pr-7', () => {
 
   test('one replica each to start, autoscalers with room to scale, no PVC, no PDB', () => {
     const range = Object.fromEntries(all(m, 'HorizontalPodAutoscaler').map((hpa) => [hpa.metadata.name, [hpa.spec.minReplicas, hpa.spec.maxReplicas]]));
-    expect(range).toEqual({ 'levee-gateway': [1, 3], 'levee-media': [1, 2], 'levee-model': [1, 2], 'levee-worker': [1, 3] });
+    expect(range).toEqual({ 'levee-gateway': [1, 3], 'levee-media': [1, 2], 'levee-model': [1, 2], 'levee-worker': [1, 3], 'levee-webhooks': [1, 2] });
     expect(all(m, 'PodDisruptionBudget')).toEqual([]);
     const sts = find(m, 'StatefulSet', 'levee-queue-redis');
     expect(sts.spec.volumeClaimTemplates).toBeUndefined();
@@ -553,7 +589,8 @@ describe('preview pr-7', () => {
 
   test('a ResourceQuota sized for the chart (no load balancer at all) and a LimitRange', () => {
     const quota = find(m, 'ResourceQuota', 'levee-quota');
-    expect(quota.spec.hard).toMatchObject({ pods: 17, persistentvolumeclaims: 0, 'services.loadbalancers': 0, 'services.nodeports': 0, 'limits.cpu': '9250m' });
+    // The webhook sender's 2 pods + 1 surge at 250m each: 17 → 20 pods, 9250m → 10000m.
+    expect(quota.spec.hard).toMatchObject({ pods: 20, persistentvolumeclaims: 0, 'services.loadbalancers': 0, 'services.nodeports': 0, 'limits.cpu': '10000m' });
     expect(find(m, 'LimitRange', 'levee-limits').spec.limits[0].type).toBe('Container');
   });
 
@@ -845,12 +882,14 @@ describe('managed Redis (LEVEE_QUEUE_REDIS=external, LEVEE_CACHE_REDIS=external)
     expect(to(`levee-media`)[0]).toEqual(expect.objectContaining({ to: [expect.objectContaining({ ipBlock: expect.objectContaining({ cidr: '0.0.0.0/0' }) })] }));
   });
 
-  test('the Secrets it needs are the operator\'s (passwords and CAs); none is generated', () => {
+  test('the Secrets it needs are the operator\'s (passwords and CAs); only the webhook signing key is generated', () => {
     expect(requiredSecrets(resolveConfig(EXTERNAL_BOTH)).map((s) => [s.name, s.key, s.generated])).toEqual([
       ['managed-queue-redis', 'password', false],
       ['levee-cache-redis', 'password', false],
       ['queue-redis-ca', 'ca.crt', false],
       ['cache-redis-ca', 'ca.crt', false],
+      // Ours, not the managed Redis's: generated.
+      ['levee-webhook-secret', 'secret', true],
     ]);
   });
 });
@@ -892,7 +931,7 @@ describe('the model tier (LEVEE_MODEL_*)', () => {
 
   test('scale to zero: KEDA scales the model and the workers from zero on waiting, active and delayed jobs; no HPA, no PDB, no missing-target alert for them', () => {
     const m = manifestsFor({ modelMinReplicas: '0', workerAutoscaler: 'keda', kedaCooldownSeconds: '600', monitoring: 'prometheus-operator' });
-    expect(all(m, 'HorizontalPodAutoscaler').map((h) => h.metadata.name).sort()).toEqual(['levee-gateway', 'levee-media']);
+    expect(all(m, 'HorizontalPodAutoscaler').map((h) => h.metadata.name).sort()).toEqual(['levee-gateway', 'levee-media', 'levee-webhooks']);
     expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toEqual(expect.arrayContaining(['levee-model']));
     expect(all(m, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain('levee-worker');
     for (const [n, auth] of [['levee-model', 'levee-model-queue-redis'], ['levee-worker', 'levee-worker-queue-redis']]) {
@@ -912,7 +951,7 @@ describe('the model tier (LEVEE_MODEL_*)', () => {
     }
     expect(find(m, 'ScaledObject', 'levee-model').spec.maxReplicaCount).toBe(20);
     const alerts = find(m, 'PrometheusRule', 'levee').spec.groups.flatMap((g: any) => g.rules).filter((r: any) => r.alert === 'LeveeTargetMissing').map((r: any) => r.labels.component);
-    expect(alerts).toEqual(['gateway', 'media']);
+    expect(alerts).toEqual(['gateway', 'media', 'webhooks']);
   });
 
   test('an external model: no model objects; the workers and the gateway reach it (and only it) at its CIDRs and port, with the key from its Secret', () => {

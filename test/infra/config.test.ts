@@ -187,6 +187,8 @@ describe('valid settings', () => {
       'levee-media': `ghcr.io/levee-dev/levee-media:1.2.3@${digest('2')}`,
       'levee-model': `ghcr.io/levee-dev/levee-model:1.2.3@${digest('3')}`,
       'levee-worker': `ghcr.io/levee-dev/levee-worker:1.2.3@${digest('4')}`,
+      // The webhook sender runs in the worker image.
+      'levee-webhooks': `ghcr.io/levee-dev/levee-worker:1.2.3@${digest('4')}`,
       'levee-cache-redis': 'redis:7.2.11-alpine',
     });
     expect(images({}).find(([n]) => n === 'levee-gateway')![1]).toBe('ghcr.io/levee-dev/levee-gateway:0.1.0');
@@ -317,8 +319,9 @@ describe('npm run synth', () => {
     const r = run({});
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
-    // 40 objects of the edge and the apps, plus the Sentinel topology's 7 (a second StatefulSet, its two Services, ServiceAccount, two PDBs, a NetworkPolicy).
-    expect(r.stdout).toContain('(47 objects, namespace levee)');
+    // 45 objects of the edge and the apps (the webhook sender's 5: ServiceAccount, Deployment, HPA, PDB, NetworkPolicy),
+    // plus the Sentinel topology's 7 (a second StatefulSet, its two Services, ServiceAccount, two PDBs, a NetworkPolicy).
+    expect(r.stdout).toContain('(52 objects, namespace levee)');
   });
 
   test('with the legacy ingress-nginx provider, prints one deprecation line and still writes', () => {

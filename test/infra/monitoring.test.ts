@@ -60,7 +60,7 @@ describe('monitoring on (production)', () => {
   test('the PrometheusRule has every alert, each with severity, summary, description and a runbook section', () => {
     const alerts = alertsOf(m);
     expect([...new Set(alerts.map((r: any) => r.alert))]).toEqual([
-      'LeveeCircuitBreakerOpen', 'LeveeRateLimitedShareHigh', 'LeveeQueueFull', 'LeveeOldestJobWaiting', 'LeveeJobFailureRatioHigh',
+      'LeveeCircuitBreakerOpen', 'LeveeRateLimitedShareHigh', 'LeveeQueueFull', 'LeveeOldestJobWaiting', 'LeveeJobFailureRatioHigh', 'LeveeWebhookFailureRatioHigh',
       'LeveeStalledJobsRecovered', 'LeveeQueueRedisMemoryHigh', 'LeveeGatewayAtMaxReplicas', 'LeveeTargetMissing',
     ]);
     for (const r of alerts) {
@@ -71,7 +71,12 @@ describe('monitoring on (production)', () => {
       expect(r.expr).toContain('namespace="levee"');
     }
     // one target-missing rule per scraped component
-    expect(alerts.filter((r: any) => r.alert === 'LeveeTargetMissing').map((r: any) => r.labels.component)).toEqual(['gateway', 'media', 'model', 'worker']);
+    expect(alerts.filter((r: any) => r.alert === 'LeveeTargetMissing').map((r: any) => r.labels.component)).toEqual(['gateway', 'media', 'model', 'worker', 'webhooks']);
+    // The webhook failure ratio: attempts without a 2xx over all attempts, above 20% for 15 minutes.
+    const webhooks = alerts.find((r: any) => r.alert === 'LeveeWebhookFailureRatioHigh');
+    expect(webhooks.expr).toContain('levee_webhook_deliveries_total{namespace="levee",result=~"retried|failed|refused"}');
+    expect(webhooks.expr).toMatch(/> 0\.2$/);
+    expect(webhooks.for).toBe('15m');
   });
 
   test('the default thresholds are in the expressions', () => {
@@ -97,6 +102,7 @@ describe('monitoring on (production)', () => {
     expect(panels.map((p: any) => p.title)).toEqual([
       'Requests by status', '/api admitted vs rate limited', '/api latency', 'Cache: lookups and origin loads', 'Circuit breakers', 'Replicas (scraped pods)',
       'Queue depth', 'Oldest waiting job', 'Job outcomes', 'Refused by the queue bound', 'Queue Redis memory', 'Job duration',
+      'Webhook deliveries', 'Webhook delivery time', 'Event streams',
     ]);
     for (const p of panels) {
       expect(p.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });

@@ -14,6 +14,7 @@ import { mediaSettingsSchema } from '../../services/media/src/settings';
 import { modelSettingsSchema } from '../../services/model/src/settings';
 import { parseSettings } from '../../services/shared/src/settings';
 import { workerEnvSchema } from '../../services/worker/src/settings';
+import { webhookSenderEnvSchema } from '../../services/worker/src/webhook-settings';
 import { manifestsFor, VARIANTS } from './helpers';
 
 const SCHEMAS: Record<string, z.ZodObject> = {
@@ -21,7 +22,12 @@ const SCHEMAS: Record<string, z.ZodObject> = {
   'levee-media': mediaSettingsSchema,
   'levee-model': modelSettingsSchema,
   'levee-worker': workerEnvSchema,
+  // The webhook sender: the worker image with its own command.
+  'levee-webhooks': webhookSenderEnvSchema,
 };
+
+/** What a Secret holds for a variable: a whsec_ key for the webhook secret, a password otherwise. */
+const fromSecret = (name: string) => (name === 'WEBHOOK_SECRET' ? `whsec_${Buffer.alloc(32, 1).toString('base64')}` : 'a-password-from-a-secret');
 
 /** Stands in for a CA certificate the pod would have mounted from a Secret. */
 const CA_FILE = join(mkdtempSync(join(tmpdir(), 'levee-env-')), 'ca.crt');
@@ -34,10 +40,11 @@ function appEnvironments(manifests: readonly Manifest[]): { app: string; env: Re
     // Manifests are plain JSON.
     const pod = (m as any).spec?.template?.spec;
     for (const c of pod?.containers ?? []) {
-      const app = /\/(levee-[a-z]+):/.exec(c.image)?.[1];
-      if (!app) continue;
+      const image = /\/(levee-[a-z]+):/.exec(c.image)?.[1];
+      if (!image) continue;
+      const app = (c.command ?? []).some((arg: string) => arg.includes('webhooks-server')) ? 'levee-webhooks' : image;
       const env: Record<string, string> = {};
-      for (const e of c.env ?? []) env[e.name] = e.value ?? (e.valueFrom ? 'a-password-from-a-secret' : '');
+      for (const e of c.env ?? []) env[e.name] = e.value ?? (e.valueFrom ? fromSecret(e.name) : '');
       for (const name of Object.keys(env).filter((n) => n.endsWith('_REDIS_CA_FILE'))) {
         // The file comes from a Secret volume the container mounts.
         const mounted = (c.volumeMounts ?? []).some((m: { mountPath: string }) => env[name]!.startsWith(`${m.mountPath}/`));
@@ -69,7 +76,7 @@ const INTEGER_SETTINGS = Object.entries(SETTINGS).flatMap(([name, spec]) => {
 describe('the environment the chart writes is accepted by the apps it configures', () => {
   it.each(Object.entries(VARIANTS))('%s', (_name, settings) => {
     // No model of Levee's to configure with an external one.
-    const apps = settings.modelUrl ? ['levee-gateway', 'levee-media', 'levee-worker'] : ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker'];
+    const apps = settings.modelUrl ? ['levee-gateway', 'levee-media', 'levee-webhooks', 'levee-worker'] : ['levee-gateway', 'levee-media', 'levee-model', 'levee-webhooks', 'levee-worker'];
     expect(expectAccepted(manifestsFor(settings))).toEqual(apps);
   });
 

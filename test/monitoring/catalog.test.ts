@@ -132,7 +132,7 @@ test("the README's list of alerts names every alert with its severity and defaul
     expect(readme).toContain(`| \`${alert}\` | ${severity} |`);
   }
   const a = config.monitoring!.alerts;
-  for (const shown of [`**${a.breakerOpenMinutes} minute**`, `**${a.rateLimitedPercent}%**`, `**${a.queueRejectedPercent}%**`, `**${a.oldestJobMinutes} minutes**`, `**${a.jobFailurePercent}%**`, `**${a.stalledJobs}**`, `**${a.queueRedisMemoryPercent}%**`, `**${a.gatewayMaxedMinutes} minutes**`]) {
+  for (const shown of [`**${a.breakerOpenMinutes} minute**`, `**${a.rateLimitedPercent}%**`, `**${a.queueRejectedPercent}%**`, `**${a.oldestJobMinutes} minutes**`, `**${a.jobFailurePercent}%**`, `**${a.webhookFailurePercent}%**`, `**${a.stalledJobs}**`, `**${a.queueRedisMemoryPercent}%**`, `**${a.gatewayMaxedMinutes} minutes**`]) {
     expect(readme).toContain(shown);
   }
 });

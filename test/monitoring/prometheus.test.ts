@@ -30,7 +30,7 @@ const LOOPBACK = { HOST: '127.0.0.1', METRICS_HOST: '127.0.0.1' };
 describeWith('prometheus')('a real Prometheus scraping a local stack', () => {
   let dir: string;
   let redis: RedisServer;
-  const services: Record<'gateway' | 'media' | 'model' | 'worker', { proc: ServiceProcess; metricsPort: number; port?: number }> = {} as never;
+  const services: Record<'gateway' | 'media' | 'model' | 'worker' | 'webhooks', { proc: ServiceProcess; metricsPort: number; port?: number }> = {} as never;
   let prometheus: ChildProcess | undefined;
   let prometheusLog = '';
   let promPort: number;
@@ -46,12 +46,12 @@ describeWith('prometheus')('a real Prometheus scraping a local stack', () => {
     dir = mkdtempSync(join(tmpdir(), 'levee-prometheus-'));
     redis = await RedisServer.start();
     const queueName = `prom-${process.pid}`;
-    // Eight distinct free ports (the OS may hand the same free port out twice in a row).
+    // Nine distinct free ports (the OS may hand the same free port out twice in a row).
     const picked = new Set<number>();
-    while (picked.size < 8) picked.add(await freePort());
-    const [p1, p2, p3, m1, m2, m3, m4, prom] = [...picked] as number[];
+    while (picked.size < 9) picked.add(await freePort());
+    const [p1, p2, p3, m1, m2, m3, m4, m5, prom] = [...picked] as number[];
     const ports = { gateway: p1!, media: p2!, model: p3! };
-    const metrics = { gateway: m1!, media: m2!, model: m3!, worker: m4! };
+    const metrics = { gateway: m1!, media: m2!, model: m3!, worker: m4!, webhooks: m5! };
     promPort = prom!;
     const modelUrl = `http://127.0.0.1:${ports.model}`;
     services.model = { proc: new ServiceProcess('model', { ...LOOPBACK, PORT: String(ports.model), METRICS_PORT: String(metrics.model), STYLES_DELAY_MS: '20' }), metricsPort: metrics.model, port: ports.model };
@@ -68,6 +68,10 @@ describeWith('prometheus')('a real Prometheus scraping a local stack', () => {
       metricsPort: metrics.gateway,
       port: ports.gateway,
     };
+    services.webhooks = {
+      proc: new ServiceProcess('webhooks', { METRICS_HOST: '127.0.0.1', QUEUE_REDIS_URL: redis.url, QUEUE_NAME: queueName, METRICS_PORT: String(metrics.webhooks), WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 3).toString('base64')}` }, 'services/worker/src/webhooks-server.ts'),
+      metricsPort: metrics.webhooks,
+    };
     services.media = { proc: new ServiceProcess('media', { ...LOOPBACK, PORT: String(ports.media), METRICS_PORT: String(metrics.media), REDIS_URL: redis.url, SHUTDOWN_DELAY_SECONDS: '0' }), metricsPort: metrics.media, port: ports.media };
 
     // Prometheus as the ServiceMonitors/PodMonitor would set it up: job = component name,
@@ -78,7 +82,7 @@ describeWith('prometheus')('a real Prometheus scraping a local stack', () => {
       stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s', scrape_timeout: '900ms' },
         rule_files: [join(dir, 'rules.yaml')],
-        scrape_configs: (['gateway', 'media', 'model', 'worker'] as const).map((c) => ({
+        scrape_configs: (['gateway', 'media', 'model', 'worker', 'webhooks'] as const).map((c) => ({
           job_name: COMPONENTS[c],
           static_configs: [{ targets: [`127.0.0.1:${metrics[c]}`], labels: { namespace: NAMESPACE, pod: `${COMPONENTS[c]}-0` } }],
         })),
@@ -95,6 +99,7 @@ describeWith('prometheus')('a real Prometheus scraping a local stack', () => {
     await Promise.all([
       services.model.proc.waitHttp(ports.model, '/healthz', 30_000),
       services.worker.proc.waitHttp(metrics.worker, '/healthz', 30_000),
+      services.webhooks.proc.waitHttp(metrics.webhooks, '/readyz', 30_000),
       services.gateway.proc.waitHttp(ports.gateway, '/readyz', 30_000),
       services.media.proc.waitHttp(ports.media, '/readyz', 30_000),
     ]);

@@ -36,6 +36,7 @@ const sel = (metric: string, labels: Record<string, string>) =>
     .join(',')}}`;
 const gw = { job: 'levee-gateway' };
 const wk = { job: 'levee-worker' };
+const wh = { job: 'levee-webhooks' };
 const api = (status: string, perMinute: number, route = '/api/styles', method = 'GET'): Series => ({
   series: sel('levee_http_requests_total', { ...gw, route, method, status }),
   values: `0+${perMinute}x40`,
@@ -174,6 +175,35 @@ const CASES: Case[] = [
     fires: [],
   },
   {
+    name: 'a third of the webhook attempts of two senders retried or failed for 15 minutes',
+    alert: 'LeveeWebhookFailureRatioHigh',
+    series: [
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-1', result: 'delivered' }), values: '0+40x40' },
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-1', result: 'retried' }), values: '0+15x40' },
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-2', result: 'delivered' }), values: '0+40x40' },
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-2', result: 'failed' }), values: '0+5x40' },
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-2', result: 'refused' }), values: '0+20x40' },
+    ],
+    evalTime: '35m',
+    fires: [
+      {
+        labels: { severity: 'warning', namespace: NS },
+        summary: 'Many webhook deliveries fail',
+        description: `33.33% of the webhook delivery attempts in ${NS} over 15 minutes got no 2xx (an error status, a timeout, a refused connection or address), above 20%: receivers are down or slow, or the sender cannot reach the internet. Deliveries are retried for about an hour; rendering is not affected.`,
+      },
+    ],
+  },
+  {
+    name: '10% of the webhook attempts retried stay below the 20% threshold',
+    alert: 'LeveeWebhookFailureRatioHigh',
+    series: [
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-1', result: 'delivered' }), values: '0+90x40' },
+      { series: sel('levee_webhook_deliveries_total', { ...wh, pod: 'wh-1', result: 'retried' }), values: '0+10x40' },
+    ],
+    evalTime: '35m',
+    fires: [],
+  },
+  {
     name: 'six stalled jobs recovered by two workers within 15 minutes',
     alert: 'LeveeStalledJobsRecovered',
     series: [
@@ -249,6 +279,7 @@ const CASES: Case[] = [
       { series: sel('up', { ...gw, pod: 'gw-1' }), values: '1x20' },
       { series: sel('up', { job: 'levee-media', pod: 'm-1' }), values: '1x20' },
       { series: sel('up', { job: 'levee-model', pod: 'md-1' }), values: '1 1 0x18' },
+      { series: sel('up', { ...wh, pod: 'wh-1' }), values: '1x20' },
     ],
     evalTime: '10m',
     fires: [
@@ -259,7 +290,7 @@ const CASES: Case[] = [
   {
     name: 'a component down for less than 5 minutes is only pending',
     alert: 'LeveeTargetMissing',
-    series: ['levee-gateway', 'levee-media', 'levee-worker'].map((job) => ({ series: sel('up', { job, pod: `${job}-1` }), values: '1x20' })).concat([{ series: sel('up', { job: 'levee-model', pod: 'md-1' }), values: '1 1 0x18' }]),
+    series: ['levee-gateway', 'levee-media', 'levee-worker', 'levee-webhooks'].map((job) => ({ series: sel('up', { job, pod: `${job}-1` }), values: '1x20' })).concat([{ series: sel('up', { job: 'levee-model', pod: 'md-1' }), values: '1 1 0x18' }]),
     evalTime: '6m',
     fires: [],
   },

@@ -16,6 +16,8 @@ export interface Registration {
 
 /** What the mocked `random.RandomPassword` returns, so tests can look for it in plain text. */
 export const MOCK_PASSWORD = 'mock-password-7f3a9c1e5b2d';
+/** What the mocked random.RandomBytes returns (base64 of 32 bytes), as the webhook signing key's body. */
+export const MOCK_BYTES_BASE64 = Buffer.alloc(32, 0x5a).toString('base64');
 /** What the mocked LoadBalancer Service reports as its external address. */
 export const MOCK_LB_IP = '203.0.113.10';
 
@@ -57,6 +59,10 @@ export async function installMocks(stack: string, config: Record<string, string>
         const state: Record<string, unknown> = { ...args.inputs };
         if (args.type === 'random:index/randomPassword:RandomPassword') {
           state.result = MOCK_PASSWORD;
+        }
+        if (args.type === 'random:index/randomBytes:RandomBytes') {
+          state.base64 = MOCK_BYTES_BASE64;
+          state.hex = Buffer.from(MOCK_BYTES_BASE64, 'base64').toString('hex');
         }
         const spec = unwrapSecrets(args.inputs.spec) as { type?: string } | undefined;
         if (args.type === 'kubernetes:core/v1:Service' && spec?.type === 'LoadBalancer') {

@@ -8,7 +8,7 @@ import { SettingsInput, requiredSecrets, resolveConfig, synthesize } from '../..
 import type { LeveeStack } from '../../infra/pulumi/program';
 import { referencedSecrets, type RegisteredObject } from '../../infra/pulumi/register';
 import {
-  MOCK_LB_IP, MOCK_PASSWORD, Recorder, Registration, installMocks, isSecretValue, plainStrings, registered, unwrapSecrets, valueOf,
+  MOCK_BYTES_BASE64, MOCK_LB_IP, MOCK_PASSWORD, Recorder, Registration, installMocks, isSecretValue, plainStrings, registered, unwrapSecrets, valueOf,
 } from './mocks';
 
 interface Case {
@@ -171,7 +171,7 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     expect(leaks).toEqual([]);
   });
 
-  test('stores a random password in each Secret of a Redis in the cluster, as secret data, and creates none of a managed one', async () => {
+  test('stores a random password in each Secret of a Redis in the cluster (and a whsec_ key in the webhook one), as secret data, and creates none of a managed one', async () => {
     expect(run.levee.secrets.map((x) => x.ref.name)).toEqual(generated.map((x) => x.name));
     const operatorOwned = requiredSecrets(expectedConfig).filter((x) => !x.generated).map((x) => `${expectedConfig.namespace}/${x.name}`);
     expect(run.recorder.registrations.filter((r) => r.type === 'kubernetes:core/v1:Secret' && operatorOwned.includes(r.name))).toEqual([]);
@@ -179,9 +179,16 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
       const reg = run.recorder.registrations.find((r) => r.type === 'kubernetes:core/v1:Secret' && r.name === `${expectedConfig.namespace}/${ref.name}`);
       expect(isSecretValue(reg?.inputs.data)).toBe(true);
       const data = unwrapSecrets(reg?.inputs.data) as Record<string, string>;
-      expect(Buffer.from(data[ref.key]!, 'base64').toString('utf8')).toBe(MOCK_PASSWORD);
       const managed = run.levee.secrets.find((s) => s.ref.name === ref.name)!;
       expect(await run.pulumi.isSecret(managed.secret.data)).toBe(true);
+      if (ref.format === 'whsec') {
+        // Standard Webhooks: whsec_ and 32 random bytes in base64, which the sender's settings accept.
+        expect(Buffer.from(data[ref.key]!, 'base64').toString('utf8')).toBe(`whsec_${MOCK_BYTES_BASE64}`);
+        const bytes = run.recorder.registrations.find((r) => r.type === 'random:index/randomBytes:RandomBytes' && r.name === `${ref.name}-${ref.key}`);
+        expect(bytes?.inputs).toMatchObject({ length: 32 });
+        continue;
+      }
+      expect(Buffer.from(data[ref.key]!, 'base64').toString('utf8')).toBe(MOCK_PASSWORD);
       const password = run.recorder.registrations.find((r) => r.type === 'random:index/randomPassword:RandomPassword' && r.name === `${ref.name}-${ref.key}`);
       expect(password?.inputs).toMatchObject({ length: 32, special: false });
     }
@@ -226,7 +233,7 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
         .filter((m) => m.kind === 'HorizontalPodAutoscaler' || m.kind === 'ScaledObject')
         .map((m) => (m.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name),
     );
-    expect(scaled).toEqual(new Set(['levee-gateway', 'levee-media', 'levee-model', 'levee-worker']));
+    expect(scaled).toEqual(new Set(['levee-gateway', 'levee-media', 'levee-model', 'levee-worker', 'levee-webhooks']));
     for (const o of run.levee.objects.filter((x) => x.manifest.kind === 'Deployment')) {
       expect(o.ignoreChanges).toEqual(scaled.has(o.manifest.metadata.name) ? ['spec.replicas'] : []);
     }
@@ -262,6 +269,7 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
     if (expectedConfig.monitoring) {
       expect(monitoringTypes.sort()).toEqual([
         `kubernetes:core/v1:ConfigMap ${ns}/levee-dashboard`,
+        `kubernetes:monitoring.coreos.com/v1:PodMonitor ${ns}/levee-webhooks`,
         `kubernetes:monitoring.coreos.com/v1:PodMonitor ${ns}/levee-worker`,
         `kubernetes:monitoring.coreos.com/v1:PrometheusRule ${ns}/levee`,
         `kubernetes:monitoring.coreos.com/v1:ServiceMonitor ${ns}/levee-gateway`,
