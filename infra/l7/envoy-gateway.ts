@@ -18,6 +18,8 @@ import { GATEWAY_API_GROUP } from './versions';
 
 /** Suffix of the BackendTrafficPolicy for the rules that may be retried (GETs). */
 export const READS_POLICY_SUFFIX = '-reads';
+/** Suffix of the BackendTrafficPolicy of the event streams (no request timeout, no retries). */
+export const EVENTS_POLICY_SUFFIX = '-events';
 
 /**
  * Passive health checking must eject a pod that fails (refuses, resets, times out), never
@@ -115,6 +117,8 @@ export class EnvoyGatewayRoutes extends Construct {
   public readonly backendPolicy: BackendTrafficPolicy;
   /** The same plus retries, for the GET rules; only when retries are on. */
   public readonly readsPolicy?: BackendTrafficPolicy;
+  /** The event streams' rule: the same defenses without the request timeout (their HTTPRoute rule turns it off). */
+  public readonly eventsPolicy: BackendTrafficPolicy;
   /** Client IP detection on Levee's own Gateway; none with a shared Gateway. */
   public readonly clientPolicy?: ClientTrafficPolicy;
 
@@ -131,6 +135,12 @@ export class EnvoyGatewayRoutes extends Construct {
     this.backendPolicy = new BackendTrafficPolicy(this, 'backend', {
       metadata: objectMeta(config, name, 'edge'),
       spec: backendDefenses(edge, props.loadBalancing, https, [route()]),
+    });
+    // A policy aimed at a rule replaces the route's for that rule: without a requestTimeout here,
+    // the rule's own `timeouts.request: 0s` holds, and a stream outlives LEVEE_EDGE_REQUEST_TIMEOUT.
+    this.eventsPolicy = new BackendTrafficPolicy(this, 'events', {
+      metadata: objectMeta(config, `${name}${EVENTS_POLICY_SUFFIX}`, 'edge'),
+      spec: backendDefenses({ ...edge, requestTimeout: undefined }, props.loadBalancing, https, [route(ROUTE_RULES.events)]),
     });
     if (retries) {
       this.readsPolicy = new BackendTrafficPolicy(this, 'reads', {

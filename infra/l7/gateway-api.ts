@@ -20,7 +20,15 @@ import { GATEWAY_API_GROUP } from './versions';
 export const LISTENERS = { https: 'https', http: 'http' } as const;
 
 /** Rule names of the HTTPRoute (policies target them by `sectionName`). */
-export const ROUTE_RULES = { apiReads: 'api-reads', api: 'api', images: 'images' } as const;
+export const ROUTE_RULES = { events: 'events', apiReads: 'api-reads', api: 'api', images: 'images' } as const;
+
+/**
+ * `GET /api/images/{id}/events`: event streams, which live for minutes. Their rule matches by
+ * regular expression (RE2; Gateway API support: implementation-specific, Envoy Gateway has it)
+ * and turns the request timeout off (`timeouts.request: 0s`), so an edge-wide request timeout
+ * cannot cut a stream; the app's 15 s heartbeats keep the idle timeouts from firing.
+ */
+export const EVENTS_PATH_REGEX = '^/api/images/[^/]+/events$';
 
 /** Name of the HTTPRoute whose only rule redirects HTTP to HTTPS. */
 export const REDIRECT_ROUTE_SUFFIX = '-redirect';
@@ -95,7 +103,14 @@ export class GatewayApiRoutes extends Construct {
 
     const [api, images] = props.backends;
     if (!api || !images || props.backends.length !== 2) throw new Error('the Gateway API route expects exactly the /api and /images backends');
+    const events: HttpRouteSpecRules = {
+      name: ROUTE_RULES.events,
+      matches: [{ path: { type: HttpRouteSpecRulesMatchesPathType.REGULAR_EXPRESSION, value: EVENTS_PATH_REGEX }, method: HttpRouteSpecRulesMatchesMethod.GET }],
+      backendRefs: [{ group: '', kind: 'Service', name: api.serviceName, port: api.servicePort }],
+      timeouts: { request: '0s' },
+    };
     const rules = [
+      events,
       ...(props.separateReads ? [rule(ROUTE_RULES.apiReads, api, HttpRouteSpecRulesMatchesMethod.GET)] : []),
       rule(ROUTE_RULES.api, api),
       rule(ROUTE_RULES.images, images),

@@ -320,6 +320,7 @@ describe('production', () => {
     expect(route.spec.hostnames).toEqual(['levee.example.com']);
     expect(route.spec.parentRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'levee', sectionName: 'https' }]);
     expect(route.spec.rules.map((r: any) => [r.name, r.matches[0].path, r.matches[0].method, r.backendRefs])).toEqual([
+      ['events', { type: 'RegularExpression', value: '^/api/images/[^/]+/events$' }, 'GET', [{ group: '', kind: 'Service', name: 'levee-gateway', port: 8080 }]],
       ['api-reads', { type: 'PathPrefix', value: '/api' }, 'GET', [{ group: '', kind: 'Service', name: 'levee-gateway', port: 8080 }]],
       ['api', { type: 'PathPrefix', value: '/api' }, undefined, [{ group: '', kind: 'Service', name: 'levee-gateway', port: 8080 }]],
       ['images', { type: 'PathPrefix', value: '/images' }, undefined, [{ group: '', kind: 'Service', name: 'levee-media', port: 8082 }]],

@@ -319,9 +319,9 @@ describe('npm run synth', () => {
     const r = run({});
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
-    // 45 objects of the edge and the apps (the webhook sender's 5: ServiceAccount, Deployment, HPA, PDB, NetworkPolicy),
+    // 46 objects of the edge and the apps (the webhook sender's 5: ServiceAccount, Deployment, HPA, PDB, NetworkPolicy; the event streams' BackendTrafficPolicy),
     // plus the Sentinel topology's 7 (a second StatefulSet, its two Services, ServiceAccount, two PDBs, a NetworkPolicy).
-    expect(r.stdout).toContain('(52 objects, namespace levee)');
+    expect(r.stdout).toContain('(53 objects, namespace levee)');
   });
 
   test('with the legacy ingress-nginx provider, prints one deprecation line and still writes', () => {

@@ -90,7 +90,7 @@ describe('load balancing: every provider × entry point × algorithm', () => {
     } else if (provider === 'gateway-api') {
       // Round-robin is the implementation's default: nothing implementation-specific is written.
       expect(m.filter((o) => o.apiVersion.startsWith('gateway.envoyproxy.io/'))).toEqual([]);
-      expect(find(m, 'HTTPRoute', 'levee').spec.rules.map((r: any) => r.name)).toEqual(['api', 'images']);
+      expect(find(m, 'HTTPRoute', 'levee').spec.rules.map((r: any) => r.name)).toEqual(['events', 'api', 'images']);
     } else {
       expect(find(m, 'Ingress', 'levee').metadata.annotations).toMatchObject(NGINX[lb]);
       expect(m.filter((o) => o.apiVersion.startsWith('gateway.'))).toEqual([]);
@@ -174,8 +174,29 @@ describe('Envoy Gateway defenses (production defaults)', () => {
 
   test('edgeRetries = 0 leaves one policy and no GET-only rule', () => {
     const m0 = manifestsFor({ edgeRetries: '0' });
-    expect(all(m0, 'BackendTrafficPolicy').map((p) => p.metadata.name)).toEqual(['levee']);
-    expect(find(m0, 'HTTPRoute', 'levee').spec.rules.map((r: any) => r.name)).toEqual(['api', 'images']);
+    expect(all(m0, 'BackendTrafficPolicy').map((p) => p.metadata.name)).toEqual(['levee', 'levee-events']);
+    expect(find(m0, 'HTTPRoute', 'levee').spec.rules.map((r: any) => r.name)).toEqual(['events', 'api', 'images']);
+  });
+
+  test('event streams outlive the edge request timeout: their rule turns it off, and their policy has the defenses without it or retries', () => {
+    const m = manifestsFor({});
+    const events = find(m, 'HTTPRoute', 'levee').spec.rules[0];
+    expect(events).toEqual({
+      name: 'events',
+      matches: [{ path: { type: 'RegularExpression', value: '^/api/images/[^/]+/events$' }, method: 'GET' }],
+      backendRefs: [{ group: '', kind: 'Service', name: 'levee-gateway', port: 8080 }],
+      timeouts: { request: '0s' },
+    });
+    for (const path of ['/api/images/0b7c6f1e-1111-4222-8333-944455556666/events']) expect(new RegExp(events.matches[0].path.value).test(path)).toBe(true);
+    for (const path of ['/api/images/x/events/more', '/api/images//events', '/api/images/x']) expect(new RegExp(events.matches[0].path.value).test(path)).toBe(false);
+    const route = find(m, 'BackendTrafficPolicy', 'levee').spec;
+    const policy = find(m, 'BackendTrafficPolicy', 'levee-events').spec;
+    expect(route.timeout.http.requestTimeout).toBe('20s');
+    expect(policy.targetRefs).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'levee', sectionName: 'events' }]);
+    expect(policy.timeout).toEqual({ http: { connectionIdleTimeout: '60s' } });
+    expect(policy.retry).toBeUndefined();
+    // Everything else is the route's.
+    expect({ ...policy, targetRefs: undefined, timeout: undefined }).toEqual({ ...route, targetRefs: undefined, timeout: undefined });
   });
 
   test('with every defense off the policy only balances the load', () => {
@@ -316,7 +337,8 @@ describe('the CRDs\' CEL rules that Levee\'s objects could break (the API server
       for (const rule of r.spec.rules) {
         if ((rule.filters ?? []).some((f: any) => f.type === 'RequestRedirect')) expect(rule.backendRefs).toBeUndefined();
         for (const b of rule.backendRefs ?? []) expect(typeof b.port).toBe('number');
-        for (const m of rule.matches ?? []) {
+        // The CRD checks the characters of Exact and PathPrefix values; a RegularExpression is the implementation's to check.
+        for (const m of (rule.matches ?? []).filter((x: any) => x.path.type !== 'RegularExpression')) {
           expect(m.path.value).toMatch(/^\/[-A-Za-z0-9/._~!$&'()*+,;=:@]*$/);
           expect(m.path.value).not.toMatch(/\/\/|\/\.\.?(\/|$)|%2f|#/i);
         }

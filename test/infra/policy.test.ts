@@ -87,7 +87,7 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['service-account', 'Deployment/levee/levee-gateway', 'the default ServiceAccount', (m) => (pod(m, 'levee-gateway').serviceAccountName = 'default')],
   ['service-account', 'Deployment/levee/levee-media', 'an automounted token', (m) => { pod(m, 'levee-media').automountServiceAccountToken = true; }],
   ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef to a Service the chart does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[1].backendRefs[0].name = 'levee-gatway')],
-  ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef to a port the Service does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[2].backendRefs[0].port = 8080)],
+  ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef to a port the Service does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules.find((r: any) => r.name === 'images').backendRefs[0].port = 8080)],
   ['route-backends', 'HTTPRoute/levee/levee', 'a backendRef into another namespace', (m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[0].backendRefs[0].namespace = 'default')],
   ['route-parents', 'HTTPRoute/levee/levee', 'a parentRef to a listener the Gateway does not have', (m) => (byName(m, 'HTTPRoute', 'levee').spec.parentRefs[0].sectionName = 'tls')],
   ['route-parents', 'HTTPRoute/levee/levee-redirect', 'a parentRef to a Gateway of the namespace that the chart does not have', (m) => (byName(m, 'HTTPRoute', 'levee-redirect').spec.parentRefs[0].name = 'public')],
