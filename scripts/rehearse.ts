@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, PolicyError, SETTINGS, resolveConfig, settingsFromEnv, synthesize } from '../infra';
 import { DockerUnavailableError } from './docker/docker';
-import { STAND_IN_S3_SETTINGS } from './rehearsal/plan';
+import { STAND_IN_S3_SETTINGS, STAND_IN_WEBHOOK_SETTINGS } from './rehearsal/plan';
 import { rehearse } from './rehearsal/run';
 
 const USAGE = 'usage: npm run rehearse -- [--manifests <file.yaml>] [--timeout <seconds>] [--keep] [--no-smoke]';
@@ -42,9 +42,12 @@ async function main(): Promise<number> {
       // Images in object storage: the rehearsal's stand-in is the store, unless one was named
       // (a named cloud endpoint is refused by the plan: a rehearsal never reaches one).
       const standIn = config.imageStore.kind === 's3' && settings.imageS3Endpoint === undefined;
-      if (standIn) config = resolveConfig({ ...settings, ...STAND_IN_S3_SETTINGS });
+      // Webhooks may reach the receiver stand-in (the rehearsal's address pool, plain http), unless the settings say otherwise.
+      const webhooks: Record<string, string> = settings.webhookAllowedCidrs === undefined && settings.webhookAllowHttp === undefined ? STAND_IN_WEBHOOK_SETTINGS : {};
+      config = resolveConfig({ ...settings, ...(standIn ? STAND_IN_S3_SETTINGS : {}), ...webhooks });
       manifests = [...synthesize(config).manifests];
-      source = `${config.environment} manifests (synthesized from LEVEE_* settings${standIn ? `, images to the object store stand-in: ${Object.entries(STAND_IN_S3_SETTINGS).map(([k, v]) => `${SETTINGS[k as keyof typeof SETTINGS].env}=${v}`).join(' ')}` : ''})`;
+      const shown = (s: Record<string, string>) => Object.entries(s).map(([k, v]) => `${SETTINGS[k as keyof typeof SETTINGS].env}=${v}`).join(' ');
+      source = `${config.environment} manifests (synthesized from LEVEE_* settings${standIn ? `, images to the object store stand-in: ${shown(STAND_IN_S3_SETTINGS)}` : ''}${Object.keys(webhooks).length ? `, webhooks to the receiver stand-in: ${shown(webhooks)}` : ''})`;
     }
     return await rehearse({ manifests, source, readyTimeoutSeconds: timeout, keep: values.keep === true, smoke: values['no-smoke'] !== true, log });
   } catch (err) {

@@ -7,6 +7,7 @@
  * sandbox container); its init containers and containers join that namespace.
  */
 import { randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { parseCpuMillis, parseMemoryBytes } from '../../infra/config/quantity';
 import { expand } from './expand';
 
@@ -99,7 +100,10 @@ export interface ServiceForward {
 
 export interface L7Route {
   readonly source: string;
+  /** The path prefix, or the regular expression when `regex` is set. */
   readonly pathPrefix: string;
+  /** A RegularExpression path match (RE2 in the cluster; the stand-in uses JavaScript's, the same for what the chart writes). */
+  readonly regex?: boolean;
   readonly service: string;
   readonly port: number;
 }
@@ -132,8 +136,31 @@ export const STAND_IN_S3_SETTINGS = {
   imageS3CredentialsSecret: 'levee-rehearsal-s3-keys',
 } as const;
 
+/**
+ * The webhook receiver stand-in: a container of the rehearsal's network that verifies each
+ * delivery with `standardwebhooks` and the sender's key. The rehearsal's own synthesis lets
+ * webhooks reach it (STAND_IN_WEBHOOK_SETTINGS: the rehearsal's address pool, plain http on
+ * an allowed port), as a private deployment would allow its own receivers.
+ */
+export const STAND_IN_WEBHOOK = { host: 'levee-rehearsal-webhook', port: 8443 } as const;
+/** Every rehearsal network is a /24 of 172.28.0.0/14 (run.ts createNetwork). */
+export const REHEARSAL_ADDRESS_POOL = '172.28.0.0/14';
+export const STAND_IN_WEBHOOK_SETTINGS = { webhookAllowedCidrs: REHEARSAL_ADDRESS_POOL, webhookAllowHttp: 'true' } as const;
+
+export interface WebhookReceiverPlan {
+  readonly dockerName: string;
+  readonly ip: string;
+  /** The webhookUrl jobs name. */
+  readonly url: string;
+  readonly port: number;
+  /** The sender's signing key, as its Secret holds it. */
+  readonly secret: string;
+}
+
 export interface RehearsalPlan {
   readonly namespace: string;
+  /** Present when the manifests run a webhook sender that may reach the receiver stand-in. */
+  readonly webhookReceiver?: WebhookReceiverPlan;
   /** Present when an app keeps its images in object storage. */
   readonly objectStore?: ObjectStorePlan;
   readonly pods: readonly PodPlan[];
@@ -217,7 +244,8 @@ function containerEnv(c: Json, ctx: { pod: PodContext; secrets: Map<string, Map<
       const { name, key } = e.valueFrom.secretKeyRef;
       if (!ctx.secrets.has(name)) ctx.secrets.set(name, new Map());
       const s = ctx.secrets.get(name)!;
-      if (!s.has(key)) s.set(key, ctx.password());
+      // A webhook signing key is a Standard Webhooks one (whsec_ + 32 random bytes), as the Pulumi program generates it.
+      if (!s.has(key)) s.set(key, e.name === 'WEBHOOK_SECRET' ? `whsec_${randomBytes(32).toString('base64')}` : ctx.password());
       env.set(e.name, s.get(key)!);
     } else if (e.valueFrom?.configMapKeyRef) {
       const { name, key, optional } = e.valueFrom.configMapKeyRef;
@@ -573,7 +601,7 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
         // Method and header matches narrow a prefix to the same backend here (e.g. the GET-only
         // rule that carries retries): the stand-in routes by prefix, once per prefix.
         for (const match of rule.matches ?? [{ path: { type: 'PathPrefix', value: '/' } }]) {
-          const route = { source: `HTTPRoute ${m.metadata.name}`, pathPrefix: match.path?.value ?? '/', service: backend.name, port: backend.port };
+          const route = { source: `HTTPRoute ${m.metadata.name}`, pathPrefix: match.path?.value ?? '/', ...(match.path?.type === 'RegularExpression' ? { regex: true } : {}), service: backend.name, port: backend.port };
           if (!l7.some((r) => r.pathPrefix === route.pathPrefix && r.service === route.service && r.port === route.port)) l7.push(route);
         }
       }
@@ -588,7 +616,29 @@ export function planRehearsal(manifests: readonly Json[], options: PlanOptions):
   const l7Ip = nextIp('the L7 stand-in');
   const objectStore = objectStoreOf(rawPods.map((p) => p.template), () => nextIp('the object store stand-in'), `${prefix}-s3`);
   if (objectStore) notes.add(`the object store is a stand-in: s3rver (an S3 REST emulator) in a container at ${objectStore.endpoint}, with the bucket${objectStore.buckets.length > 1 ? 's' : ''} ${objectStore.buckets.join(', ')} and the keys of its Secret`);
-  return { namespace, pods, forwards, l7, l7Ip, ...(objectStore ? { objectStore } : {}), secrets, notes: [...notes], label };
+  const webhookReceiver = webhookReceiverOf(pods, () => nextIp('the webhook receiver stand-in'), `${prefix}-webhook`, notes);
+  return { namespace, pods, forwards, l7, l7Ip, ...(objectStore ? { objectStore } : {}), ...(webhookReceiver ? { webhookReceiver } : {}), secrets, notes: [...notes], label };
+}
+
+/** The receiver stand-in, when a webhook sender runs and its policy lets it reach the rehearsal's network over http. */
+function webhookReceiverOf(pods: readonly PodPlan[], ip: () => string, dockerName: string, notes: Set<string>): WebhookReceiverPlan | undefined {
+  const sender = pods.flatMap((p) => p.containers).find((c) => c.env.WEBHOOK_SECRET !== undefined);
+  if (!sender) return undefined;
+  const address = ip();
+  const cidrs = (sender.env.WEBHOOK_ALLOWED_CIDRS ?? '').split(',').filter(Boolean);
+  const inside = cidrs.some((c) => {
+    try {
+      return ipaddr.parse(address).match(ipaddr.parseCIDR(c.includes('/') ? c : `${c}/32`));
+    } catch {
+      return false;
+    }
+  });
+  if (!inside || sender.env.WEBHOOK_ALLOW_HTTP !== 'true') {
+    notes.add(`no webhook check: the sender may not reach the receiver stand-in (synthesize with LEVEE_WEBHOOK_ALLOWED_CIDRS=${REHEARSAL_ADDRESS_POOL} LEVEE_WEBHOOK_ALLOW_HTTP=true, as npm run rehearse does)`);
+    return undefined;
+  }
+  notes.add(`webhooks go to a stand-in receiver at http://${STAND_IN_WEBHOOK.host}:${STAND_IN_WEBHOOK.port}, which verifies their signatures`);
+  return { dockerName, ip: address, url: `http://${STAND_IN_WEBHOOK.host}:${STAND_IN_WEBHOOK.port}/hook`, port: STAND_IN_WEBHOOK.port, secret: sender.env.WEBHOOK_SECRET! };
 }
 
 /** The object store the app containers name, when any keeps its images there; refuses any endpoint but the stand-in's. */

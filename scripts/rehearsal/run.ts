@@ -14,7 +14,7 @@ import { docker, dockerOk, imageExists, requireEngine, tryPull } from '../docker
 import { formatCheck, runSmoke } from '../smoke/checks';
 import { ContainerPlan, PlanError, PodPlan, Probe, REHEARSAL_LABEL, RehearsalPlan, planRehearsal } from './plan';
 import { describeProbe, runProbe } from './probes';
-import { FORWARDER_SCRIPT, L7_PORT, L7_SCRIPT } from './proxies';
+import { FORWARDER_SCRIPT, L7_PORT, L7_SCRIPT, WEBHOOK_RECEIVER_SCRIPT } from './proxies';
 
 type Json = any;
 
@@ -326,6 +326,25 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
       log(`object store stand-in (s3rver) at ${store.endpoint} (${store.ip}), bucket${store.buckets.length > 1 ? 's' : ''} ${store.buckets.join(', ')}`);
     }
 
+    // The webhook receiver stand-in, reachable from the pods under its host name, and from here on a published port.
+    let webhookReceiverUrl: string | undefined;
+    const receiver = plan.webhookReceiver;
+    if (receiver && helperImage) {
+      guard();
+      await dockerOk(
+        [
+          'run', '-d', '--name', receiver.dockerName, '--label', label, '--label', `${PID_LABEL}=${process.pid}`,
+          '--network', networkName, '--ip', receiver.ip, '--network-alias', new URL(receiver.url).hostname, '-p', `127.0.0.1::${receiver.port}`,
+          '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '10001:10001', '--memory', String(128 * 1024 ** 2),
+          '-v', `${NODE_MODULES}:/opt/levee-rehearsal/node_modules:ro`, '-e', 'WEBHOOK_SECRET', '-e', 'PORT', '--entrypoint', 'node', helperImage, '-e', WEBHOOK_RECEIVER_SCRIPT,
+        ],
+        { env: { WEBHOOK_SECRET: receiver.secret, PORT: String(receiver.port) } },
+      );
+      const port = (await dockerOk(['port', receiver.dockerName, `${receiver.port}/tcp`])).trim().split('\n')[0]!.split(':').pop()!;
+      webhookReceiverUrl = `http://127.0.0.1:${port}`;
+      log(`webhook receiver stand-in at ${receiver.url} (${receiver.ip})`);
+    }
+
     // Files of configMap/secret volumes; volumes of volumeClaimTemplates, handed to fsGroup.
     for (const pod of plan.pods) {
       for (const f of pod.files) {
@@ -417,7 +436,7 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
     if (plan.l7.length > 0) {
       guard();
       const name = `lrh-${runId}-l7`;
-      const routes = plan.l7.map((r) => ({ prefix: r.pathPrefix, service: r.service, port: r.port }));
+      const routes = plan.l7.map((r) => ({ prefix: r.pathPrefix, ...(r.regex ? { regex: r.pathPrefix } : {}), service: r.service, port: r.port }));
       await dockerOk(['run', ...helperArgs(name, plan.l7Ip), '-p', `127.0.0.1::${L7_PORT}`, '-e', 'ROUTES', '-e', 'PORT', helperImage!, '-e', L7_SCRIPT], { env: { ROUTES: JSON.stringify(routes), PORT: String(L7_PORT) } });
       const port = (await dockerOk(['port', name, `${L7_PORT}/tcp`])).trim().split('\n')[0]!.split(':').pop()!;
       l7Url = `http://127.0.0.1:${port}`;
@@ -544,7 +563,18 @@ export async function rehearse(options: RehearseOptions): Promise<number> {
         check(false, 'the manifests have no L7 routes (Ingress or HTTPRoute) to run the smoke test through');
       } else {
         log(`smoke test through the L7 routes at ${l7Url}:`);
-        const smoke = await runSmoke({ url: l7Url, log: () => undefined });
+        const smoke = await runSmoke({
+          url: l7Url,
+          log: () => undefined,
+          ...(receiver && webhookReceiverUrl
+            ? {
+                webhook: {
+                  url: receiver.url,
+                  received: async (jobId: string) => JSON.parse((await httpGet(`${webhookReceiverUrl}/received?job=${jobId}`, 5000)).body.toString()),
+                },
+              }
+            : {}),
+        });
         smoke.results.forEach((r, i) => {
           results.push({ ok: r.ok, line: formatCheck(i + 1, r) });
           log(formatCheck(i + 1, r));

@@ -17,6 +17,11 @@ export interface SmokeOptions {
   readonly requestTimeoutMs?: number;
   /** Receives one line per check as it finishes. */
   readonly log?: (line: string) => void;
+  /**
+   * A webhook receiver the deployment may reach (the rehearsal runs one): a job is submitted
+   * with `url`, and `received(id)` says what arrived for it, its signature verified. @default no webhook check
+   */
+  readonly webhook?: { readonly url: string; readonly received: (jobId: string) => Promise<readonly { readonly type: string; readonly verified: boolean; readonly webhookId: string }[]> };
 }
 
 export interface CheckResult {
@@ -217,6 +222,85 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
         return `"${p.title}"`;
       },
     },
+    {
+      name: 'GET /api/images/{id}/events → an event stream of the status until completed, then its end',
+      run: async () => {
+        const r = await call(`${api}/api/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, prompt: `${body.prompt} (followed)` }), timeoutMs });
+        if (r.status !== 202) fail(`POST → ${r.status}`);
+        const id = r.json<{ id: string }>().id;
+        // The stream ends by itself after the final document; the deadline only bounds a broken one.
+        let res: Response;
+        try {
+          res = await fetch(`${api}/api/images/${id}/events`, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(renderTimeoutMs) });
+        } catch (err) {
+          return fail(`GET events: ${(err as Error).message}`);
+        }
+        if (res.status !== 200 || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) fail(`got ${res.status} ${res.headers.get('content-type')}`);
+        let text: string;
+        try {
+          text = await res.text();
+        } catch (err) {
+          return fail(`the stream did not end within ${renderTimeoutMs / 1000} s: ${(err as Error).message}`);
+        }
+        const docs = text
+          .split('\n\n')
+          .filter((block) => /^event: status$/m.test(block))
+          .map((block) => JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? '{}') as { status: string; imageUrl?: string });
+        if (docs.length === 0) fail(`no status event in ${JSON.stringify(text.slice(0, 200))}`);
+        const last = docs[docs.length - 1]!;
+        if (last.status !== 'completed' || !last.imageUrl) fail(`the last event is ${JSON.stringify(last)}`);
+        return `${docs.map((d) => d.status).join(' → ')}, then the end of the stream`;
+      },
+    },
+    {
+      name: 'DELETE a new job → cancelled (200, or 202 while its render is aborted); DELETE the completed one → 409',
+      needs: 'completed',
+      run: async () => {
+        // A large image: it is still queued or rendering when the DELETE arrives.
+        const r = await call(`${api}/api/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, width: 2048, height: 2048, prompt: `${body.prompt} (cancelled)` }), timeoutMs });
+        if (r.status !== 202) fail(`POST → ${r.status}`);
+        const id = r.json<{ id: string }>().id;
+        const d = await call(`${api}/api/images/${id}`, { method: 'DELETE', timeoutMs });
+        if (d.status !== 200 && d.status !== 202) fail(`DELETE → ${d.status}: ${d.body.toString().slice(0, 200)}`);
+        const first = d.status;
+        const deadline = Date.now() + renderTimeoutMs;
+        let status = d.json<{ status: string }>().status;
+        while (status !== 'cancelled' && Date.now() < deadline) {
+          await sleep(300);
+          status = (await call(`${api}/api/images/${id}`, { timeoutMs })).json<{ status: string }>().status;
+          if (status === 'completed') fail('the cancelled job completed');
+        }
+        if (status !== 'cancelled') fail(`still "${status}" after ${renderTimeoutMs / 1000} s`);
+        const done = await call(`${api}${state.statusUrl}`, { method: 'DELETE', timeoutMs });
+        if (done.status !== 409) fail(`DELETE of the completed job → ${done.status}`);
+        return `${first} → cancelled; the completed job → 409`;
+      },
+    },
+    ...(options.webhook
+      ? [
+          {
+            name: 'a job with a webhookUrl → one signed image.completed at the receiver',
+            run: async () => {
+              const hook = options.webhook!;
+              const r = await call(`${api}/api/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, prompt: `${body.prompt} (webhook)`, webhookUrl: hook.url }), timeoutMs });
+              if (r.status !== 202) fail(`POST → ${r.status}: ${r.body.toString().slice(0, 300)}`);
+              const id = r.json<{ id: string }>().id;
+              const deadline = Date.now() + renderTimeoutMs;
+              let got: Awaited<ReturnType<typeof hook.received>> = [];
+              while (Date.now() < deadline && got.length === 0) {
+                await sleep(500);
+                got = await hook.received(id);
+              }
+              if (got.length === 0) fail(`nothing arrived within ${renderTimeoutMs / 1000} s`);
+              const w = got[0]!;
+              if (!w.verified) fail('the signature did not verify');
+              if (w.type !== 'image.completed') fail(`type ${w.type}`);
+              const status = (await call(`${api}/api/images/${id}`, { timeoutMs })).json<{ webhook?: { state: string } }>();
+              return `${w.type}, webhook-id ${w.webhookId}, signature verified; status webhook ${JSON.stringify(status.webhook)}`;
+            },
+          },
+        ]
+      : []),
     {
       name: 'a burst from one client reaches 429 with Retry-After',
       run: async () => {

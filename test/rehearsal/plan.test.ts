@@ -4,12 +4,12 @@
  */
 import { buildManifests, resolveConfig } from '../../infra';
 import { expand } from '../../scripts/rehearsal/expand';
-import { ContainerPlan, PlanError, RehearsalPlan, STAND_IN_S3_SETTINGS, dnsNames, planRehearsal } from '../../scripts/rehearsal/plan';
+import { ContainerPlan, PlanError, RehearsalPlan, STAND_IN_S3_SETTINGS, STAND_IN_WEBHOOK_SETTINGS, dnsNames, planRehearsal } from '../../scripts/rehearsal/plan';
 
 const NETWORK = { name: 'lrh-test', ips: Array.from({ length: 50 }, (_, i) => `172.30.1.${10 + i}`) };
 const plan = (manifests: any[]) => planRehearsal(manifests, { runId: 'test', network: NETWORK, filesDir: '/tmp/lrh-files', password: () => 'generated-password' });
-/** The production manifests as `npm run rehearse` synthesizes them: the images go to its object store stand-in. */
-const production = () => buildManifests(resolveConfig({ ...STAND_IN_S3_SETTINGS })) as any[];
+/** The production manifests as `npm run rehearse` synthesizes them: the images go to its object store stand-in, webhooks to its receiver. */
+const production = () => buildManifests(resolveConfig({ ...STAND_IN_S3_SETTINGS, ...STAND_IN_WEBHOOK_SETTINGS })) as any[];
 const container = (p: RehearsalPlan, pod: string): ContainerPlan => p.pods.find((x) => x.name === pod)!.containers[0]!;
 /** The value after a flag, for every occurrence. */
 const flagValues = (args: readonly string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []));
@@ -50,8 +50,9 @@ describe('the production manifests as Docker containers', () => {
       ['levee-gateway-r0', 'Deployment/levee-gateway'],
       ['levee-media-r0', 'Deployment/levee-media'],
       ['levee-worker-r0', 'Deployment/levee-worker'],
+      ['levee-webhooks-r0', 'Deployment/levee-webhooks'],
     ]);
-    expect(new Set(p.pods.map((x) => x.ip)).size).toBe(11);
+    expect(new Set(p.pods.map((x) => x.ip)).size).toBe(12);
     // Both StatefulSets start their pods in parallel (Sentinel elects, no ordinal waits on another)
     expect(p.pods.map((x) => x.after).filter(Boolean)).toEqual([]);
     expect(p.namespace).toBe('levee');
@@ -88,7 +89,9 @@ describe('the production manifests as Docker containers', () => {
     expect(gateway.env.QUEUE_REDIS_PASSWORD).toBe('generated-password');
     expect(flagValues(gateway.args, '-e')).toContain('QUEUE_REDIS_PASSWORD');
     expect(gateway.args.join(' ')).not.toContain('generated-password');
-    expect([...p.secrets.keys()].sort()).toEqual(['levee-cache-redis', 'levee-queue-redis', 'levee-rehearsal-s3-keys']);
+    expect([...p.secrets.keys()].sort()).toEqual(['levee-cache-redis', 'levee-queue-redis', 'levee-rehearsal-s3-keys', 'levee-webhook-secret']);
+    // The webhook signing key is a Standard Webhooks key, as the Pulumi program makes it.
+    expect(p.secrets.get('levee-webhook-secret')!.get('secret')).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     // The object store's keys are the stand-in's, as an operator would have put the store's keys there.
     expect(Object.fromEntries(p.secrets.get('levee-rehearsal-s3-keys')!)).toEqual({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
     // The Redis that checks the password and the apps that send it read the same Secret.
@@ -137,10 +140,24 @@ describe('the production manifests as Docker containers', () => {
     expect(edge.ports).toEqual([{ name: 'http', port: 80, targets: [{ ip: p.pods.find((x) => x.name === 'levee-gateway-r0')!.ip, port: 8080 }] }]);
   });
 
+  test('the webhook sender runs the worker image with its command, and webhooks go to the receiver stand-in with the sender\'s key', () => {
+    const sender = container(p, 'levee-webhooks-r0');
+    expect(sender.image).toBe('ghcr.io/levee-dev/levee-worker:0.1.0');
+    expect(sender.args.join(' ')).toContain('build/services/worker/src/webhooks-server.js');
+    expect(sender.env.WEBHOOK_ALLOWED_CIDRS).toBe('172.28.0.0/14');
+    expect(p.webhookReceiver).toMatchObject({ url: 'http://levee-rehearsal-webhook:8443/hook', port: 8443, secret: p.secrets.get('levee-webhook-secret')!.get('secret') });
+    expect(p.webhookReceiver!.ip.startsWith('172.30.1.')).toBe(true);
+    // Manifests that keep webhooks off private networks get no receiver, and say why.
+    const strict = plan(buildManifests(resolveConfig({ ...STAND_IN_S3_SETTINGS })) as any[]);
+    expect(strict.webhookReceiver).toBeUndefined();
+    expect(strict.notes.join('\n')).toMatch(/no webhook check: the sender may not reach the receiver stand-in/);
+  });
+
   test('the L7 routes come from the HTTPRoute (its GET-only /api rule and the rest, one route each): /api → gateway, /images → media', () => {
-    expect(p.l7.map((r) => [r.source, r.pathPrefix, r.service, r.port])).toEqual([
-      ['HTTPRoute levee', '/api', 'levee-gateway', 8080],
-      ['HTTPRoute levee', '/images', 'levee-media', 8082],
+    expect(p.l7.map((r) => [r.source, r.pathPrefix, r.regex ?? false, r.service, r.port])).toEqual([
+      ['HTTPRoute levee', '^/api/images/[^/]+/events$', true, 'levee-gateway', 8080],
+      ['HTTPRoute levee', '/api', false, 'levee-gateway', 8080],
+      ['HTTPRoute levee', '/images', false, 'levee-media', 8082],
     ]);
   });
 
@@ -165,7 +182,7 @@ describe('what a kubelet would refuse, or the rehearsal cannot do, fails the pla
     expect(mutate((m) => (byName(m, 'Service', 'levee-model').spec.selector = { 'app.kubernetes.io/name': 'nobody' }))).toThrow(new PlanError('Service levee-model selects no pod of the manifests'));
   });
   test('an L7 route to a Service port that does not exist', () => {
-    expect(mutate((m) => (byName(m, 'HTTPRoute', 'levee').spec.rules[0].backendRefs[0].port = 9999))).toThrow('HTTPRoute levee: /api routes to port 9999 of Service levee-gateway, which has no such port');
+    expect(mutate((m) => (byName(m, 'HTTPRoute', 'levee').spec.rules.find((r: any) => r.name === 'api').backendRefs[0].port = 9999))).toThrow('HTTPRoute levee: /api routes to port 9999 of Service levee-gateway, which has no such port');
   });
   test('a probe on a port name no container has', () => {
     expect(mutate((m) => (byName(m, 'Service', 'levee-gateway').spec.ports[0].targetPort = 'web'))).toThrow('Service levee-gateway port 8080: no container port named "web"');
