@@ -1,8 +1,9 @@
 /**
- * `npm run dev`: model, worker and gateway (with the media routes) on this machine,
- * against REDIS_URL, with readable logs; Ctrl-C stops them all.
+ * `npm run dev`: model, worker, webhook sender and gateway (with the media routes) on this
+ * machine, against REDIS_URL, with readable logs; Ctrl-C stops them all.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import readline from 'node:readline';
 import Redis from 'ioredis';
 import { prettyFactory } from 'pino-pretty';
@@ -15,10 +16,13 @@ const METRICS = {
   gateway: process.env.GATEWAY_METRICS_PORT ?? '9465',
   worker: process.env.WORKER_METRICS_PORT ?? process.env.METRICS_PORT ?? '9464',
   model: process.env.MODEL_METRICS_PORT ?? '9467',
+  webhooks: process.env.WEBHOOKS_METRICS_PORT ?? '9468',
 };
+/** The key webhooks are signed with: WEBHOOK_SECRET, or a new one each run (printed). */
+const WEBHOOK_SECRET = process.env.WEBHOOK_SECRET ?? `whsec_${randomBytes(32).toString('base64')}`;
 
 const TTY = Boolean(process.stdout.isTTY);
-const COLORS: Record<string, string> = TTY ? { model: '\x1b[35m', worker: '\x1b[33m', gateway: '\x1b[36m' } : {};
+const COLORS: Record<string, string> = TTY ? { model: '\x1b[35m', worker: '\x1b[33m', webhooks: '\x1b[32m', gateway: '\x1b[36m' } : {};
 const RESET = TTY ? '\x1b[0m' : '';
 
 async function redisReachable(url: string): Promise<string | undefined> {
@@ -100,6 +104,8 @@ async function main(): Promise<void> {
   // Everything listens on loopback only: this is a developer machine, not a pod.
   children.push(start('model', 'services/model/src/server.ts', { PORT: MODEL_PORT, HOST: '127.0.0.1', METRICS_PORT: METRICS.model, METRICS_HOST: '127.0.0.1' }));
   children.push(start('worker', 'services/worker/src/server.ts', { REDIS_URL, MODEL_URL: modelUrl, METRICS_PORT: METRICS.worker, METRICS_HOST: '127.0.0.1' }));
+  // Webhooks: public https receivers only, unless WEBHOOK_ALLOWED_CIDRS / _ALLOW_HTTP / _ALLOWED_PORTS say otherwise (docs/push.md).
+  children.push(start('webhooks', 'services/worker/src/webhooks-server.ts', { REDIS_URL, WEBHOOK_SECRET, METRICS_PORT: METRICS.webhooks, METRICS_HOST: '127.0.0.1' }));
   children.push(
     start('gateway', 'services/gateway/src/server.ts', {
       REDIS_URL,
@@ -112,6 +118,7 @@ async function main(): Promise<void> {
     }),
   );
   process.stdout.write(`levee dev: gateway on http://127.0.0.1:${GATEWAY_PORT} (Ctrl-C stops everything)\n`);
+  process.stdout.write(`levee dev: webhooks are signed with ${process.env.WEBHOOK_SECRET ? 'WEBHOOK_SECRET' : `${WEBHOOK_SECRET} (new each run; set WEBHOOK_SECRET to keep one)`}\n`);
   process.stdout.write(
     `levee dev: metrics on ${Object.entries(METRICS)
       .map(([name, port]) => `${name} http://127.0.0.1:${port}/metrics`)
