@@ -256,6 +256,8 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
       name: 'DELETE a new job → cancelled (200, or 202 while its render is aborted); DELETE the completed one → 409',
       needs: 'completed',
       run: async () => {
+        // A fresh rate-limit window (1 s), so the POST and the DELETE go out back to back, not after a 429's wait.
+        await sleep(1100);
         // A large image: it is still queued or rendering when the DELETE arrives.
         const r = await call(`${api}/api/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, width: 2048, height: 2048, prompt: `${body.prompt} (cancelled)` }), timeoutMs });
         if (r.status !== 202) fail(`POST → ${r.status}`);

@@ -76,6 +76,19 @@ describe('gateway push and control', () => {
     expect((await submit(app, { webhookUrl: 'http://192.168.1.1/hook' })).statusCode).toBe(400);
   });
 
+  it('an event stream whose reader cannot reach the queue Redis is a 503 problem within the ready timeout, and holds no slot', async () => {
+    // The producer's client is the live test Redis; the event reader's own connection goes to a closed port.
+    const app = await stack.gateway(testSettings({ RATE_LIMIT_PER_SECOND: '1000', QUEUE_REDIS_URL: 'redis://127.0.0.1:1' }), { queueRedis: stack.redis() });
+    const id = (await submit(app, {})).json().id as string;
+    const t0 = Date.now();
+    const res = await inject(app, `/api/images/${id}/events`);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(app.levee.events.count()).toBe(0);
+  });
+
   it('event streams: unknown ids 404 before any stream, EVENTS_MAX_PER_CLIENT → 429, EVENTS_MAX → 503, and draining ends them', async () => {
     const app = await gateway({ EVENTS_MAX_PER_CLIENT: '2', EVENTS_MAX: '3' });
     expect((await inject(app, '/api/images/not-a-uuid/events')).statusCode).toBe(404);

@@ -48,8 +48,8 @@ afterAll(async () => {
 
 test('against a working deployment every check passes, one line each, exit 0', async () => {
   const { code, out } = await smoke('--url', `http://127.0.0.1:${gatewayPort}`);
-  expect(out).toMatch(/smoke: 8\/8 checks passed/);
-  expect(out.split('\n').filter((l) => /^\s+ok\s+\d+\./.test(l))).toHaveLength(8);
+  expect(out).toMatch(/smoke: 10\/10 checks passed/);
+  expect(out.split('\n').filter((l) => /^\s+ok\s+\d+\./.test(l))).toHaveLength(10);
   expect(out).toContain('"default";q=5;w=1'); // the burst is sized from the deployment's own policy
   expect(code).toBe(0);
 });
@@ -59,7 +59,7 @@ test('images served from the wrong place fail the PNG checks by name, exit 1', a
   const { code, out } = await smoke('--url', `http://127.0.0.1:${gatewayPort}`, '--images-url', `http://127.0.0.1:${modelPort}`);
   expect(out).toMatch(/FAIL\s+4\. GET the PNG → 200 image\/png, 128×96, ETag, immutable — got 404/);
   expect(out).toMatch(/FAIL\s+5\. GET the PNG with If-None-Match → 304 — skipped: an earlier check failed/);
-  expect(out).toMatch(/smoke: 6\/8 checks passed in .* — FAILED/);
+  expect(out).toMatch(/smoke: 8\/10 checks passed in .* — FAILED/);
   expect(code).toBe(1);
 });
 

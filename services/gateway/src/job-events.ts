@@ -2,7 +2,7 @@ import { QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { StatusDocument } from '../../shared/src/webhooks';
-import { estimatePosition, Producer } from './producer';
+import { estimatePosition, Producer, QueueUnavailableError } from './producer';
 
 /**
  * The live side of GET /api/images/{id}/events: one BullMQ QueueEvents per gateway process
@@ -24,6 +24,8 @@ export interface JobEventsOptions {
   readonly maxStreams: number;
   /** How often queued streams get their position. @default 2000 */
   readonly positionIntervalMs?: number;
+  /** Longest a new stream waits for the event reader to be ready (Redis down: a 503 then). @default 2000 */
+  readonly readyTimeoutMs?: number;
   readonly registry?: Registry;
   /** Errors of the event reader (Redis trouble); it reconnects by itself. */
   readonly onError?: (err: Error) => void;
@@ -108,10 +110,15 @@ export class JobEvents {
     this.positionTimer ??= setInterval(() => void this.refreshPositions(), this.options.positionIntervalMs ?? 2000).unref();
     try {
       // Events from now on reach the stream: its first document is read after this.
-      await this.reader().waitUntilReady();
+      const ms = this.options.readyTimeoutMs ?? 2000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.reader().waitUntilReady(),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new QueueUnavailableError(new Error(`event reader not ready within ${ms} ms`), true)), ms))),
+      ]).finally(() => clearTimeout(timer));
     } catch (err) {
       this.unsubscribe(sub);
-      throw err;
+      throw err instanceof QueueUnavailableError ? err : new QueueUnavailableError(err);
     }
     return { ok: true, subscription: sub };
   }
@@ -130,8 +137,15 @@ export class JobEvents {
     this.closeAll();
     clearInterval(this.positionTimer);
     this.positionTimer = undefined;
-    await this.events?.close().catch(() => undefined);
-    if (this.connection) await this.connection.quit().catch(() => this.connection?.disconnect());
+    const connection = this.connection;
+    // A connection that never came up (Redis down) is dropped, not asked to QUIT: that would wait for it.
+    if (connection && connection.status !== 'ready') connection.disconnect();
+    // BullMQ's QueueEvents.close() waits for a connection that never came up: bounded here.
+    if (this.events) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.events.close().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1000)))]).finally(() => clearTimeout(timer));
+    }
+    if (connection?.status === 'ready') await connection.quit().catch(() => connection.disconnect());
   }
 
   private refuse(reason: 'client' | 'process'): Admission {
