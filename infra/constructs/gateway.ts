@@ -49,6 +49,8 @@ export class Gateway extends AppWorkload {
           ...webhookPolicyEnv(config),
           EVENTS_MAX_PER_CLIENT: config.webhooks.eventsMaxPerClient,
           EVENTS_MAX: config.webhooks.eventsMax,
+          // Webhook hosts are resolved with dns.lookup, on libuv's thread pool (4 threads by default).
+          UV_THREADPOOL_SIZE: 32,
         }),
         ...modelApiEnv(config, 'gateway'),
         ...queue.env,

@@ -37,6 +37,9 @@ export class Webhooks extends AppWorkload {
           METRICS_PORT: PORTS.webhooksMetrics,
           QUEUE_NAME: config.app.queueName,
           WEBHOOK_TIMEOUT_MS: WEBHOOK_TIMEOUT_SECONDS * 1000,
+          // More threads than deliveries in flight (50): a receiver whose name server never
+          // answers holds one of libuv's threads (dns.lookup), never the other deliveries' lookups.
+          UV_THREADPOOL_SIZE: 64,
           ...webhookPolicyEnv(config),
           LOG_LEVEL: config.app.logLevel,
         }),

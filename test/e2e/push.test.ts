@@ -226,10 +226,15 @@ test('DELETE: a waiting job is cancelled (200, never rendered, webhook image.fai
   await until(() => model.seen.includes('hold-cancel-blocker'), 20_000, 'the blocker to reach the model');
   const waiting = await post({ prompt: 'never rendered', webhookUrl: hook('cancelled') });
   const waitingId = waiting.json.id as string;
+  // A stream follows it: the cancel ends it with the cancelled document.
+  const following = readEvents(waitingId, 15_000);
+  await new Promise((r) => setTimeout(r, 300));
   const cancelled = await request(gatewayPort, `/api/images/${waitingId}`, { method: 'DELETE' });
   expect(cancelled.status).toBe(200);
   expect(cancelled.json).toMatchObject({ id: waitingId, status: 'cancelled', error: 'cancelled' });
   expect((await status(waitingId)).status).toBe('cancelled');
+  const streamed = await following;
+  expect(streamed.docs.map((d) => d.status)).toEqual(['queued', 'cancelled']);
   // Idempotent: cancelled again is still 200.
   expect((await request(gatewayPort, `/api/images/${waitingId}`, { method: 'DELETE' })).status).toBe(200);
 

@@ -6,6 +6,8 @@
  */
 import http from 'node:http';
 import { Gateway } from '../../services/gateway/src/app';
+import { WEBHOOK_LOOKUPS_MAX } from '../../services/gateway/src/routes/images';
+import { until } from '../helpers/wait';
 import { inject, metricValue, portOf, scrape, Stack, testSettings } from './helpers';
 
 const json = { 'content-type': 'application/json' };
@@ -68,6 +70,22 @@ describe('gateway push and control', () => {
     expect((await inject(app, `/api/images/${plain.json().id}`)).json()).not.toHaveProperty('webhook');
     const long = await submit(app, { webhookUrl: `https://93.184.216.34/${'x'.repeat(2100)}` });
     expect(long.statusCode).toBe(400);
+  });
+
+  it('at most WEBHOOK_LOOKUPS_MAX webhook hosts are resolved at once: beyond, a 503 at once (a name server that never answers holds a libuv thread each)', async () => {
+    let pending = 0;
+    const hanging = () => (pending++, new Promise<never>(() => undefined));
+    const app = await stack.gateway(testSettings({ RATE_LIMIT_PER_SECOND: '1000' }), { webhookLookup: hanging });
+    const held = Array.from({ length: WEBHOOK_LOOKUPS_MAX }, () => submit(app, { webhookUrl: 'https://slow.example/hook' }));
+    await until(() => pending === WEBHOOK_LOOKUPS_MAX, 5000, 'the lookups to start');
+    const refused = await submit(app, { webhookUrl: 'https://another.example/hook' });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(pending).toBe(WEBHOOK_LOOKUPS_MAX);
+    // The held ones end as 400s at the 2 s lookup timeout, and the slots are free again.
+    expect((await Promise.all(held)).map((r) => r.statusCode)).toEqual(Array(WEBHOOK_LOOKUPS_MAX).fill(400));
+    expect((await submit(app, {})).statusCode).toBe(202);
+    expect((await submit(app, { webhookUrl: 'https://93.184.216.34/hook' })).statusCode).toBe(202);
   });
 
   it('WEBHOOK_ALLOWED_CIDRS and WEBHOOK_ALLOW_HTTP open up a private receiver', async () => {

@@ -182,6 +182,7 @@ describe('production', () => {
       // Event streams per client and per pod (the webhook policy is the services' default: nothing written).
       { name: 'EVENTS_MAX_PER_CLIENT', value: '4' },
       { name: 'EVENTS_MAX', value: '10000' },
+      { name: 'UV_THREADPOOL_SIZE', value: '32' },
       { name: 'MODEL_API', value: 'levee' },
       // Sentinel: the Sentinels' Service and the master group, no URL.
       { name: 'QUEUE_REDIS_SENTINELS', value: 'levee-queue-sentinel:26379' },

@@ -361,6 +361,28 @@ describe('deadlines, cancels and webhooks (no Redis)', () => {
     expect(stored).toEqual([]);
   });
 
+  it('GIVEN the job is cancelled while the model renders, its message lost (the key only) THEN it is not stored and sends nothing', async () => {
+    let calls = 0;
+    const { processor, stored, notified } = make({ isCancelled: async () => ++calls > 1 }); // set after the first check
+    const err = await processor(fakeJob({ prompt: 'p', webhookUrl: WEBHOOK })).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('cancelled');
+    expect(calls).toBe(2);
+    expect(stored).toEqual([]);
+    expect(notified).toEqual([]);
+  });
+
+  it('GIVEN an earlier attempt stored the image THEN the job completes even past its deadline or cancelled (its image.completed went out)', async () => {
+    for (const overrides of [{ deadlineMs: 1 }, { isCancelled: async () => true }]) {
+      const { processor, renders, notified } = make({
+        ...overrides,
+        store: { put: async () => undefined, putFailure: async () => undefined, stored: async () => ({ bytes: 42 }) },
+      });
+      await expect(processor(fakeJob({ prompt: 'p', webhookUrl: WEBHOOK }, 1))).resolves.toMatchObject({ bytes: 42 });
+      expect(renders).toEqual([]);
+      expect(notified.map((n) => n.delivery.type)).toEqual(['image.completed']);
+    }
+  });
+
   it('GIVEN a job with a webhookUrl THEN the model never sees the URL, the outcome is marked, and image.completed is enqueued after the store', async () => {
     const order: string[] = [];
     const { processor, renders, notified, stored } = make({

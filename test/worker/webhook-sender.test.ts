@@ -130,11 +130,25 @@ describe('webhook sender', () => {
     const job = await Job.fromId(notifier.queue, id);
     expect(job!.attemptsMade).toBe(1);
     expect(job!.finishedOn).toBeDefined(); // failed for good
-    // A literal address the policy refuses: the same, before any connection.
-    const literal = randomUUID();
-    await notifier.notify(literal, delivery(literal, 'https://169.254.169.254/latest/meta-data/'));
-    await until(async () => (await readWebhookState(connection, literal)).state === 'failed', 5000, 'the literal refusal');
-    expect((await readWebhookState(connection, literal)).lastError).toMatch(/169\.254\.169\.254 is a linkLocal address/);
+    // Literal addresses of every class the policy refuses: the same, before any connection
+    // (a URL accepted at submit under another policy, or written into the queue by other means).
+    const literals: [string, RegExp][] = [
+      ['https://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a linkLocal address/],
+      ['https://10.0.0.8/x', /10\.0\.0\.8 is a private address/],
+      ['https://100.64.0.8/x', /100\.64\.0\.8 is a carrierGradeNat address/],
+      ['https://127.0.0.1/x', /127\.0\.0\.1 is a loopback address/],
+      ['https://[fd00:ec2::254]/x', /fd00:ec2::254 is a uniqueLocal address/],
+      ['https://[fe80::1]/x', /fe80::1 is a linkLocal address/],
+      ['https://[::ffff:192.168.0.1]/x', /is a private address/],
+      ['https://[64:ff9b::a9fe:a9fe]/x', /is a rfc6052 address/],
+    ];
+    for (const [url, why] of literals) {
+      const id = randomUUID();
+      await notifier.notify(id, delivery(id, url));
+      await until(async () => (await readWebhookState(connection, id)).state === 'failed', 5000, `the refusal of ${url}`);
+      expect([url, (await readWebhookState(connection, id)).lastError]).toEqual([url, expect.stringMatching(why)]);
+    }
+    expect(await metric('refused')).toBe(1 + literals.length);
     await notifier.close();
   });
 

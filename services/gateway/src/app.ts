@@ -17,7 +17,7 @@ import { RedisImageSource, S3ImageSource } from '../../media/src/image-source';
 import { mediaRoutes } from '../../media/src/plugin';
 import { imageStoreTarget, imageUrlOf } from '../../shared/src/image-settings';
 import { S3Images } from '../../shared/src/s3-images';
-import { webhookUrlPolicy } from '../../shared/src/webhook-url';
+import { Lookup, webhookUrlPolicy } from '../../shared/src/webhook-url';
 import { FloodCache } from './cache';
 import { JobCanceller } from './cancel';
 import { JobEvents } from './job-events';
@@ -55,6 +55,8 @@ export interface GatewayDeps {
   readonly breakerFailures?: number;
   /** Show the media routes (`/images/{id}.png`) on the gateway, as `npm run dev` needs. @default settings.SERVE_MEDIA */
   readonly serveMedia?: boolean;
+  /** How webhook hosts are resolved at submit (tests). @default the system resolver */
+  readonly webhookLookup?: Lookup;
 }
 
 export interface Gateway extends FastifyInstance {
@@ -176,7 +178,7 @@ export function buildGateway(settings: GatewaySettings, deps: GatewayDeps = {}):
   const store = imageStoreTarget(settings);
   const imageUrl = (id: string) => imageUrlOf(store, settings.IMAGE_PUBLIC_BASE_URL, id);
   const clientKey = (request: { raw: IncomingMessage }) => keyOf(request.raw);
-  app.register(imageRoutes, { producer, clientKey, imageUrl, webhookPolicy: webhookUrlPolicy(settings), canceller });
+  app.register(imageRoutes, { producer, clientKey, imageUrl, webhookPolicy: webhookUrlPolicy(settings), canceller, ...(deps.webhookLookup ? { lookup: deps.webhookLookup } : {}) });
   app.register(eventRoutes, { producer, events, clientKey, imageUrl });
   app.register(styleRoutes, { cache, modelClient, ...(settings.MODEL_API === 'openai-images' ? { catalog: settings.MODEL_STYLES ?? null } : {}) });
   if (deps.serveMedia ?? settings.SERVE_MEDIA) {

@@ -39,23 +39,32 @@ export class JobCanceller {
     await this.producer.guard(this.redis.set(cancelKey(id), '1', 'EX', IDEMPOTENCY_SECONDS));
     const job = await this.producer.guard(Job.fromId<RenderRequest>(this.producer.queue, id));
     if (job && status.status === 'queued') {
+      const url = job.data?.webhookUrl;
+      const outcome: JobOutcome = { status: 'cancelled', createdAt: job.timestamp, finishedAt: now, attempts: job.attemptsMade, ...(url ? { webhook: true as const } : {}) };
+      // The outcome first: while the job exists its status comes from BullMQ, and the moment it
+      // is removed (BullMQ's `removed` event: open event streams read again) its outcome is there.
+      const key = outcomeKey(id);
+      await this.producer.guard(this.redis.set(key, JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS));
       const removed = await this.producer.guard(job.remove()).then(
         () => true,
-        () => false, // locked: a worker took it meanwhile
+        async (err: unknown) => {
+          // Locked: a worker took it meanwhile (it is cancelled as an active job, below). Anything
+          // else is a queue failure: the outcome goes again, and the client gets a 503.
+          await this.redis.del(key).catch(() => undefined);
+          if (err instanceof Error && /locked/.test(err.message)) return false;
+          throw err;
+        },
       );
       if (removed) {
-        const url = job.data?.webhookUrl;
-        const outcome: JobOutcome = { status: 'cancelled', createdAt: job.timestamp, finishedAt: now, attempts: job.attemptsMade, ...(url ? { webhook: true as const } : {}) };
-        // The webhook first: if the outcome write then fails, a retried DELETE finds no job and
-        // no outcome (404), but the client has its webhook; the cancel key keeps it cancelled.
         if (url) await this.producer.guard((this.notifier ??= new WebhookNotifier(this.redis, this.queueName)).notify(id, deliveryOf(id, outcome, url)));
-        await this.producer.guard(this.redis.set(outcomeKey(id), JSON.stringify(outcome), 'EX', IDEMPOTENCY_SECONDS));
         return { outcome: 'cancelled', status: { ...finishedDocument(id, outcome), ...(url ? { webhook: { state: 'pending', attempts: 0 } } : {}) } };
       }
     }
     await this.producer.guard(this.redis.publish(CANCEL_CHANNEL, id));
     const after = await this.producer.status(id);
     if (after?.status === 'cancelled') return { outcome: 'cancelled', status: after };
+    // It finished while the cancel was on its way.
+    if (after?.status === 'completed' || after?.status === 'failed') return { outcome: 'finished', status: after };
     return { outcome: 'cancelling', status: after ?? status };
   }
 

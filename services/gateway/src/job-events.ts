@@ -58,6 +58,8 @@ interface Sub extends Subscription {
   reading: boolean;
   dirty: boolean;
   closed: boolean;
+  /** Its last read failed or found nothing (Redis trouble, a cancel half done): read again on the next tick. */
+  stale: boolean;
 }
 
 export class JobEvents {
@@ -102,6 +104,7 @@ export class JobEvents {
       reading: false,
       dirty: false,
       closed: false,
+      stale: false,
       close: () => this.unsubscribe(sub),
     };
     let set = this.byJob.get(id);
@@ -121,6 +124,15 @@ export class JobEvents {
       throw err instanceof QueueUnavailableError ? err : new QueueUnavailableError(err);
     }
     return { ok: true, subscription: sub };
+  }
+
+  /**
+   * The route has sent the first document (`sub.last`) and set `onStatus`: read once more, for
+   * an event that came between the subscription and that first read.
+   */
+  started(subscription: Subscription): void {
+    const sub = subscription as Sub;
+    if (!sub.closed) void this.refresh(sub);
   }
 
   /** Streams open now (all, or one client's). */
@@ -198,8 +210,8 @@ export class JobEvents {
         sub.dirty = false;
         const doc = await this.options.producer.status(sub.id).catch(() => undefined);
         if (sub.closed) return;
-        // No document: removed and its outcome not written yet (a cancel in progress); the
-        // outcome's write follows at once, and the next event or read finds it.
+        // No document (Redis trouble, or the job gone with no outcome yet): the next tick reads again.
+        sub.stale = doc === undefined;
         if (doc) this.deliver(sub, doc);
       } while (sub.dirty && !sub.closed);
     } finally {
@@ -209,13 +221,16 @@ export class JobEvents {
 
   /** Sends `doc` if it differs from the last one sent (a position changes it too). */
   private deliver(sub: Sub, doc: StatusDocument): void {
+    // Before the route has sent the first document, nothing is sent: `started` reads again then.
+    if (!sub.onStatus) return;
     if (sub.last && JSON.stringify(sub.last) === JSON.stringify(doc)) return;
     sub.last = doc;
     sub.onStatus?.(doc);
   }
 
-  /** One read of the waiting list for every queued stream: a new position is a new document. */
+  /** Every tick: streams whose last read failed read again; one read of the waiting list gives every queued stream its position. */
   private async refreshPositions(): Promise<void> {
+    for (const set of this.byJob.values()) for (const sub of set) if (sub.stale && !sub.closed) void this.refresh(sub);
     const queued = [...this.byJob.values()].flatMap((set) => [...set]).filter((s) => s.last?.status === 'queued' && s.last.position !== undefined && !s.closed);
     if (queued.length === 0) return;
     const window = await this.options.producer.waitWindow().catch(() => undefined);

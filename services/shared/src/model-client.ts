@@ -127,7 +127,9 @@ export class ModelClient {
       ...options,
       target: 'model',
       // A refused request is the request's fault; everything else (a misconfiguration too) counts.
-      isFailure: (err) => !isRequestRefused(err) && !(err instanceof JobCancelledError),
+      // A cancelled call says nothing of the model: not a failure, unless it was the half-open
+      // trial, whose end must not close the circuit without a sign the model is back.
+      isFailure: (err) => (err instanceof JobCancelledError ? this.breaker.state === 'half-open' : !isRequestRefused(err)),
     });
   }
 

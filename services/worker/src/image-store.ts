@@ -136,6 +136,11 @@ export class RedisImageStore implements ImageStore {
    * Stores a failed outcome that nobody stored when the job failed, unless one exists now
    * (SET NX), for what is left of its window. True when it wrote one.
    */
+  /** Whether the job has an outcome (any status). */
+  async hasOutcome(jobId: string): Promise<boolean> {
+    return (await this.redis.exists(outcomeKey(jobId))) === 1;
+  }
+
   async restoreFailure(jobId: string, outcome: JobOutcome, ttlSeconds: number): Promise<boolean> {
     // One attempt: written again, NX would find its own first write (the next reconcile checks again).
     return (await this.replicated.write(() => this.redis.set(outcomeKey(jobId), JSON.stringify(outcome), 'EX', ttlSeconds, 'NX'))) === 'OK';

@@ -152,13 +152,6 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw new UnrecoverableError('job has no id');
     }
     const jobId = job.id;
-    // Nobody waits for a job this old any more: no GPU time for it (a comparison, no I/O).
-    const waited = clock() - job.timestamp;
-    if (waited > deadlineMs) {
-      count('expired');
-      log?.info({ waitedSeconds: Math.round(waited / 1000) }, 'job past its deadline: not rendered');
-      throw new UnrecoverableError(`${EXPIRED}: waited ${Math.round(waited / 1000)} s, past JOB_DEADLINE_SECONDS (${Math.round(deadlineMs / 1000)} s); not rendered`);
-    }
     const parsed = jobDataSchema.safeParse(job.data);
     if (!parsed.success) {
       count('failed');
@@ -170,7 +163,6 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       log?.info('job cancelled: not rendered further');
       throw new UnrecoverableError(CANCELLED);
     };
-    if (signal?.aborted || (await deps.isCancelled?.(jobId))) return cancelled();
     /** The webhook of a completed job, enqueued before BullMQ completes the job. */
     const notifyCompleted = async (outcome: JobOutcome): Promise<void> => {
       if (!webhookUrl) return;
@@ -226,6 +218,17 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       return { imageKey: key, bytes: done.bytes, width: request.width, height: request.height };
     }
 
+    // Past its deadline, or cancelled: not rendered (after the check above, so a job whose image
+    // an earlier attempt stored, and whose image.completed went out, completes as it should).
+    // Nobody waits for a job this old any more: no GPU time for it (a comparison, no I/O).
+    const waited = clock() - job.timestamp;
+    if (waited > deadlineMs) {
+      count('expired');
+      log?.info({ waitedSeconds: Math.round(waited / 1000) }, 'job past its deadline: not rendered');
+      throw new UnrecoverableError(`${EXPIRED}: waited ${Math.round(waited / 1000)} s, past JOB_DEADLINE_SECONDS (${Math.round(deadlineMs / 1000)} s); not rendered`);
+    }
+    if (signal?.aborted || (await deps.isCancelled?.(jobId))) return cancelled();
+
     let png: Buffer;
     try {
       png = deps.progress ? await deps.progress.track(() => deps.render(request, signal)) : await deps.render(request, signal);
@@ -267,7 +270,9 @@ export function createRenderProcessor(deps: ProcessorDeps): RenderProcessor {
       throw failedAttempt(err);
     }
 
-    if (signal?.aborted) return cancelled(); // cancelled as the model answered: not stored
+    // Cancelled while the model rendered: not stored, no image.completed. The key too, not only
+    // the signal: the cancel's message may not have reached this worker (its subscriber reconnecting).
+    if (signal?.aborted || (await deps.isCancelled?.(jobId))) return cancelled();
     // Best effort: a progress report never fails the job.
     await job.updateProgress?.(RENDERED_PROGRESS).catch(() => undefined);
     // Stored before we return: BullMQ marks the job completed only after this resolves.

@@ -303,7 +303,7 @@ function notifyFailed(notifier: Pick<WebhookNotifier, 'notify'> | undefined, job
  */
 export async function reconcileFailedOutcomes(
   queue: Queue,
-  store: Pick<RedisImageStore, 'restoreFailure'>,
+  store: Pick<RedisImageStore, 'restoreFailure' | 'hasOutcome'>,
   newest = RECONCILE_NEWEST_FAILED,
   now = Date.now(),
   notifier?: Pick<WebhookNotifier, 'notify'>,
@@ -314,8 +314,10 @@ export async function reconcileFailedOutcomes(
       if (!job?.id || !job.finishedOn) return false;
       const ttlSeconds = IDEMPOTENCY_SECONDS - Math.floor((now - job.finishedOn) / 1000);
       if (ttlSeconds <= 0) return false;
+      // An outcome means the webhook was enqueued already (storeFailedOutcomes enqueues first):
+      // only a job whose worker died in between gets both, the webhook first.
+      if (await store.hasOutcome(job.id)) return false;
       const outcome = failedOutcome(job);
-      // The webhook first (a no-op if it was enqueued already), as storeFailedOutcomes does.
       await notifyFailed(notifier, job, outcome);
       return store.restoreFailure(job.id, outcome, ttlSeconds);
     }),

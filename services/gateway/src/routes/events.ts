@@ -79,5 +79,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, {
     sub.last = status;
     sub.onStatus = send;
     send(status);
+    // An event may have come between the subscription and the read above: read once more.
+    if (!isFinal(status)) events.started(sub);
   });
 };

@@ -29,12 +29,20 @@ const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,128}$/;
 const QUEUE_FULL_RETRY_AFTER = 5;
 
 /**
+ * Webhook hosts resolved at once (dns.lookup runs on libuv's thread pool: a name server that
+ * never answers holds a thread for its whole timeout). Beyond this, a submission with a
+ * webhookUrl gets a 503, and everything else keeps its threads (the chart sets UV_THREADPOOL_SIZE 32).
+ */
+export const WEBHOOK_LOOKUPS_MAX = 16;
+
+/**
  * `POST /api/images` only enqueues (202 + Location) and `GET /api/images/{id}` reads the
  * job's state from BullMQ. Both answer 503 + Retry-After, at once, when the queue Redis is
  * unreachable or the queue is at its bound.
  */
 export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, { producer, clientKey = (request) => request.ip, imageUrl = imagePath, webhookPolicy = STRICT_WEBHOOK_POLICY, lookup, canceller }) => {
   const withImageUrl = (status: StatusDocument): StatusDocument => (status.status === 'completed' ? { ...status, imageUrl: imageUrl(status.id) } : status);
+  let lookups = 0;
 
   app.post<{ Body: RenderRequest }>('/api/images', { schema: { body: renderRequestSchema } }, async (request, reply) => {
     const header = request.headers['idempotency-key'];
@@ -47,11 +55,15 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
     }
     if (request.body.webhookUrl !== undefined) {
       // The cluster will call this URL: refused unless public (the sender checks again at delivery).
+      if (lookups >= WEBHOOK_LOOKUPS_MAX) return sendProblem(reply.header('retry-after', '1'), 503, 'Too many webhook URLs are being checked at once; retry later.');
+      lookups++;
       try {
         await checkWebhookUrl(request.body.webhookUrl, webhookPolicy, lookup);
       } catch (err) {
         if (err instanceof WebhookUrlError) return sendProblem(reply, 400, `${err.message}.`);
         throw err;
+      } finally {
+        lookups--;
       }
     }
     try {
