@@ -55,20 +55,18 @@ export class Monitoring extends Construct {
     };
     this.serviceMonitors = { gateway: serviceMonitor('gateway'), media: serviceMonitor('media'), ...(config.modelServer.external ? {} : { model: serviceMonitor('model') }) };
 
-    const podMonitor: IPodMonitor = {
-      apiVersion: 'monitoring.coreos.com/v1',
-      kind: 'PodMonitor',
-      metadata: meta(COMPONENTS.worker, 'worker'),
-      spec: { jobLabel: LABELS.name, selector: { matchLabels: selectorLabels(COMPONENTS.worker) }, podMetricsEndpoints: [endpoint] },
+    // The apps without a Service (worker, webhook sender): their pods' `metrics` container port.
+    const podMonitor = (key: 'worker' | 'webhooks'): ApiObject => {
+      const body: IPodMonitor = {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'PodMonitor',
+        metadata: meta(COMPONENTS[key], key),
+        spec: { jobLabel: LABELS.name, selector: { matchLabels: selectorLabels(COMPONENTS[key]) }, podMetricsEndpoints: [endpoint] },
+      };
+      return new ApiObject(this, `${key}-pod-monitor`, body);
     };
-    this.podMonitor = new ApiObject(this, 'worker-pod-monitor', podMonitor);
-    const webhooksPodMonitor: IPodMonitor = {
-      apiVersion: 'monitoring.coreos.com/v1',
-      kind: 'PodMonitor',
-      metadata: meta(COMPONENTS.webhooks, 'webhooks'),
-      spec: { jobLabel: LABELS.name, selector: { matchLabels: selectorLabels(COMPONENTS.webhooks) }, podMetricsEndpoints: [endpoint] },
-    };
-    this.webhooksPodMonitor = new ApiObject(this, 'webhooks-pod-monitor', webhooksPodMonitor);
+    this.podMonitor = podMonitor('worker');
+    this.webhooksPodMonitor = podMonitor('webhooks');
 
     const rule: IPrometheusRule = {
       apiVersion: 'monitoring.coreos.com/v1',

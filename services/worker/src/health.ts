@@ -5,7 +5,8 @@ import type { ProgressMonitor } from './progress';
 
 export interface HealthServerOptions {
   readonly registry: Registry;
-  readonly progress: ProgressMonitor;
+  /** The model calls in flight; none (the webhook sender): liveness is the process answering. */
+  readonly progress?: ProgressMonitor;
   /** Readiness: false while draining or while the queue connection is down. */
   readonly ready: () => boolean;
 }
@@ -25,6 +26,7 @@ export function createHealthServer(options: HealthServerOptions): http.Server {
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { status: 405, title: 'Method Not Allowed' });
     switch (path) {
       case '/healthz': {
+        if (!options.progress) return json(res, 200, { status: 'ok' });
         const status = options.progress.status();
         return json(res, status.stuck ? 503 : 200, { status: status.stuck ? 'stuck' : 'ok', ...status });
       }

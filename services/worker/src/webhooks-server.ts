@@ -1,10 +1,9 @@
 import { once } from 'node:events';
-import http from 'node:http';
 import { createLogger } from '../../shared/src/logger';
 import { createRegistry } from '../../shared/src/metrics';
-import { sendMetrics } from '../../shared/src/metrics-server';
 import { createRedis } from '../../shared/src/redis';
 import { guardRedisStartup } from '../../shared/src/redis-startup';
+import { createHealthServer } from './health';
 import { createWebhookSender } from './webhook-sender';
 import { loadWebhookSenderSettingsOrExit } from './webhook-settings';
 
@@ -34,18 +33,7 @@ async function main(): Promise<void> {
   });
   guardRedisStartup({ service: 'webhooks', logger, connections: [{ client: connection, target: settings.queueRedis, what: 'queue Redis', alsoFrom: [sender.worker] }] });
 
-  const json = (res: http.ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify(body));
-  };
-  const health = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { status: 405, title: 'Method Not Allowed' });
-    if (path === '/healthz') return json(res, 200, { status: 'ok' });
-    if (path === '/readyz') return sender.ready() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' });
-    if (path === '/metrics') return sendMetrics(registry, res);
-    return json(res, 404, { status: 404, title: 'Not Found' });
-  });
+  const health = createHealthServer({ registry, ready: sender.ready });
 
   let shuttingDown = false;
   const shutdown = async (signal: NodeJS.Signals) => {
