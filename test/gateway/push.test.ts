@@ -94,6 +94,22 @@ describe('gateway push and control', () => {
     expect((await submit(app, { webhookUrl: 'http://192.168.1.1/hook' })).statusCode).toBe(400);
   });
 
+  it('a queued stream gets its new position when the queue ahead of it moves (one read of the waiting list per tick)', async () => {
+    const app = await gateway();
+    const first = (await submit(app, { prompt: 'ahead' })).json().id as string;
+    await new Promise((r) => setTimeout(r, 5)); // distinct creation times
+    const second = (await submit(app, { prompt: 'behind' })).json().id as string;
+    const s = await openStream(app, second);
+    expect(JSON.parse(/^data: (.*)$/m.exec(s.first)![1]!)).toMatchObject({ status: 'queued', position: 2 });
+    let more = '';
+    s.response.on('data', (c: string) => (more += c));
+    // The job ahead leaves the queue (as a worker would take it): within a tick (2 s), position 1.
+    await (await app.levee.producer.queue.getJob(first))!.remove();
+    await until(() => /"position":1/.test(more), 5000, 'the new position');
+    expect(JSON.parse(/^data: (.*)$/m.exec(more)![1]!)).toMatchObject({ id: second, status: 'queued', position: 1 });
+    s.request.destroy();
+  });
+
   it('an event stream whose reader cannot reach the queue Redis is a 503 problem within the ready timeout, and holds no slot', async () => {
     // The producer's client is the live test Redis; the event reader's own connection goes to a closed port.
     const app = await stack.gateway(testSettings({ RATE_LIMIT_PER_SECOND: '1000', QUEUE_REDIS_URL: 'redis://127.0.0.1:1' }), { queueRedis: stack.redis() });
