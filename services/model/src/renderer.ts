@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PNG } from 'pngjs';
 import type { RenderRequest } from '../../shared/src/job';
-import { paletteOf } from './styles';
+import { paletteOf, Rgb } from './styles';
 
 /**
  * The stand-in for an inference model: a procedural picture (domain-warped value noise
@@ -74,7 +74,7 @@ export function paint(input: RenderInput, data: Buffer): void {
   }
 }
 
-export type Rgb = readonly [number, number, number];
+export type { Rgb } from './styles';
 
 // The per-pixel code avoids Math.* calls: plain arithmetic is as fast everywhere (and in
 // jest's sandbox a Math.floor call costs ~100× more, which made the tests crawl).

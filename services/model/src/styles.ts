@@ -1,4 +1,5 @@
-import type { Rgb } from './renderer';
+/** A colour of a palette, 0-255 per channel. */
+export type Rgb = readonly [number, number, number];
 
 /** The style catalog that GET /v1/styles serves; each style is a colour palette. */
 export interface Style {

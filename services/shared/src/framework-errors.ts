@@ -1,8 +1,10 @@
-import { STATUS_CODES } from 'node:http';
+import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { RawResponseRecorder } from './http-metrics';
 import { problemBody, sendProblem } from './problem';
+
+/** Records one response that was written before Fastify saw its request (http-metrics.ts `recordRaw`). */
+export type RawResponseRecorder = (request: IncomingMessage, status: number, seconds: number) => void;
 
 /** Longest path parameter the router accepts; longer is a 414 (every id we issue is far shorter). */
 export const MAX_PARAM_LENGTH = 2048;

@@ -1,8 +1,7 @@
-import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
-import { errorRecorders, PROBLEM_SERVER_OPTIONS } from './framework-errors';
+import { errorRecorders, PROBLEM_SERVER_OPTIONS, RawResponseRecorder } from './framework-errors';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -31,8 +30,7 @@ class RouteStats {
   }
 }
 
-/** Records one response that was written before Fastify saw its request (see `recordRaw`). */
-export type RawResponseRecorder = (request: IncomingMessage, status: number, seconds: number) => void;
+export type { RawResponseRecorder } from './framework-errors';
 
 type RecordFn = (method: string, status: number, seconds: number) => void;
 
