@@ -71,3 +71,22 @@ describe.each(FILES)('%s', (file) => {
     expect(broken).toEqual([]);
   });
 });
+
+/** Every `npm run <script>` a document names: a newcomer who types it gets the script, not "Missing script". */
+const SCRIPTS = new Set(Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts));
+export function npmRuns(markdown: string): string[] {
+  return [...markdown.matchAll(/npm run ([a-z][a-z0-9:_-]*)/g)].map((m) => m[1]!);
+}
+
+test('the npm-run check reads the script names the documents use', () => {
+  expect(npmRuns('`npm run synth` then npm run bench:memory, or `npm run rehearse -- --keep`')).toEqual(['synth', 'bench:memory', 'rehearse']);
+  expect(SCRIPTS.has('synth')).toBe(true);
+  expect(SCRIPTS.has('nonesuch')).toBe(false);
+});
+
+describe.each(FILES)('%s', (file) => {
+  test('every `npm run <script>` it names exists in package.json', () => {
+    const missing = npmRuns(readFileSync(join(ROOT, file), 'utf8')).filter((s) => !SCRIPTS.has(s));
+    expect([...new Set(missing)]).toEqual([]);
+  });
+});
