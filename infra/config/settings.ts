@@ -1,7 +1,7 @@
 /**
  * Every Levee setting in one table: its name (the Pulumi stack config key, `levee:<name>`),
  * its environment variable (for `npm run synth`), its per-environment default and its parser.
- * The README table is written from this file; keep them in step.
+ * `npm run docs` writes docs/reference/settings.md from this file.
  */
 import { parseCpuMillis, parseMemoryBytes } from './quantity';
 

@@ -42,11 +42,15 @@ function isIpOrCidr(entry: string): boolean {
  * override the URL's password (Kubernetes injects them from Secrets).
  */
 export const gatewaySettingsSchema = z.object({
+  /** The public port: /api (and /images under SERVE_MEDIA), /healthz, /readyz. */
   PORT: intSetting(1, 65535, 8080),
+  /** Listen address of the public port. */
   HOST: z.string().min(1).default('0.0.0.0'),
   /** The metrics listener (`GET /metrics`); never the public PORT. */
   METRICS_PORT: metricsPortSetting(9465),
+  /** Listen address of the metrics listener. */
   METRICS_HOST: metricsHostSetting,
+  /** The default of both Redis roles (QUEUE_REDIS_URL: jobs, idempotency keys, images in redis; CACHE_REDIS_URL: the cache, its locks, rate-limit counters). */
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),
   ...redisConnectionSettings('QUEUE'),
   ...redisConnectionSettings('CACHE'),
@@ -54,6 +58,7 @@ export const gatewaySettingsSchema = z.object({
   QUEUE_MIN_REPLICAS_ACKED: optionalIntSetting(0, 16),
   /** Longest the POST waits for those confirmations before it answers 503. */
   QUEUE_REPLICA_ACK_TIMEOUT_MS: intSetting(10, 10_000, 500),
+  /** The model API (the style catalog, behind the breaker). */
   MODEL_URL: httpUrlSetting('http://127.0.0.1:8081'),
   ...modelApiSettings,
   /** The style catalog `/api/styles` serves when the model API has none (openai-images); unset there: 404. */
@@ -64,17 +69,27 @@ export const gatewaySettingsSchema = z.object({
   BREAKER_FAILURES: intSetting(1, 100, 3),
   /** Longest a request waits on an origin load while a stale copy exists, before it gets that copy. */
   CACHE_STALE_WAIT_MS: intSetting(0, 60_000, 250),
+  /** Requests per second per client (its IP, or its IPv6 prefix), all replicas together (Redis). */
   RATE_LIMIT_PER_SECOND: intSetting(1, 10_000_000, 10),
+  /** Comma-separated IPs/CIDRs of the proxies whose X-Forwarded-For is believed; unset: the socket peer is the client. */
   TRUST_PROXY: trustProxySetting,
   /** IPv6 clients share a budget per this prefix of their address (one subscriber's /64). */
   RATE_LIMIT_IPV6_PREFIX: intSetting(32, 128, 64),
+  /** The BullMQ queue (its webhook deliveries: <QUEUE_NAME>-webhooks). */
   QUEUE_NAME: queueNameSetting,
+  /** Bound of waiting jobs: beyond it POST answers 503 + Retry-After. */
   QUEUE_MAX_WAITING: intSetting(1, 100_000_000, 10_000),
+  /** Refuse new jobs (503) once the queue Redis uses this share of its maxmemory (it never evicts). */
   QUEUE_MAX_MEMORY_PERCENT: intSetting(1, 100, 80),
+  /** Fresh lifetime of the style catalog in the cache (±10% jitter). */
   CACHE_TTL_SECONDS: intSetting(1, 86_400, 30),
+  /** How long the breaker around the model fails fast before one trial call. */
   BREAKER_OPEN_SECONDS: intSetting(1, 3600, 60),
+  /** After SIGTERM: readiness fails at once, serving goes on this long (endpoints and proxies forget the pod), then the server closes. */
   SHUTDOWN_DELAY_SECONDS: intSetting(0, 300, 5),
+  /** Slow clients: the headers must arrive within 10 s (or this, if less) and the whole request within this, else a 408 problem and the socket is closed. */
   REQUEST_TIMEOUT_MS: requestTimeoutSetting,
+  /** After close, in-flight requests get this long; connections still open then are cut (the chart sets it from LEVEE_DRAIN_SECONDS). */
   DRAIN_TIMEOUT_SECONDS: drainTimeoutSetting,
   /** Mount the media routes (`/images/{id}.png`) here too: for local use; the chart sets false. */
   SERVE_MEDIA: booleanSetting(true),
@@ -87,6 +102,7 @@ export const gatewaySettingsSchema = z.object({
   EVENTS_MAX_PER_CLIENT: intSetting(1, 10_000, 4),
   /** Open event streams per process; beyond: 503. */
   EVENTS_MAX: intSetting(1, 1_000_000, 10_000),
+  /** pino level (fatal, error, warn, info, debug, trace, silent). */
   LOG_LEVEL: logLevelSetting,
 })
   .superRefine(checkRedisConnections(['QUEUE', 'CACHE']))

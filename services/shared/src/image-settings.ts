@@ -23,6 +23,7 @@ const PREFIX = /^([A-Za-z0-9._-]+\/)*$/;
 
 /** The image store's settings (worker, media, gateway). */
 export const imageStoreSettings = {
+  /** Where the rendered PNGs are: `redis` (the queue Redis) or `s3` (object storage: docs/image-store.md). */
   IMAGE_STORE: z.enum(IMAGE_STORES, { error: `must be one of ${IMAGE_STORES.join(', ')}` }).default('redis'),
   /** s3: the bucket (required with s3). */
   IMAGE_S3_BUCKET: z.string().regex(BUCKET, { error: 'must be a bucket name: 3-222 characters of a-z, 0-9, ".", "_" and "-", starting and ending with a letter or digit' }).optional(),
@@ -32,6 +33,7 @@ export const imageStoreSettings = {
   IMAGE_S3_ENDPOINT: httpUrl('without a query or fragment (e.g. https://storage.googleapis.com)').optional(),
   /** s3: signing region; unset: AWS_REGION, else us-east-1. */
   IMAGE_S3_REGION: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'must be a region name such as eu-west-1 or auto' }).optional(),
+  /** The AWS SDK's region, used when `IMAGE_S3_REGION` is unset. */
   AWS_REGION: z.string().optional(),
   /** s3: `<endpoint>/<bucket>/<key>` instead of `<bucket>.<endpoint>/<key>` (MinIO, Ceph, emulators). */
   IMAGE_S3_FORCE_PATH_STYLE: booleanSetting(false),
@@ -41,6 +43,7 @@ export const imageStoreSettings = {
 
 /** How images are delivered (media, gateway). */
 export const imageDeliverySettings = {
+  /** How `GET /images/{id}.png` answers: `stream` the bytes, or `redirect` (302) to a presigned URL of the object (s3). */
   IMAGE_DELIVERY: z.enum(IMAGE_DELIVERIES, { error: `must be one of ${IMAGE_DELIVERIES.join(', ')}` }).default('stream'),
   /** redirect: lifetime of a presigned URL. */
   IMAGE_URL_TTL_SECONDS: intSetting(60, 7 * 86_400, 900),

@@ -81,11 +81,17 @@ type Shape<R extends string> = {
 /** The six `<ROLE>_REDIS_*` variables of one role, for a service's settings schema. */
 export function redisConnectionSettings<const R extends RedisRoleName>(role: R): Shape<R> {
   return {
+    /** The role's Redis, `redis://` or `rediss://` (TLS); unset: `REDIS_URL`. With Sentinels only its scheme, user, password and database count. */
     [`${role}_REDIS_URL`]: optionalRedisUrlSetting(),
+    /** ACL user (overrides the URL's). */
     [`${role}_REDIS_USERNAME`]: z.string().regex(NAME, { error: 'must be an ACL user name (1-128 characters of A-Z, a-z, 0-9, ".", "_" or "-")' }).optional(),
+    /** Password (overrides the URL's; Kubernetes injects it from a Secret); with Sentinels also the Sentinels' password. */
     [`${role}_REDIS_PASSWORD`]: z.string().optional(),
+    /** PEM file of the CA that signed the server's certificate (`rediss://` only; refused with `redis://`); unset: the system CAs. */
     [`${role}_REDIS_CA_FILE`]: caFileSetting(),
+    /** Sentinel mode: comma-separated `host:port` of the Sentinels; the client connects to the primary they name (ioredis's Sentinel support). */
     [`${role}_REDIS_SENTINELS`]: sentinelsSetting(),
+    /** Sentinel mode: the master group's name. */
     [`${role}_REDIS_SENTINEL_NAME`]: z
       .string()
       .regex(NAME, { error: 'must be a Sentinel master name (1-128 characters of A-Z, a-z, 0-9, ".", "_" or "-")' })

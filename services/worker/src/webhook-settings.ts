@@ -16,17 +16,23 @@ export const webhookSecretSetting = z
 /** The webhook sender's environment (services/worker/README.md, "Webhook sender"). */
 export const webhookSenderEnvSchema = z
   .object({
+    /** The default of QUEUE_REDIS_URL: the queue Redis, where the deliveries wait. */
     REDIS_URL: redisUrlSetting('redis://127.0.0.1:6379'),
     ...redisConnectionSettings('QUEUE'),
+    /** The render queue's name: the deliveries are in <QUEUE_NAME>-webhooks. */
     QUEUE_NAME: queueNameSetting,
+    /** The Standard Webhooks key that signs every delivery (whsec_ + 24-64 bytes in base64; a Secret). */
     WEBHOOK_SECRET: webhookSecretSetting,
     ...webhookUrlSettings,
     /** Per attempt, the whole exchange with the receiver. */
     WEBHOOK_TIMEOUT_MS: intSetting(1000, 60_000, 10_000),
     /** Deliveries in flight at once per process. */
     WEBHOOK_CONCURRENCY: intSetting(1, 1000, 50),
+    /** The sender's one port: /metrics, /healthz, /readyz. */
     METRICS_PORT: metricsPortSetting(9468),
+    /** Listen address of that port. */
     METRICS_HOST: metricsHostSetting,
+    /** pino level (fatal, error, warn, info, debug, trace, silent). */
     LOG_LEVEL: logLevelSetting,
   })
   .superRefine(checkRedisConnections(['QUEUE']));

@@ -1,0 +1,43 @@
+/**
+ * The reference (docs/reference/) is written from the code by `npm run docs`; a change to a
+ * setting, a metric or an alert without regenerating it fails here. And what it is written
+ * from covers everything: every setting with a description, every metric, every alert.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ALERT_NAMES, METRICS, SETTING_NAMES, SETTINGS } from '../../infra';
+import { references, SERVICES } from '../../scripts/docs';
+import { settingComments, settingRows, settingSources } from '../../scripts/docs/settings-docs';
+
+const ROOT = join(__dirname, '../..');
+const generated = references();
+
+test.each(Object.keys(generated))('%s is current (else: run `npm run docs`)', (file) => {
+  const onDisk = readFileSync(join(ROOT, file), 'utf8');
+  expect([file, onDisk === generated[file]]).toEqual([file, true]);
+});
+
+test('every chart setting is in the settings reference, with its Pulumi key and a meaning', () => {
+  const text = generated['docs/reference/settings.md']!;
+  for (const name of SETTING_NAMES) expect(text).toContain(`| \`${SETTINGS[name].env}\` | \`${name}\` |`);
+});
+
+test.each(SERVICES.map((s) => [s.name, s] as const))('every variable of the %s schema has a description in its JSDoc', (_name, service) => {
+  const rows = settingRows(service.schema, settingComments(settingSources(service.file)));
+  expect(rows.length).toBeGreaterThan(5);
+  expect(rows.filter((r) => !r.description).map((r) => r.name)).toEqual([]);
+  for (const r of rows) expect(generated['docs/reference/settings.md']).toContain(`| \`${r.name}\` |`);
+});
+
+test('a default, and what a refused value is told, come from the schema itself', () => {
+  const gateway = SERVICES.find((s) => s.name === 'gateway')!;
+  const rows = new Map(settingRows(gateway.schema, new Map()).map((r) => [r.name, r]));
+  expect(rows.get('RATE_LIMIT_PER_SECOND')).toMatchObject({ default: '10', accepts: 'must be an integer from 1 to 10000000' });
+  expect(rows.get('WEBHOOK_ALLOWED_PORTS')).toMatchObject({ default: '443,8443' });
+  expect(rows.get('TRUST_PROXY')!.default).toBe('(empty)');
+});
+
+test('every metric and every alert is in its reference', () => {
+  for (const m of METRICS) expect(generated['docs/reference/metrics.md']).toContain(`| \`${m.name}\` | ${m.type} |`);
+  for (const a of ALERT_NAMES) expect(generated['docs/reference/alerts.md']).toContain(`[\`${a}\`](../runbooks.md#${a.toLowerCase()})`);
+});
