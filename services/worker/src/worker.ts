@@ -143,12 +143,20 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     logger.warn({ jobId }, 'stalled job recovered and requeued');
   });
   // A job cancelled while active: the worker holding it aborts it (the others have nothing to do).
-  const cancels = duplicateRedis(connection);
-  cancels.on('error', () => undefined); // reconnects and resubscribes by itself
-  cancels.on('message', (_channel: string, id: string) => {
-    if (worker.cancelJob(id, CANCELLED)) logger.info({ jobId: id }, 'job cancelled while active: aborting its model call');
-  });
-  void cancels.subscribe(CANCEL_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'could not subscribe to job cancels; cancelled jobs are still dropped when taken'));
+  // Opened once the queue connection is ready, so that a refused password is reported once,
+  // by the start-up guard, and not also by this second connection.
+  let cancels: ReturnType<typeof duplicateRedis> | undefined;
+  const listenForCancels = () => {
+    if (cancels) return;
+    cancels = duplicateRedis(connection);
+    cancels.on('error', () => undefined); // reconnects and resubscribes by itself
+    cancels.on('message', (_channel: string, id: string) => {
+      if (worker.cancelJob(id, CANCELLED)) logger.info({ jobId: id }, 'job cancelled while active: aborting its model call');
+    });
+    void cancels.subscribe(CANCEL_CHANNEL).catch((err: unknown) => logger.warn({ err }, 'could not subscribe to job cancels; cancelled jobs are still dropped when taken'));
+  };
+  if (connection.status === 'ready') listenForCancels();
+  else connection.once('ready', listenForCancels);
   storeFailedOutcomes(worker, outcomes, logger, notifier);
   const reconcile = () =>
     reconcileFailedOutcomes(queue, outcomes, RECONCILE_NEWEST_FAILED, Date.now(), notifier)
@@ -202,7 +210,8 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       await worker.close();
       await queue.close();
       await notifier.close();
-      cancels.disconnect();
+      connection.off('ready', listenForCancels);
+      cancels?.disconnect();
       if (storeConnection !== connection) await storeConnection.quit().catch(() => storeConnection.disconnect());
       if (s3 && !options.images) s3.images.destroy();
     },
