@@ -298,7 +298,7 @@ test('GIVEN the killed pod back (as a replica, by its start script) WHEN a plann
 
   // Sentinel promotes the replica while the old primary still takes writes, until it is told
   // to follow: a write confirmed by the other replica alone in that moment is resynced away.
-  // Confirmation by every replica (2 of 2) closes that window; the default 1 does not (README).
+  // Confirmation by every replica (2 of 2) closes that window; the default 1 does not (docs/redis-failover.md).
   const strictPort = await freePort();
   const strict = new ServiceProcess('gateway', { ...gateway.env, PORT: String(strictPort), QUEUE_MIN_REPLICAS_ACKED: '2' });
   try {

@@ -37,7 +37,7 @@ function isIpOrCidr(entry: string): boolean {
 
 /**
  * The gateway's environment: the interface fixed with the infra manifests (see
- * services/gateway/README.md). Queue and cache Redis default to REDIS_URL; each has the
+ * docs/reference/settings.md, generated from this schema). Queue and cache Redis default to REDIS_URL; each has the
  * `<ROLE>_REDIS_*` connection settings (shared/redis-settings.ts): the *_PASSWORD variables
  * override the URL's password (Kubernetes injects them from Secrets).
  */

@@ -3,7 +3,7 @@ import { checkImageSettings, imageDeliverySettings, imageStoreSettings } from '.
 import { checkRedisConnections, redisConnectionSettings } from '../../shared/src/redis-settings';
 import { Env, drainTimeoutSetting, intSetting, logLevelSetting, parseSettings, redisUrlSetting, requestTimeoutSetting, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
-/** The media backend's environment (see services/media/README.md). */
+/** The media backend's environment (every variable: docs/reference/settings.md, generated from this schema). */
 export const mediaSettingsSchema = z
   .object({
     /** The public port: /images/{id}.png, /healthz, /readyz. */

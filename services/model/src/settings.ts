@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { drainTimeoutSetting, Env, intSetting, logLevelSetting, parseSettings, metricsHostSetting, metricsPortSetting } from '../../shared/src/settings';
 
-/** The model API's environment (see services/model/README.md). */
+/** The model API's environment (every variable: docs/reference/settings.md, generated from this schema). */
 export const modelSettingsSchema = z.object({
   /** The model API: /v1/render, /v1/images/generations, /v1/styles, /healthz, /readyz. */
   PORT: intSetting(1, 65535, 8081),

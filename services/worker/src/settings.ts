@@ -10,7 +10,7 @@ const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** IMAGE_STORE_CHECK_SECONDS' default: how often the worker checks the bucket while the store is not usable. */
 export const DEFAULT_STORE_CHECK_SECONDS = 5;
 
-/** The worker's environment; every variable is documented in services/worker/README.md. */
+/** The worker's environment; every variable is documented in docs/reference/settings.md, generated from this schema. */
 export const workerEnvSchema = z.object({
   /** The default of QUEUE_REDIS_URL: the queue Redis (jobs, and the images with IMAGE_STORE=redis). */
   REDIS_URL: redisUrlSetting(DEFAULT_REDIS_URL),

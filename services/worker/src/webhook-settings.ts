@@ -13,7 +13,7 @@ export const webhookSecretSetting = z
     error: 'must be whsec_ followed by 24-64 bytes in base64 (e.g. whsec_$(openssl rand -base64 32))',
   });
 
-/** The webhook sender's environment (services/worker/README.md, "Webhook sender"). */
+/** The webhook sender's environment (docs/push.md; every variable: docs/reference/settings.md). */
 export const webhookSenderEnvSchema = z
   .object({
     /** The default of QUEUE_REDIS_URL: the queue Redis, where the deliveries wait. */
