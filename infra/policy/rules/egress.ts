@@ -3,8 +3,8 @@
  * address, and the object store reachable by the pods that use it.
  */
 import ipaddr from 'ipaddr.js';
-import { Json, Rule, podTemplates, ref, sameNamespace, selects } from './manifests';
-import type { Violation } from './types';
+import { Json, Rule, podTemplates, ref, sameNamespace, selects } from '../manifests';
+import type { Violation } from '../types';
 
 /** The instance metadata endpoints (IPv4 of AWS, GCP and Azure; AWS's IPv6): credentials live there. */
 const METADATA = ['169.254.169.254', 'fd00:ec2::254'].map((a) => ipaddr.parse(a));

@@ -2,8 +2,8 @@
  * Policy rules on GPUs and on the renders in flight: GPU pods that can actually land on GPU
  * nodes, no GPU for anything but the model, and workers whose grace period covers a render.
  */
-import { Json, Rule, containersOf, podTemplates, v } from './manifests';
-import type { Violation } from './types';
+import { Json, Rule, containersOf, podTemplates, v } from '../manifests';
+import type { Violation } from '../types';
 
 /** Resources every container has; anything else in its limits is an extended resource (a GPU, …). */
 const BASIC = /^(cpu|memory|ephemeral-storage|hugepages-.+)$/;
