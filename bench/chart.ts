@@ -3,6 +3,7 @@
  * (pure, see `benchChartSpec`), rendered to SVG in Node by Vega itself (no browser, no canvas:
  * `renderBenchChartSvg`). `npm run bench` writes it to BENCHMARKS.svg next to BENCHMARKS.md;
  * `npx tsx bench/render-chart.ts [results.json] [out.svg]` redraws it from a results file.
+ * The chart of every run so far (bench/results/history.svg) is bench/history.ts's.
  */
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -109,10 +110,15 @@ export function benchChartSpec(results: BenchResults): TopLevelSpec {
   };
 }
 
-/** Renders the chart to SVG with Vega (ESM-only libraries, loaded on demand). */
-export async function renderBenchChartSvg(results: BenchResults): Promise<string> {
+/** Renders the chart to SVG with Vega. */
+export function renderBenchChartSvg(results: BenchResults): Promise<string> {
+  return renderSpecSvg(benchChartSpec(results));
+}
+
+/** Renders a Vega-Lite spec to SVG with Vega (ESM-only libraries, loaded on demand). */
+export async function renderSpecSvg(vegaLiteSpec: TopLevelSpec): Promise<string> {
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
-  const { spec } = vegaLite.compile(benchChartSpec(results));
+  const { spec } = vegaLite.compile(vegaLiteSpec);
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   try {
     return await view.toSVG();

@@ -336,7 +336,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const floor = peer('floor', floorPort);
     // Issue 15's first setup: the gateway and the peer with everything on one Redis (the
     // queue Redis). There the limiter's one command per turn waits behind the other requests'
-    // adds, and Levee's gateway idles (docs/benchmarks.md).
+    // adds, and Levee's gateway idles (bench/results/HISTORY.md, the sixth session).
     const oneRedis = unbound(oneRedisPort, { CACHE_REDIS_URL: redis.url, QUEUE_NAME: 'bench-one-redis' });
     const peerOneRedis = peer('post', peerOneRedisPort, { oneRedis: true });
     // The same gateway on the primary with a replica, each turn's adds confirmed by the replica
