@@ -1,12 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Job, Queue } from 'bullmq';
+import type { Context } from '@opentelemetry/api';
 import type Redis from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { CANCELLED, IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTIONS, RenderRequest } from '../../shared/src/job';
 import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
 import { duplicateRedis } from '../../shared/src/redis';
 import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
+import { activeContext, queueTelemetry, withContext } from '../../shared/src/tracing';
 import { finishedDocument, readWebhookState, StatusDocument } from '../../shared/src/webhooks';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
@@ -52,6 +54,8 @@ interface PendingAdd {
   data: RenderRequest;
   resolve: () => void;
   reject: (err: unknown) => void;
+  /** The request's trace context (tracing on only). */
+  context: Context | undefined;
 }
 
 /** The `error` of a failed job whose reason was not kept. */
@@ -201,7 +205,8 @@ export class Producer {
    * which scans the wait and active lists on every status read.)
    */
   private openQueue(connection: Redis): Queue {
-    const queue = new Queue(this.options.queueName, { connection, defaultJobOptions: RENDER_JOB_OPTIONS });
+    // With tracing on, each job carries its request's trace context (BullMQ telemetry).
+    const queue = new Queue(this.options.queueName, { connection, defaultJobOptions: RENDER_JOB_OPTIONS, ...queueTelemetry() });
     queue.on('error', () => undefined); // connection errors surface per call as 503s
     queue.waitUntilReady().catch(() => {
       if (this.current === queue || this.writeQueue === queue) this.queueFailed = true;
@@ -379,7 +384,8 @@ export class Producer {
       });
     }
     return new Promise<void>((resolve, reject) => {
-      if (this.pendingAdds.push({ id, data: request, resolve, reject }) === 1) setImmediate(this.flushAdds);
+      // The add leaves later, in the turn's batch: it keeps its own request's trace context.
+      if (this.pendingAdds.push({ id, data: request, resolve, reject, context: activeContext() }) === 1) setImmediate(this.flushAdds);
     });
   }
 
@@ -409,7 +415,7 @@ export class Producer {
     const batch = this.pendingAdds;
     this.pendingAdds = [];
     const queue = this.writeQueue;
-    this.withTimeout(this.replicated.write(() => Promise.allSettled(batch.map((a) => queue.add(RENDER_JOB, a.data, { jobId: a.id }))))).then(
+    this.withTimeout(this.replicated.write(() => Promise.allSettled(batch.map((a) => withContext(a.context, () => queue.add(RENDER_JOB, a.data, { jobId: a.id })))))).then(
       (results) =>
         results.forEach((r, i) => {
           const a = batch[i]!;

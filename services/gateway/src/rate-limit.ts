@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from '@opentelemetry/api';
+import { activeContext, annotate, keyHash, withContext } from '../../shared/src/tracing';
 import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type Redis from 'ioredis';
@@ -8,6 +10,10 @@ import type { RawResponseRecorder } from '../../shared/src/http-metrics';
 import { problemBody } from '../../shared/src/problem';
 import { BlockList } from './block-list';
 import { clientKey } from './client-key';
+
+
+/** On the span of a request the limiter refused (tracing on). */
+const RATE_LIMITED = { 'levee.rate_limited': true } as const;
 
 export interface RateLimitOptions {
   /** The cache Redis, shared by every replica: the counters live there. */
@@ -109,6 +115,7 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     response.end(tooMany);
   };
   const reject = (reply: FastifyReply, msBeforeNext: number) => {
+    annotate(RATE_LIMITED);
     reply.hijack();
     writeReject(reply.raw, msBeforeNext);
   };
@@ -122,7 +129,8 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
   // Requests from one client that arrive in the same event-loop turn share one atomic
   // INCRBY of n: exact like n INCRs (the post-increment count says which of the n fit), at
   // one Redis round trip instead of n.
-  type Waiter = { request: FastifyRequest; reply: FastifyReply; done: (err?: Error) => void };
+  // `context`: the request's trace context (tracing on), in which its answer resumes.
+  type Waiter = { request: FastifyRequest; reply: FastifyReply; done: (err?: Error) => void; context: Context | undefined };
   let pending = new Map<string, Waiter[]>();
   // One flush sends one command per client IP. The socket is corked around them, so they
   // leave in one write (as a pipeline would) without a pipeline object per event-loop turn:
@@ -150,9 +158,9 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
           if (used <= points) {
             w.reply.header('ratelimit-policy', policy);
             w.reply.header('ratelimit', `"default";r=${points - used};t=${Math.ceil(res.msBeforeNext / 1000)}`);
-            w.done();
+            withContext(w.context, w.done);
           } else {
-            reject(w.reply, res.msBeforeNext);
+            withContext(w.context, () => reject(w.reply, res.msBeforeNext));
           }
         }
       };
@@ -170,16 +178,18 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
     // synchronous dispatch): use that instead of computing both again.
     const checked = (request.raw as Checked)[CHECKED_KEY];
     const ip = checked ?? keyOf(request.raw);
+    annotate(() => ({ 'levee.client.key_hash': keyHash(ip) }));
     if (checked === undefined) {
       // A client over its budget is answered from memory: no Redis, no promise.
       const ms = blockedMs(ip);
       if (ms > 0) return reject(reply, ms);
     }
     const batch = pending.get(ip);
-    if (batch) batch.push({ request, reply, done });
+    const context = activeContext();
+    if (batch) batch.push({ request, reply, done, context });
     else {
       if (pending.size === 0) setImmediate(flush);
-      pending.set(ip, [{ request, reply, done }]);
+      pending.set(ip, [{ request, reply, done, context }]);
     }
   };
   // Decided once per route, not per request: the limiter is a route hook of every /api route
@@ -231,6 +241,7 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
       return false;
     }
     const started = performance.now();
+    annotate(() => ({ 'levee.client.key_hash': keyHash(key), ...RATE_LIMITED }));
     writeReject(response, ms);
     options.recordRaw?.(request, 429, (performance.now() - started) / 1000);
     return true;

@@ -1,3 +1,4 @@
+import './instrument'; // first: tracing must start before the modules it instruments load
 import { drainAndClose } from '../../shared/src/http-lifecycle';
 import { serve } from '../../shared/src/http-server';
 import { createLogger } from '../../shared/src/logger';

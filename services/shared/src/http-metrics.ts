@@ -1,7 +1,8 @@
-import type { FastifyInstance, onResponseHookHandler } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
 import { errorRecorders, PROBLEM_SERVER_OPTIONS, RawResponseRecorder } from './framework-errors';
+import { nameRequestSpan, sampledTraceId, tracingEnabled } from './tracing';
 
 const DURATION_NAME = 'levee_http_request_duration_seconds';
 const DURATION_HELP = 'Time from request received to response sent.';
@@ -15,16 +16,19 @@ class RouteStats {
   readonly buckets = new Array<number>(BUCKETS.length + 1).fill(0);
   sum = 0;
   count = 0;
+  /** Per bucket, the last sampled request's trace (tracing on only): OpenMetrics exemplars. */
+  exemplars?: (Exemplar | undefined)[];
   constructor(
     readonly route: string,
     readonly method: string,
   ) {}
 
-  record(status: number, seconds: number): void {
+  record(status: number, seconds: number, traceId?: string): void {
     this.pending.set(status, (this.pending.get(status) ?? 0) + 1);
     let i = 0;
     while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
     this.buckets[i]++;
+    if (traceId) (this.exemplars ??= [])[i] = { labelSet: { trace_id: traceId }, value: seconds, timestamp: Date.now() / 1000 };
     this.sum += seconds;
     this.count++;
   }
@@ -32,7 +36,14 @@ class RouteStats {
 
 export type { RawResponseRecorder } from './framework-errors';
 
-type RecordFn = (method: string, status: number, seconds: number) => void;
+type RecordFn = (method: string, status: number, seconds: number, traceId?: string) => void;
+
+/** An OpenMetrics exemplar as prom-client's registry formats it. */
+interface Exemplar {
+  labelSet: { trace_id: string };
+  value: number;
+  timestamp: number;
+}
 
 /**
  * `levee_http_requests_total{route,method,status}` and `levee_http_request_duration_seconds`
@@ -67,14 +78,14 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
 
   const recorder = (route: string): RecordFn => {
     const byMethod = new Map<string, RouteStats>();
-    return (method, status, seconds) => {
+    return (method, status, seconds, traceId) => {
       let stats = byMethod.get(method);
       if (!stats) {
         stats = new RouteStats(route, method);
         byMethod.set(method, stats);
         all.push(stats);
       }
-      stats.record(status, seconds);
+      stats.record(status, seconds, traceId);
     };
   };
 
@@ -88,11 +99,21 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
       // a route only Fastify can tell apart (by constraints): raw answers to it count as "unmatched"
     }
     const hook: onResponseHookHandler = (request, reply, done) => {
-      record(request.method, reply.statusCode, reply.elapsedTime / 1000);
+      record(request.method, reply.statusCode, reply.elapsedTime / 1000, sampledTraceId());
       done();
     };
     const existing = routeOptions.onResponse;
     routeOptions.onResponse = existing ? [...(Array.isArray(existing) ? existing : [existing]), hook] : [hook];
+    // With tracing on (decided at start-up: no hook at all otherwise), the request's span is named after its route.
+    if (tracingEnabled() && routeOptions.url) {
+      const route = routeOptions.url;
+      const named: onRequestHookHandler = (request, _reply, done) => {
+        nameRequestSpan(request.method, route);
+        done();
+      };
+      const before = routeOptions.onRequest;
+      routeOptions.onRequest = before ? [named, ...(Array.isArray(before) ? before : [before])] : [named];
+    }
   });
   // Responses of no route (404s, malformed URLs) pass only the global hooks.
   const unmatched = recorder('unmatched');
@@ -122,12 +143,13 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
 /** The duration histogram in prom-client's metric shape (the registry formats it). */
 function durationMetric(all: RouteStats[]) {
   const get = async () => {
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    const values: { labels: Record<string, string | number>; value: number; metricName: string; exemplar?: Exemplar }[] = [];
     for (const s of all) {
       let cumulative = 0;
       for (let i = 0; i <= BUCKETS.length; i++) {
         cumulative += s.buckets[i];
-        values.push({ labels: { route: s.route, method: s.method, le: i < BUCKETS.length ? BUCKETS[i] : '+Inf' }, value: cumulative, metricName: `${DURATION_NAME}_bucket` });
+        const exemplar = s.exemplars?.[i];
+        values.push({ labels: { route: s.route, method: s.method, le: i < BUCKETS.length ? BUCKETS[i] : '+Inf' }, value: cumulative, metricName: `${DURATION_NAME}_bucket`, ...(exemplar ? { exemplar } : {}) });
       }
       values.push({ labels: { route: s.route, method: s.method }, value: s.sum, metricName: `${DURATION_NAME}_sum` });
       values.push({ labels: { route: s.route, method: s.method }, value: s.count, metricName: `${DURATION_NAME}_count` });

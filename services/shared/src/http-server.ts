@@ -26,6 +26,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createMetricsServer } from './metrics-server';
+import { shutdownTracing } from './tracing';
 
 export interface ServeOptions {
   /** Service name, for the one line printed if the process cannot start. */
@@ -63,9 +64,10 @@ export function serve(options: ServeOptions): void {
     closing = true;
     logger.info({ signal }, 'shutdown requested');
     options.drain().then(
-      () => {
+      async () => {
         metrics.closeAllConnections();
         metrics.close();
+        await shutdownTracing(); // the last spans, when tracing is on
         process.exit(0);
       },
       (err: unknown) => {

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { queueTelemetry } from './tracing';
 import type Redis from 'ioredis';
 import { CANCELLED, JobOutcome } from './job';
 import { webhookStateKey } from './keys';
@@ -101,7 +102,7 @@ export class WebhookNotifier {
   readonly queue: Queue<WebhookDelivery>;
 
   constructor(connection: Redis, queueName: string) {
-    this.queue = new Queue<WebhookDelivery>(webhookQueueName(queueName), { connection, defaultJobOptions: WEBHOOK_JOB_OPTIONS });
+    this.queue = new Queue<WebhookDelivery>(webhookQueueName(queueName), { connection, defaultJobOptions: WEBHOOK_JOB_OPTIONS, ...queueTelemetry() });
     this.queue.on('error', () => undefined); // surfaces on the add itself
   }
 

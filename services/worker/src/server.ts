@@ -1,4 +1,6 @@
+import './instrument'; // first: tracing must start before the modules it instruments load
 import { once } from 'node:events';
+import { shutdownTracing } from '../../shared/src/tracing';
 import { createLogger } from '../../shared/src/logger';
 import { createRegistry } from '../../shared/src/metrics';
 import { createRedis } from '../../shared/src/redis';
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
       health.close();
       await connection.quit().catch(() => connection.disconnect());
       logger.info('worker closed');
+      await shutdownTracing(); // the last spans, when tracing is on
       process.exit(0);
     } catch (err) {
       logger.error({ err }, 'error while shutting down');

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { annotate, queueTelemetry } from '../../shared/src/tracing';
 import https from 'node:https';
 import { UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
@@ -82,6 +83,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     webhookQueueName(options.queueName),
     async (job) => {
       const delivery = job.data;
+      annotate(() => ({ 'levee.job.id': delivery.data.id, 'levee.webhook.attempt': job.attemptsMade + 1 }));
       const id = delivery.data.id;
       const attempt = job.attemptsMade + 1;
       const last = attempt >= (job.opts.attempts ?? 1);
@@ -122,7 +124,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       logger.warn({ jobId: id, attempt, last, problem }, last ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry');
       throw new Error(problem);
     },
-    { connection, concurrency: options.concurrency ?? 50, autorun: true },
+    { connection, concurrency: options.concurrency ?? 50, autorun: true, ...queueTelemetry() },
   );
   worker.on('error', (err) => logger.error({ err }, 'webhook worker error'));
 

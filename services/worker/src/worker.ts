@@ -1,4 +1,5 @@
 import { Job, Queue, Worker } from 'bullmq';
+import { annotate, queueTelemetry } from '../../shared/src/tracing';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Breaker } from '../../shared/src/breaker';
@@ -118,6 +119,15 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
     // Three parameters: BullMQ then hands each job an AbortSignal, which cancelJob aborts.
     (job, token, signal) => {
       active++;
+      // On the job's span (a child of the request that made it, when tracing is on).
+      annotate(() => ({
+        'levee.job.id': job.id ?? '',
+        'levee.job.attempt': job.attemptsMade + 1,
+        'levee.queue.wait_ms': (job.processedOn ?? Date.now()) - job.timestamp,
+        'levee.render.width': job.data.width,
+        'levee.render.height': job.data.height,
+        'levee.breaker.state': model.breaker.state,
+      }));
       return processor(job, token, signal).finally(() => active--);
     },
     {
@@ -129,6 +139,7 @@ export function createRenderWorker(options: RenderWorkerOptions): RenderWorker {
       lockDuration: settings.WORKER_LOCK_DURATION_MS,
       stalledInterval: settings.WORKER_STALLED_INTERVAL_MS,
       maxStalledCount: settings.WORKER_MAX_STALLED_COUNT,
+      ...queueTelemetry(),
     },
   );
   // Without an 'error' listener an emitted error would crash the process; BullMQ keeps going.

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { annotate } from '../../../shared/src/tracing';
 import { RenderRequest, renderRequestSchema } from '../../../shared/src/job';
 import { imagePath } from '../../../shared/src/image-settings';
 import { isJobId } from '../../../shared/src/keys';
@@ -68,6 +69,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
     }
     try {
       const { id } = await producer.submit(request.body, idempotency);
+      annotate(() => ({ 'levee.job.id': id, 'levee.render.width': request.body.width, 'levee.render.height': request.body.height }));
       const statusUrl = `/api/images/${id}`;
       return reply.code(202).header('location', statusUrl).send({ id, status: 'queued', statusUrl, imageUrl: imageUrl(id) });
     } catch (err) {
@@ -77,6 +79,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, {
   });
 
   app.get<{ Params: { id: string } }>('/api/images/:id', async (request, reply) => {
+    annotate({ 'levee.job.id': request.params.id });
     const { id } = request.params;
     if (!isJobId(id)) return sendProblem(reply, 404, 'No such job: job ids are UUIDs returned by POST /api/images.');
     try {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { annotate } from '../../../shared/src/tracing';
 import { isBreakerOpen } from '../../../shared/src/breaker';
 import { ModelClient, ModelHttpError } from '../../../shared/src/model-client';
 import type { Style } from '../../../shared/src/model-settings';
@@ -37,6 +38,7 @@ export const styleRoutes: FastifyPluginAsync<StyleRoutesOptions> = async (app, {
 
   const send = (reply: FastifyReply, result: CacheResult) => {
     reply.header('cache-status', CACHE_STATUS[result.source]);
+    annotate(() => ({ 'levee.cache.result': result.source, 'levee.breaker.state': modelClient.breaker.state }));
     if (result.entry.body === null) return sendProblem(reply, 404, 'The model API has no style catalog.');
     return reply.header('content-type', 'application/json; charset=utf-8').send(result.entry.body);
   };

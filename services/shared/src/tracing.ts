@@ -1,0 +1,166 @@
+/**
+ * OpenTelemetry tracing, configured by the standard `OTEL_*` variables and off unless an OTLP
+ * endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+ *
+ * Off, nothing of the SDK is loaded: no provider, no exporter, no instrumentation, and the
+ * helpers below return at their first test. On, each service entry calls {@link startTracing}
+ * before it loads Fastify, ioredis, BullMQ or pino (instrumentation patches modules as they are
+ * required), and the trace crosses the queue inside each job (BullMQ telemetry, bullmq-otel).
+ *
+ * What the SDK itself reads: `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (the trace
+ * provider), `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` (the resource), the exporter's
+ * endpoint, headers, timeout and compression. Levee picks the exporter by
+ * `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`, and sets two defaults
+ * of its own: the service name `levee-<service>` and the sampler `parentbased_traceidratio`
+ * at 0.1 (a sampled `traceparent` from the caller is always kept).
+ */
+import type { Attributes, Context } from '@opentelemetry/api';
+import { createHash } from 'node:crypto';
+import type { Telemetry } from 'bullmq';
+import { parseTracingSettings, type TracingSettings } from './tracing-settings';
+
+type Env = Record<string, string | undefined>;
+
+// Only @opentelemetry/api is loaded eagerly (a few small modules, no-ops without a provider).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const api = (): typeof import('@opentelemetry/api') => require('@opentelemetry/api');
+
+let on = false;
+let bullmq: Telemetry | undefined;
+let current: Tracing | undefined;
+
+/** Whether this process exports traces. */
+export function tracingEnabled(): boolean {
+  return on;
+}
+
+export interface Tracing {
+  readonly settings: TracingSettings;
+  /** Exports what is buffered, then stops the exporter (on shutdown, after the servers close). */
+  shutdown(): Promise<void>;
+}
+
+/** Whether `env` asks for traces. */
+export function tracingRequested(env: Env = process.env): boolean {
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) && env.OTEL_SDK_DISABLED !== 'true';
+}
+
+/**
+ * Starts the trace provider, its OTLP exporter and the instrumentations, when `env` sets an
+ * endpoint; else returns undefined and loads nothing. A bad value throws, naming the variable.
+ */
+export function startTracing(service: string, env: Env = process.env): Tracing | undefined {
+  if (!tracingRequested(env)) return undefined;
+  const parsed = parseTracingSettings(env);
+  if ('problems' in parsed) throw new Error(`Invalid settings:\n  - ${parsed.problems.join('\n  - ')}`);
+  const settings = parsed;
+  // The SDK reads these from process.env: give it Levee's defaults where none is set.
+  const defaults: Record<string, string> = { OTEL_SERVICE_NAME: `levee-${service}`, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' };
+  if (!env.OTEL_TRACES_SAMPLER && !env.OTEL_TRACES_SAMPLER_ARG) defaults.OTEL_TRACES_SAMPLER_ARG = '0.1';
+  for (const [k, v] of Object.entries(defaults)) if (!process.env[k]) process.env[k] = v;
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { NodeTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+  const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
+  const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');
+  const { AwsInstrumentation } = require('@opentelemetry/instrumentation-aws-sdk') as typeof import('@opentelemetry/instrumentation-aws-sdk');
+  const { BullMQOtel } = require('bullmq-otel') as typeof import('bullmq-otel');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+
+  const resource = resourceFromAttributes({ 'service.name': `levee-${service}` }).merge(detectResources({ detectors: [envDetector] }));
+  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporterFor(settings.protocol))] });
+  provider.register();
+  const quiet = new Set(['/healthz', '/readyz', '/metrics']);
+  const unregister = registerInstrumentations({
+    tracerProvider: provider,
+    instrumentations: [
+      // Probes and scrapes are not requests anyone traces.
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => quiet.has((req.url ?? '').split('?')[0]!) }),
+      new UndiciInstrumentation(),
+      // Redis commands inside a request or a job, never the background loops of BullMQ.
+      new IORedisInstrumentation({ requireParentSpan: true }),
+      new PinoInstrumentation(),
+      new AwsInstrumentation({ suppressInternalInstrumentation: true }),
+    ],
+  });
+  bullmq = new BullMQOtel({ tracerName: 'levee-bullmq' });
+  on = true;
+  current = {
+    settings,
+    shutdown: async () => {
+      on = false;
+      bullmq = undefined;
+      current = undefined;
+      unregister();
+      await provider.shutdown().catch(() => undefined);
+    },
+  };
+  return current;
+}
+
+/** Exports the spans still buffered and stops tracing: the last step of a shutdown (a no-op when off). */
+export async function shutdownTracing(): Promise<void> {
+  await current?.shutdown();
+}
+
+function exporterFor(protocol: TracingSettings['protocol']) {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  if (protocol === 'grpc') return new (require('@opentelemetry/exporter-trace-otlp-grpc') as typeof import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
+  if (protocol === 'http/json') return new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+  return new (require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+
+/** BullMQ's `telemetry` option: the trace context travels in each job (undefined when off). */
+export function queueTelemetry(): { telemetry: Telemetry } | Record<string, never> {
+  return bullmq ? { telemetry: bullmq } : {};
+}
+
+/** Sets attributes on the active span (the request's or the job's); nothing when off. */
+export function annotate(attributes: Attributes | (() => Attributes)): void {
+  if (!on) return;
+  api().trace.getActiveSpan()?.setAttributes(typeof attributes === 'function' ? attributes() : attributes);
+}
+
+/** Names the active (server) span after its route, `POST /api/images`, and sets `http.route`. */
+export function nameRequestSpan(method: string, route: string): void {
+  if (!on) return;
+  const span = api().trace.getActiveSpan();
+  span?.updateName(`${method} ${route}`);
+  span?.setAttribute('http.route', route);
+}
+
+/** The active context, to resume later (a batched add); undefined when off. */
+export function activeContext(): Context | undefined {
+  return on ? api().context.active() : undefined;
+}
+
+/** Runs `fn` in `ctx` when there is one. */
+export function withContext<T>(ctx: Context | undefined, fn: () => T): T {
+  return ctx ? api().context.with(ctx, fn) : fn();
+}
+
+/** The trace id of the active span when it is sampled (an exemplar's label); undefined when off. */
+export function sampledTraceId(): string | undefined {
+  if (!on) return undefined;
+  const ctx = api().trace.getActiveSpan()?.spanContext();
+  return ctx && ctx.traceFlags & 1 ? ctx.traceId : undefined;
+}
+
+/** A client key as a span may carry it: a hash, never the address (16 hex digits of SHA-256). */
+export function keyHash(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+/** For a service entry, before anything else is loaded: starts tracing, or prints what is wrong and exits 78. */
+export function startTracingOrExit(service: string): Tracing | undefined {
+  try {
+    return startTracing(service);
+  } catch (err) {
+    process.stderr.write(`levee-${service}: ${(err as Error).message}\n`);
+    process.exit(78); // EX_CONFIG, like every other invalid setting
+  }
+}
