@@ -27,7 +27,7 @@ export { httpGracePeriodSeconds, workerGracePeriodSeconds } from './constructs/t
 export { Monitoring, MONITORING_NAMES, DASHBOARD_FILE } from './constructs/monitoring';
 export { alertGroups, ALERT_NAMES, SCRAPED_COMPONENTS } from './monitoring/alerts';
 export type { AlertRule, AlertName, RuleGroup, Severity } from './monitoring/alerts';
-export { leveeDashboard, dashboardQueries } from './monitoring/dashboard';
+export { leveeDashboard, dashboardQueries, EXEMPLAR_METRICS } from './monitoring/dashboard';
 export { METRICS, SERIES, seriesNames } from './monitoring/metrics';
 export type { MetricSpec } from './monitoring/metrics';
 export { selectedMetrics, selectors } from './monitoring/promql';

@@ -5,7 +5,7 @@
  *
  * This file is the entry point: the settings are parsed one by one (parse.ts), the general
  * cross-setting rules are checked here and each area's in its own file (redis.ts, model.ts,
- * image-store.ts, edge.ts), then the config is assembled. The shape of the result is in
+ * image-store.ts, edge.ts, tracing.ts), then the config is assembled. The shape of the result is in
  * types.ts, the warnings about a valid config in warnings.ts.
  */
 import { MONITORING_ONLY_SETTINGS, SettingName, settingLabel } from './settings';
@@ -15,15 +15,17 @@ import { modelProblems, modelServer } from './model';
 import { parseSettings } from './parse';
 import { ConfigError, show } from './problems';
 import { cacheRedisConfig, queueRedisConfig, redisProblems } from './redis';
+import { tracingConfig, tracingProblems } from './tracing';
 import type { AppSizing, LeveeConfig, SettingsInput } from './types';
 
 export type {
   AlertThresholds, AppSizing, ClientIpDetectionConfig, EnvoyEdge, ExternalRedis, GatewayEdge, LeveeConfig, LoadBalancing, ModelServer,
-  MonitoringConfig, Resources, S3Store, SentinelSettings, SettingsInput,
+  MonitoringConfig, Resources, S3Store, SentinelSettings, SettingsInput, TracingConfig,
 } from './types';
 export { NOT_THE_INTERNET, SENTINEL_DEFAULTS } from './types';
 export { ConfigError } from './problems';
 export { ENVOY_GATEWAY_SETTINGS } from './edge';
+export { OTLP_DEFAULT_PORTS } from './tracing';
 export { settingsFromEnv } from './parse';
 export { configWarnings } from './warnings';
 
@@ -68,6 +70,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
       problems.push(`${show(name, raw[name])} contradicts ${show('monitoring', raw.monitoring)}; allowed: ${name} only with monitoring = "prometheus-operator"`);
     }
   }
+  problems.push(...tracingProblems(environment, v, raw, given));
   for (const [mem, label] of [['queueRedisMemory', 'queue'], ['cacheRedisMemory', 'cache']] as const) {
     if (v[mem].bytes < 64 * 1024 ** 2) {
       problems.push(`${show(mem, raw[mem])} is too small for the ${label} Redis; allowed: at least 64Mi`);
@@ -84,6 +87,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const previewId = environment === 'preview' ? v.previewId : undefined;
+  const tracing = tracingConfig(v);
   const namespace = environment === 'production' ? 'levee' : environment === 'dev' ? 'levee-dev' : `levee-${previewId}`;
   const sizing = (app: 'gateway' | 'media' | 'model' | 'worker' | 'webhooks'): AppSizing => ({
     minReplicas: v[`${app}MinReplicas`],
@@ -155,6 +159,7 @@ export function resolveConfig(input: SettingsInput): LeveeConfig {
           },
         }
       : {}),
+    ...(tracing ? { tracing } : {}),
     kedaNamespace: v.kedaNamespace,
     dns: { selector: v.dnsSelector, port: v.dnsPort, cidrs: v.dnsCidrs === '' ? [] : v.dnsCidrs.split(',') },
     app: {

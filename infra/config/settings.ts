@@ -249,6 +249,29 @@ function optionalHttpUrl(example: string) {
   };
 }
 
+/** Empty (tracing off) or the OTLP endpoint: an http(s) URL without credentials, query or fragment. */
+function otlpEndpoint(raw: string): Parsed<string> {
+  const allowed = 'empty (tracing off) or an http:// or https:// URL without a user, query or fragment (e.g. http://otel-collector.observability:4318)';
+  if (raw === '') return ok(raw);
+  if (!/^https?:\/\/[^\s]+$/.test(raw) || !URL.canParse(raw)) return bad(allowed);
+  const url = new URL(raw);
+  return url.username || url.password || url.search || url.hash || !url.hostname ? bad(allowed) : ok(raw);
+}
+
+/** A ratio from 0 to 1 (`0`, `1`, `0.1`, `0.025`). */
+function ratio(raw: string): Parsed<number> {
+  return /^(0|1)(\.\d{1,6})?$/.test(raw) && Number(raw) <= 1 ? ok(Number(raw)) : bad('a number from 0 to 1 with at most 6 decimals (e.g. 0.1 = one trace in ten, 1 = every trace, 0 = none unless the caller sampled it)');
+}
+
+/** Empty (derived) or a port. */
+function optionalPort(derived: string) {
+  const inner = integer(1, 65535);
+  return (raw: string): Parsed<number | undefined> => {
+    if (raw === '') return ok(undefined);
+    return inner(raw).ok ? inner(raw) : bad(`empty (${derived}) or an integer from 1 to 65535`);
+  };
+}
+
 /** A bucket name: S3's rules, widened for GCS (dots, underscores, up to 222 characters). */
 function bucketName(raw: string): Parsed<string> {
   return /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(raw) ? ok(raw) : bad('a bucket name: 3-222 characters of a-z, 0-9, ".", "_" and "-", starting and ending with a letter or digit');
@@ -334,6 +357,8 @@ export type ClientIpDetection = (typeof CLIENT_IP_DETECTION)[number];
 export const WORKER_AUTOSCALERS = ['cpu', 'keda'] as const;
 export const MONITORING = ['none', 'prometheus-operator'] as const;
 export type MonitoringMode = (typeof MONITORING)[number];
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 export const QUEUE_REDIS_MODES = ['statefulset', 'sentinel', 'external'] as const;
 export type QueueRedisMode = (typeof QUEUE_REDIS_MODES)[number];
 export const CACHE_REDIS_MODES = ['deployment', 'external'] as const;
@@ -596,6 +621,34 @@ export const SETTINGS = {
   alertQueueRedisMemoryPercent: { env: 'LEVEE_ALERT_QUEUE_REDIS_MEMORY_PERCENT', description: 'alert LeveeQueueRedisMemoryHigh: queue Redis used memory, percent of its maxmemory, for 5 minutes', default: same('80'), parse: integer(1, 100) },
   alertGatewayMaxedMinutes: { env: 'LEVEE_ALERT_GATEWAY_MAXED_MINUTES', description: 'alert LeveeGatewayAtMaxReplicas: gateway pods at the autoscaler maximum for this long', default: same('15'), parse: integer(1, 1440) },
 
+  // OpenTelemetry tracing (docs/how-to/tracing.md); every setting below needs otlpEndpoint.
+  otlpEndpoint: {
+    env: 'LEVEE_OTLP_ENDPOINT',
+    description: "tracing: the OTLP endpoint every Levee container exports its spans to (OTEL_EXPORTER_OTLP_ENDPOINT; an OpenTelemetry Collector, Grafana Tempo or Jaeger), and egress NetworkPolicies to the collector pods (LEVEE_OTLP_NAMESPACE, LEVEE_OTLP_POD_LABELS, LEVEE_OTLP_PORT); empty = tracing off",
+    default: same(''),
+    parse: otlpEndpoint,
+  },
+  otlpProtocol: { env: 'LEVEE_OTLP_PROTOCOL', description: 'tracing: the OTLP transport (OTEL_EXPORTER_OTLP_PROTOCOL): http/protobuf, http/json or grpc', default: same('http/protobuf'), parse: oneOf(OTLP_PROTOCOLS) },
+  traceSamplingRatio: {
+    env: 'LEVEE_TRACE_SAMPLING_RATIO',
+    description: "tracing: share of the traces started at Levee that are kept (OTEL_TRACES_SAMPLER_ARG of parentbased_traceidratio; a caller's traceparent decides for its own traces)",
+    default: same('0.1'),
+    parse: ratio,
+  },
+  otlpNamespace: { env: 'LEVEE_OTLP_NAMESPACE', description: 'tracing: namespace of the collector pods the Levee pods may reach (egress NetworkPolicy)', default: same('observability'), parse: namespaceName },
+  otlpPodLabels: {
+    env: 'LEVEE_OTLP_POD_LABELS',
+    description: 'tracing: labels of the collector pods in that namespace, as key=value pairs (egress NetworkPolicy); empty = every pod of the namespace',
+    default: same('app.kubernetes.io/name=opentelemetry-collector'),
+    parse: labelList,
+  },
+  otlpPort: {
+    env: 'LEVEE_OTLP_PORT',
+    description: "tracing: the collector pods' port the egress NetworkPolicy opens (a NetworkPolicy sees the pod's port, not the Service's); empty = the endpoint URL's port, else 4317 for grpc and 4318 for the http protocols",
+    default: same(''),
+    parse: optionalPort("the endpoint URL's port, else 4317 for grpc and 4318 for http/protobuf and http/json"),
+  },
+
   rateLimitPerSecond: { env: 'LEVEE_RATE_LIMIT_PER_SECOND', description: 'gateway RATE_LIMIT_PER_SECOND (per client IP)', default: same('10'), parse: integer(1, 100000) },
   rateLimitIpv6Prefix: { env: 'LEVEE_RATE_LIMIT_IPV6_PREFIX', description: 'gateway RATE_LIMIT_IPV6_PREFIX: IPv6 clients share one budget per this prefix of their address (a subscriber holds a /64 or more)', default: same('64'), parse: integer(32, 128) },
   trustProxy: { env: 'LEVEE_TRUST_PROXY', description: "the L7 proxy's pod CIDR(s), passed to the gateway as TRUST_PROXY: peers whose X-Forwarded-For is believed (the default trusts every 10.x peer, so any such pod or node reaching the gateway directly can pick its client IP); empty = trust no proxy (ingress-nginx only)", default: same('10.0.0.0/8'), parse: cidrList },
@@ -622,6 +675,9 @@ export const MONITORING_ONLY_SETTINGS: readonly SettingName[] = [
   'monitoringLabels', 'scrapeIntervalSeconds', 'grafanaDashboardLabel', 'runbookUrl', 'alertBreakerOpenMinutes', 'alertRateLimitedPercent',
   'alertQueueRejectedPercent', 'alertOldestJobMinutes', 'alertJobFailurePercent', 'alertWebhookFailurePercent', 'alertStalledJobs', 'alertQueueRedisMemoryPercent', 'alertGatewayMaxedMinutes',
 ];
+
+/** Settings that only mean something with an OTLP endpoint (`otlpEndpoint` set). */
+export const TRACING_ONLY_SETTINGS: readonly SettingName[] = ['otlpProtocol', 'traceSamplingRatio', 'otlpNamespace', 'otlpPodLabels', 'otlpPort'];
 
 /** Settings that only mean something with `nodeProvisioner = karpenter`. */
 export const KARPENTER_ONLY_SETTINGS: readonly SettingName[] = ['gpuNodeClass', 'gpuRequirements', 'gpuLimit', 'gpuConsolidateAfter', 'gpuExpireAfter', 'gpuDisruptionBudget'];

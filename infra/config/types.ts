@@ -4,7 +4,7 @@
  */
 import type {
   CacheRedisMode, Cpu, DnsSelector, Environment, GatewayRef, HashBy, L7ProviderName, Label, LoadBalancingAlgorithm, Memory, ModelApiName, NodeClassRef,
-  NodeRequirement, QueueRedisMode,
+  NodeRequirement, OtlpProtocol, QueueRedisMode,
 } from './settings';
 
 export interface Resources {
@@ -79,6 +79,17 @@ export interface MonitoringConfig {
   readonly dashboardLabel: Label;
   readonly runbookUrl: string;
   readonly alerts: AlertThresholds;
+}
+
+/** OpenTelemetry tracing (LEVEE_OTLP_*); present only with an OTLP endpoint. */
+export interface TracingConfig {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT of every Levee container. */
+  readonly endpoint: string;
+  readonly protocol: OtlpProtocol;
+  /** OTEL_TRACES_SAMPLER_ARG of parentbased_traceidratio. */
+  readonly samplingRatio: number;
+  /** The collector pods, for the egress NetworkPolicies: namespace, matchLabels (empty = every pod there), pod port. */
+  readonly collector: { readonly namespace: string; readonly labels: Readonly<Record<string, string>>; readonly port: number };
 }
 
 /** A managed Redis outside the cluster (`LEVEE_QUEUE_REDIS=external`, `LEVEE_CACHE_REDIS=external`). */
@@ -257,6 +268,8 @@ export interface LeveeConfig {
   readonly monitoringNamespace: string;
   /** With `monitoring = prometheus-operator`; undefined = no monitoring objects. */
   readonly monitoring?: MonitoringConfig;
+  /** With `otlpEndpoint` set; undefined = tracing off (no OTEL_* variables, no egress to a collector). */
+  readonly tracing?: TracingConfig;
   readonly kedaNamespace: string;
   /** Where the apps may send DNS queries (the DNS egress rule). */
   readonly dns: { readonly selector: DnsSelector; readonly port: number; readonly cidrs: readonly string[] };

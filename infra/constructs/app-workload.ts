@@ -5,12 +5,13 @@ import { METRICS_PORT_NAME } from '../names';
 import {
   TMP_MOUNT, TMP_VOLUME, containerSecurityContext, objectMeta, basePodSpec, resources, selectorLabels, topologySpread,
 } from './pod';
+import { tracingEnv } from './tracing';
 
 export interface AppWorkloadProps {
   readonly config: LeveeConfig;
   /** Stable Kubernetes name (`levee-gateway`, …). */
   readonly name: string;
-  /** `app.kubernetes.io/component` value. */
+  /** `app.kubernetes.io/component` value; also the service name `levee-<component>` of its traces. */
   readonly component: string;
   readonly sizing: AppSizing;
   readonly image: string;
@@ -81,7 +82,8 @@ export class AppWorkload extends Construct {
       ...(props.command ? { command: [...props.command] } : {}),
       imagePullPolicy: 'IfNotPresent',
       ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
-      env: [...props.env],
+      // With LEVEE_OTLP_ENDPOINT, the OTEL_* variables of every Levee container (none otherwise).
+      env: [...props.env, ...tracingEnv(config, component)],
       // Extended resources cannot be overcommitted: requests equal limits.
       resources: { requests: { ...base.requests, ...extended }, limits: { ...base.limits, ...extended } },
       securityContext: containerSecurityContext(),

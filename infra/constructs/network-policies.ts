@@ -39,7 +39,9 @@ export interface ComponentTraffic {
  * LEVEE_L7_PROXY_SELECTOR) reach it. With the PNGs in the queue Redis (imageStore redis)
  * media reaches it too; with object storage (s3) the worker and media reach the store at
  * LEVEE_IMAGE_S3_CIDRS on its port, and media no Redis at all. Every app's metrics listener is open to the monitoring namespace only, on
- * its own port (the public ports serve no metrics).
+ * its own port (the public ports serve no metrics). With tracing on (LEVEE_OTLP_ENDPOINT) every Levee
+ * app (the model too, which then also gets DNS) may reach the collector pods (LEVEE_OTLP_NAMESPACE +
+ * LEVEE_OTLP_POD_LABELS) on their OTLP port (LEVEE_OTLP_PORT, else the URL's, else 4317/4318).
  *
  * The Redis rules follow the modes: with Sentinel the clients reach the Sentinels (26379) and
  * the data pods (6379), which also reach each other (replication) and the Sentinels (a
@@ -71,13 +73,18 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
     { peers: [{ cidrs: w.egressCidrs }], ports: w.allowedPorts },
     ...(w.allowedCidrs !== '' ? [{ peers: [{ cidrs: w.allowedCidrs.split(',') }], ports: w.allowedPorts }] : []),
   ];
+  // Tracing (LEVEE_OTLP_ENDPOINT): every Levee app exports its spans to the collector pods.
+  const toCollector: Rule[] = config.tracing
+    ? [{ peers: [{ namespace: config.tracing.collector.namespace, labels: config.tracing.collector.labels }], ports: [config.tracing.collector.port] }]
+    : [];
   const model: ComponentTraffic = {
     ingress: [
       { peers: config.modelServer.api === 'openai-images' ? [{ component: 'worker' }] : [{ component: 'gateway' }, { component: 'worker' }], ports: [PORTS.model] },
       { peers: [monitoring], ports: [PORTS.modelMetrics] },
     ],
-    egress: [],
-    dns: false,
+    // Only the collector, by its Service name (DNS), with tracing on; nothing otherwise.
+    egress: toCollector,
+    dns: toCollector.length > 0,
   };
   const matrix: Partial<Record<ComponentKey, ComponentTraffic>> = {
     gateway: {
@@ -86,7 +93,7 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
         { peers: [monitoring], ports: [PORTS.gatewayMetrics] },
       ],
       // openai-images: the gateway never calls the model (the catalog is configured).
-      egress: [...toQueue, ...toCache, ...(config.modelServer.api === 'openai-images' ? [] : [toModel])],
+      egress: [...toQueue, ...toCache, ...(config.modelServer.api === 'openai-images' ? [] : [toModel]), ...toCollector],
       dns: true,
     },
     media: {
@@ -94,19 +101,19 @@ export function trafficMatrix(config: LeveeConfig): Partial<Record<ComponentKey,
         { peers: [l7Proxy], ports: [PORTS.media] },
         { peers: [monitoring], ports: [PORTS.mediaMetrics] },
       ],
-      egress: s3 ? toStore : toQueue,
+      egress: [...(s3 ? toStore : toQueue), ...toCollector],
       dns: true,
     },
     ...(ext ? {} : { model }),
     worker: {
       ingress: [{ peers: [monitoring], ports: [PORTS.workerMetrics] }],
-      egress: [...toQueue, toModel, ...toStore],
+      egress: [...toQueue, toModel, ...toStore, ...toCollector],
       dns: true,
     },
     // The only pods that reach the internet: the queue Redis, the receivers, DNS.
     webhooks: {
       ingress: [{ peers: [monitoring], ports: [PORTS.webhooksMetrics] }],
-      egress: [...toQueue, ...toReceivers],
+      egress: [...toQueue, ...toReceivers, ...toCollector],
       dns: true,
     },
   };

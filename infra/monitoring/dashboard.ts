@@ -11,13 +11,23 @@ import { PanelBuilder as StateTimelineBuilder } from '@grafana/grafana-foundatio
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import type { LeveeConfig, MonitoringConfig } from '../config/resolve';
 import { COMPONENTS } from '../names';
+import { selectedMetrics } from './promql';
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 const RATE = '[$__rate_interval]';
 
-/** One query of a panel: the PromQL and its legend. */
+/**
+ * Histograms whose observations carry exemplars with a `trace_id` label when tracing is on
+ * (LEVEE_OTLP_ENDPOINT; docs/how-to/tracing.md): their queries ask Grafana for the exemplars,
+ * which link a latency point to its trace. Harmless without exemplars (none are shown).
+ */
+export const EXEMPLAR_METRICS: readonly string[] = ['levee_http_request_duration_seconds'];
+
+/** One query of a panel: the PromQL and its legend; exemplars on for the histograms that carry them. */
 function query(expr: string, legend: string, refId: string): DataqueryBuilder {
-  return new DataqueryBuilder().expr(expr).legendFormat(legend).refId(refId);
+  const q = new DataqueryBuilder().expr(expr).legendFormat(legend).refId(refId);
+  if (selectedMetrics(expr).some((metric) => EXEMPLAR_METRICS.some((h) => metric === `${h}_bucket`))) q.exemplar(true);
+  return q;
 }
 
 const legend = () => new VizLegendOptionsBuilder().showLegend(true).displayMode(LegendDisplayMode.List).placement(LegendPlacement.Bottom);

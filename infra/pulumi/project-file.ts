@@ -35,7 +35,9 @@ function configType(name: SettingName): ConfigDeclaration['type'] {
   if (spec(name).parse('').ok) return 'string';
   const sample = ENVIRONMENTS.map((e) => spec(name).default(e, SAMPLE_ID)).find((d) => d !== undefined);
   const value = sample === undefined ? undefined : spec(name).parse(sample).value;
-  return typeof value === 'number' ? 'integer' : typeof value === 'boolean' ? 'boolean' : 'string';
+  // Pulumi config has no fractional number type: a setting that takes fractions (a ratio) is a string.
+  if (typeof value === 'number') return spec(name).parse('0.5').ok ? 'string' : 'integer';
+  return typeof value === 'boolean' ? 'boolean' : 'string';
 }
 
 /** Allowed values of a setting with a closed set (`one of a, b, c`, or true/false), read from its parser. */

@@ -120,6 +120,22 @@ const INVALID: [string, Record<string, string>, string[]][] = [
   ["a key in clear text to the internet", {"modelUrl": "http://images.example.com", "modelApiKeySecret": "key"}, ["LEVEE_MODEL_URL (levee:modelUrl) = \"http://images.example.com\" contradicts LEVEE_MODEL_API_KEY_SECRET (levee:modelApiKeySecret) = \"key\": the key would cross the internet in clear text; allowed: an https:// model URL, or modelCidrs limited to your private network"]],
   ["model CIDRs without an external model", {"modelCidrs": "10.0.0.0/8"}, ["LEVEE_MODEL_CIDRS (levee:modelCidrs) = \"10.0.0.0/8\" contradicts LEVEE_MODEL_URL (levee:modelUrl) = \"\"; allowed: modelCidrs only with an external model (modelUrl)"]],
   ["unknown cache Redis mode", {"cacheRedis": "sentinel"}, ["LEVEE_CACHE_REDIS (levee:cacheRedis) = \"sentinel\" is invalid; allowed: one of deployment, external"]],
+  ["an OTLP endpoint that is not a URL", {"otlpEndpoint": "otel-collector.observability:4318"}, ["LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"otel-collector.observability:4318\" is invalid; allowed: empty (tracing off) or an http:// or https:// URL without a user, query or fragment (e.g. http://otel-collector.observability:4318)"]],
+  ["an OTLP endpoint of another scheme", {"otlpEndpoint": "grpc://otel-collector.observability:4317"}, ["LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"grpc://otel-collector.observability:4317\" is invalid; allowed: empty (tracing off) or an http:// or https:// URL without a user, query or fragment (e.g. http://otel-collector.observability:4318)"]],
+  ["an OTLP endpoint with credentials", {"otlpEndpoint": "https://user:pw@tempo.example.com"}, ["LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"https://user:pw@tempo.example.com\" is invalid; allowed: empty (tracing off) or an http:// or https:// URL without a user, query or fragment (e.g. http://otel-collector.observability:4318)"]],
+  ["an unknown OTLP protocol", {"otlpEndpoint": "http://otel-collector.observability:4318", "otlpProtocol": "thrift"}, ["LEVEE_OTLP_PROTOCOL (levee:otlpProtocol) = \"thrift\" is invalid; allowed: one of http/protobuf, http/json, grpc"]],
+  ["a sampling ratio above 1", {"otlpEndpoint": "http://otel-collector.observability:4318", "traceSamplingRatio": "1.5"}, ["LEVEE_TRACE_SAMPLING_RATIO (levee:traceSamplingRatio) = \"1.5\" is invalid; allowed: a number from 0 to 1 with at most 6 decimals (e.g. 0.1 = one trace in ten, 1 = every trace, 0 = none unless the caller sampled it)"]],
+  ["a sampling ratio as a percentage", {"otlpEndpoint": "http://otel-collector.observability:4318", "traceSamplingRatio": "10%"}, ["LEVEE_TRACE_SAMPLING_RATIO (levee:traceSamplingRatio) = \"10%\" is invalid; allowed: a number from 0 to 1 with at most 6 decimals (e.g. 0.1 = one trace in ten, 1 = every trace, 0 = none unless the caller sampled it)"]],
+  ["an OTLP port of 0", {"otlpEndpoint": "http://otel-collector.observability:4318", "otlpPort": "0"}, ["LEVEE_OTLP_PORT (levee:otlpPort) = \"0\" is invalid; allowed: empty (the endpoint URL's port, else 4317 for grpc and 4318 for http/protobuf and http/json) or an integer from 1 to 65535"]],
+  ["an OTLP port above 65535", {"otlpEndpoint": "http://otel-collector.observability:4318", "otlpPort": "70000"}, ["LEVEE_OTLP_PORT (levee:otlpPort) = \"70000\" is invalid; allowed: empty (the endpoint URL's port, else 4317 for grpc and 4318 for http/protobuf and http/json) or an integer from 1 to 65535"]],
+  ["a collector namespace that is not a namespace name", {"otlpEndpoint": "http://otel-collector.observability:4318", "otlpNamespace": "Observability"}, ["LEVEE_OTLP_NAMESPACE (levee:otlpNamespace) = \"Observability\" is invalid; allowed: a namespace name (lower-case letters, digits and \"-\", at most 63 characters)"]],
+  ["collector pod labels that are not key=value", {"otlpEndpoint": "http://otel-collector.observability:4318", "otlpPodLabels": "opentelemetry-collector"}, ["LEVEE_OTLP_POD_LABELS (levee:otlpPodLabels) = \"opentelemetry-collector\" is invalid; allowed: empty or comma-separated Kubernetes labels key=value (e.g. release=kube-prometheus-stack)"]],
+  ["an OTLP protocol without an endpoint", {"otlpProtocol": "grpc"}, ["LEVEE_OTLP_PROTOCOL (levee:otlpProtocol) = \"grpc\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpProtocol only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)"]],
+  ["a sampling ratio without an endpoint", {"traceSamplingRatio": "1"}, ["LEVEE_TRACE_SAMPLING_RATIO (levee:traceSamplingRatio) = \"1\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: traceSamplingRatio only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)"]],
+  ["a collector namespace without an endpoint", {"otlpNamespace": "tempo"}, ["LEVEE_OTLP_NAMESPACE (levee:otlpNamespace) = \"tempo\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpNamespace only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)"]],
+  ["collector pod labels without an endpoint", {"otlpPodLabels": "app.kubernetes.io/name=tempo"}, ["LEVEE_OTLP_POD_LABELS (levee:otlpPodLabels) = \"app.kubernetes.io/name=tempo\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpPodLabels only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)"]],
+  ["an OTLP port without an endpoint", {"otlpPort": "4317"}, ["LEVEE_OTLP_PORT (levee:otlpPort) = \"4317\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpPort only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)"]],
+  ["every tracing setting but the endpoint", {"otlpProtocol": "http/json", "traceSamplingRatio": "0.5", "otlpNamespace": "tempo", "otlpPodLabels": "", "otlpPort": "4318"}, ["LEVEE_OTLP_PROTOCOL (levee:otlpProtocol) = \"http/json\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpProtocol only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)", "LEVEE_TRACE_SAMPLING_RATIO (levee:traceSamplingRatio) = \"0.5\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: traceSamplingRatio only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)", "LEVEE_OTLP_NAMESPACE (levee:otlpNamespace) = \"tempo\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpNamespace only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)", "LEVEE_OTLP_POD_LABELS (levee:otlpPodLabels) = \"\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpPodLabels only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)", "LEVEE_OTLP_PORT (levee:otlpPort) = \"4318\" contradicts LEVEE_OTLP_ENDPOINT (levee:otlpEndpoint) = \"\"; allowed: otlpPort only with an OTLP endpoint (otlpEndpoint = an http:// or https:// URL)"]],
   ["unknown setting", {"gatewayReplicas": "3"}, ["unknown setting \"gatewayReplicas\"; allowed: the settings listed in infra/README.md (environment, previewId, imageRegistry, …)"]],
   ["several at once", {"gatewayMinReplicas": "x", "imageTag": "latest"}, ["LEVEE_IMAGE_TAG (levee:imageTag) = \"latest\" is invalid; allowed: a pinned image tag (letters, digits, \"_\", \".\" and \"-\", at most 128 characters), not \"latest\"", "LEVEE_GATEWAY_MIN_REPLICAS (levee:gatewayMinReplicas) = \"x\" is invalid; allowed: an integer from 1 to 1000"]],
 ];
@@ -250,6 +266,38 @@ describe('valid settings', () => {
     const c = resolveConfig({ tlsSecret: '', storageClass: '' });
     expect(c.edge.tlsSecret).toBeUndefined();
     expect(c.queueRedis.storageClass).toBeUndefined();
+  });
+
+  test('tracing is off by default in every environment; the endpoint turns it on with the defaults of its other settings', () => {
+    for (const settings of [{}, { environment: 'preview', previewId: 'pr-1' }, { environment: 'dev' }]) expect(resolveConfig(settings).tracing).toBeUndefined();
+    expect(resolveConfig({ otlpEndpoint: 'http://otel-collector.observability:4318' }).tracing).toEqual({
+      endpoint: 'http://otel-collector.observability:4318',
+      protocol: 'http/protobuf',
+      samplingRatio: 0.1,
+      collector: { namespace: 'observability', labels: { 'app.kubernetes.io/name': 'opentelemetry-collector' }, port: 4318 },
+    });
+  });
+
+  test("the collector port: LEVEE_OTLP_PORT, else the endpoint URL's port, else 4317 for grpc and 4318 for the http protocols", () => {
+    const port = (settings: Record<string, string>) => resolveConfig(settings).tracing?.collector.port;
+    expect(port({ otlpEndpoint: 'http://tempo.tempo:4318' })).toBe(4318);
+    expect(port({ otlpEndpoint: 'http://jaeger.tracing:14318', otlpProtocol: 'grpc' })).toBe(14318);
+    expect(port({ otlpEndpoint: 'http://otel-collector.observability', otlpProtocol: 'grpc' })).toBe(4317);
+    expect(port({ otlpEndpoint: 'https://otel-collector.observability' })).toBe(4318);
+    expect(port({ otlpEndpoint: 'http://otel-collector.observability', otlpProtocol: 'http/json' })).toBe(4318);
+    // A port written in the URL counts even when it is the scheme's own.
+    expect(port({ otlpEndpoint: 'http://otel-collector.observability:80' })).toBe(80);
+    expect(port({ otlpEndpoint: 'http://[fd00::7]:4319/otlp' })).toBe(4319);
+    // A Service whose port differs from the collector pods' (80 → 4318): the pods' port is what a NetworkPolicy sees.
+    expect(port({ otlpEndpoint: 'http://otel-collector.observability:80', otlpPort: '4318' })).toBe(4318);
+    expect(resolveConfig({ otlpEndpoint: 'http://c.o:4318', otlpPodLabels: '', traceSamplingRatio: '1' }).tracing).toMatchObject({ samplingRatio: 1, collector: { labels: {} } });
+  });
+
+  test('the tracing settings given at their defaults without an endpoint change nothing (a Pulumi project default is harmless)', () => {
+    const defaults = { otlpEndpoint: '', otlpProtocol: 'http/protobuf', traceSamplingRatio: '0.1', otlpNamespace: 'observability', otlpPodLabels: 'app.kubernetes.io/name=opentelemetry-collector', otlpPort: '' };
+    expect(resolveConfig(defaults)).toEqual(resolveConfig({}));
+    // The same value written differently is still the default.
+    expect(resolveConfig({ traceSamplingRatio: '0.10' })).toEqual(resolveConfig({}));
   });
 
   test('every setting has a LEVEE_ environment variable, a description and a valid default in every environment', () => {

@@ -82,6 +82,11 @@ export const VARIANTS: Record<string, SettingsInput> = {
   'production, scale to zero (KEDA) with a GPU model on the cluster\'s GPU nodes': { modelMinReplicas: '0', workerAutoscaler: 'keda', modelGpus: '2', modelGpuResource: 'amd.com/gpu', modelGpuTaint: 'amd.com/gpu', modelNodeSelector: 'cloud.google.com/gke-accelerator=nvidia-l4' },
   'production, an external model (openai-images, hosted), managed queue Redis with a private CA, scale of the workers by KEDA': { modelUrl: 'https://images.example.com', modelApi: 'openai-images', modelApiKeySecret: 'hosted-key', modelCidrs: '203.0.113.0/24', ...EXTERNAL_BOTH },
   'production, scale to zero on a managed queue Redis over TLS with a private CA': { ...EXTERNAL_BOTH, modelMinReplicas: '0', kedaCooldownSeconds: '600' },
+  'production, tracing to an OpenTelemetry Collector (OTLP/HTTP), monitoring': { otlpEndpoint: 'http://otel-collector.observability:4318', monitoring: 'prometheus-operator' },
+  'preview pr-7, tracing over gRPC to Tempo, every trace, port from the protocol': {
+    ...PREVIEW, otlpEndpoint: 'http://tempo-distributor.tempo', otlpProtocol: 'grpc', traceSamplingRatio: '1', otlpNamespace: 'tempo', otlpPodLabels: 'app.kubernetes.io/name=tempo',
+  },
+  'production, tracing with an external model (no model pod to configure)': { otlpEndpoint: 'https://otel.example.com:4318', otlpPort: '4318', modelUrl: 'https://images.example.com', modelApi: 'openai-images' },
   dev: { ...DEV },
   'dev, images in object storage': { ...DEV, imageStore: 's3', imageS3Endpoint: 'http://minio.minio.svc:9000', imageS3ForcePathStyle: 'true', imageS3Cidrs: '10.96.0.0/12', imageS3CredentialsSecret: 'minio-keys' },
   'dev, L7 only, hash by cookie': { ...DEV, edge: 'l7', loadBalancing: 'hash', hashBy: 'cookie' },

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Testing } from 'cdk8s';
 import { parse } from 'yaml';
-import { DASHBOARD_FILE, LeveeChart, resolveConfig, selectedMetrics } from '../../infra';
+import { DASHBOARD_FILE, EXEMPLAR_METRICS, LeveeChart, METRICS, resolveConfig, selectedMetrics } from '../../infra';
 import { all, find, manifestsFor } from './helpers';
 
 const ON = { monitoring: 'prometheus-operator' } as const;
@@ -116,6 +116,32 @@ describe('monitoring on (production)', () => {
     expect(metricsOf('Queue depth')).toEqual(['levee_queue_jobs']);
     expect(metricsOf('Oldest waiting job')).toEqual(['levee_queue_oldest_waiting_seconds']);
     expect(metricsOf('Job outcomes')).toEqual(['levee_jobs_total', 'levee_queue_stalled_jobs_total']);
+  });
+});
+
+describe('the dashboard and exemplars (tracing)', () => {
+  const panelsOf = (settings: Record<string, string>) =>
+    JSON.parse(find(manifestsFor({ ...ON, ...settings }), 'ConfigMap', 'levee-dashboard').data[DASHBOARD_FILE]).panels.filter((p: any) => p.type !== 'row');
+
+  test('the request-latency queries ask for exemplars (trace_id links to the trace), tracing on or off', () => {
+    for (const settings of [{}, { otlpEndpoint: 'http://otel-collector.observability:4318' }] as Record<string, string>[]) {
+      const latency = panelsOf(settings).find((p: any) => p.title === '/api latency');
+      expect(latency.targets.map((t: any) => [t.refId, t.exemplar])).toEqual([['A', true], ['B', true]]);
+    }
+  });
+
+  test('exactly the queries on levee_http_request_duration_seconds do; no other query asks for exemplars', () => {
+    expect(EXEMPLAR_METRICS).toEqual(['levee_http_request_duration_seconds']);
+    // The metric is a histogram of the catalog, the one the services attach trace_id exemplars to.
+    expect(METRICS.find((x) => x.name === EXEMPLAR_METRICS[0])?.type).toBe('histogram');
+    const targets = panelsOf({}).flatMap((p: any) => p.targets.map((t: any) => ({ panel: p.title, expr: t.expr, exemplar: t.exemplar })));
+    const withExemplars = targets.filter((t: any) => t.exemplar === true);
+    expect(withExemplars.map((t: any) => t.panel)).toEqual(['/api latency', '/api latency']);
+    for (const t of withExemplars) expect(selectedMetrics(t.expr)).toEqual(['levee_http_request_duration_seconds_bucket']);
+    for (const t of targets.filter((x: any) => x.exemplar !== true)) {
+      expect(t.exemplar).toBeUndefined();
+      expect(selectedMetrics(t.expr)).not.toContain('levee_http_request_duration_seconds_bucket');
+    }
   });
 });
 

@@ -18,6 +18,10 @@ const GPU = { modelGpus: '1', nodeProvisioner: 'karpenter' };
 const egressOf = (m: M, name: string) => byName(m, 'NetworkPolicy', name).spec.egress as any[];
 const envOf = (m: M, name: string) => container(m, name).env as any[];
 
+/** Tracing on: every Levee app exports spans (POD_NAME, then the OTEL_* variables). */
+const TRACING = { otlpEndpoint: 'http://otel-collector.observability:4318' };
+const moveToEnd = (env: any[], name: string) => env.push(...env.splice(env.findIndex((e) => e.name === name), 1));
+
 const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => void, settings?: Record<string, string>][] = [
   ['gpu', 'Deployment/levee/levee-model', 'a GPU request below its limit', (m) => (container(m, 'levee-model').resources.requests['nvidia.com/gpu'] = 0), GPU],
   ['gpu', 'Deployment/levee/levee-model', 'a GPU pod that tolerates no taint', (m) => delete pod(m, 'levee-model').tolerations, GPU],
@@ -30,6 +34,10 @@ const CASES: [rule: string, object: string, what: string, breakIt: (m: M) => voi
   ['image-store-egress', 'Deployment/levee/levee-worker', 'an endpoint on another port than the egress', (m) => envOf(m, 'levee-worker').push({ name: 'IMAGE_S3_ENDPOINT', value: 'http://minio.minio:9000' })],
   ['image-store-egress', 'Deployment/levee/levee-worker', 'no bucket', (m) => envOf(m, 'levee-worker').splice(envOf(m, 'levee-worker').findIndex((e) => e.name === 'IMAGE_S3_BUCKET'), 1)],
   ['no-literal-secrets', 'Deployment/levee/levee-media', "the object store's access key id written in the manifest", (m) => envOf(m, 'levee-media').push({ name: 'AWS_ACCESS_KEY_ID', value: 'AKIAEXAMPLE' })],
+  ['env-references', 'Deployment/levee/levee-gateway', 'OTEL_RESOURCE_ATTRIBUTES before the POD_NAME it expands', (m) => moveToEnd(envOf(m, 'levee-gateway'), 'POD_NAME'), TRACING],
+  ['env-references', 'Deployment/levee/levee-model', 'a trace resource that names a variable the container does not have', (m) => (envOf(m, 'levee-model').find((e) => e.name === 'OTEL_RESOURCE_ATTRIBUTES').value += ',k8s.node.name=$(NODE_NAME)'), TRACING],
+  ['env-references', 'StatefulSet/levee/levee-queue-sentinel', "the Sentinel's announced host before the POD_NAME it expands", (m) => moveToEnd(envOf(m, 'levee-queue-sentinel'), 'POD_NAME')],
+  ['env-references', 'Deployment/levee/levee-worker', 'an argument that refers to an undeclared variable', (m) => (container(m, 'levee-worker').args = ['--inspect=$(INSPECT_PORT)'])],
   ['pss-restricted', 'Deployment/levee/levee-gateway', 'a container may escalate privileges', (m) => delete container(m, 'levee-gateway').securityContext.allowPrivilegeEscalation],
   ['pss-restricted', 'Deployment/levee/levee-media', 'a container runs with a uid below 10000', (m) => (container(m, 'levee-media').securityContext.runAsUser = 1000) && (pod(m, 'levee-media').securityContext.runAsUser = 1000)],
   ['pss-restricted', 'Deployment/levee/levee-model', 'capabilities are not dropped', (m) => (container(m, 'levee-model').securityContext.capabilities = {})],
@@ -134,6 +142,12 @@ describe('policy', () => {
     expect(violations.filter((v) => v.rule === rule && v.object === object)).not.toEqual([]);
     // Only the rule under test complains (no collateral noise hides the real cause).
     expect([...new Set(violations.map((v) => v.rule))]).toEqual([rule]);
+  });
+
+  test('env-references: an escaped $$(VAR) is literal text, and a reference to a variable declared earlier is fine', () => {
+    const m = JSON.parse(JSON.stringify(manifestsFor({ ...BASE, ...TRACING })));
+    envOf(m, 'levee-media').push({ name: 'LITERAL', value: 'cost: $$(NOT_A_VARIABLE)' }, { name: 'HOST_OF_POD', value: '$(POD_NAME).levee' });
+    expect(checkPolicy(m)).toEqual([]);
   });
 
   test('every rule has at least one case that proves it fires', () => {

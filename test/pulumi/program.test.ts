@@ -83,6 +83,18 @@ const CASES: readonly Case[] = [
     settings: { l7Provider: 'gateway-api', sharedGateway: 'edge-system/public', edge: 'l7' },
   },
   {
+    title: 'production with tracing (OTLP over gRPC to a collector, every trace, the collector pods by label, a port of their own)',
+    stack: 'production',
+    config: {
+      'levee:otlpEndpoint': 'http://otel-collector.observability:4317', 'levee:otlpProtocol': 'grpc', 'levee:traceSamplingRatio': '1',
+      'levee:otlpPodLabels': 'app.kubernetes.io/name=opentelemetry-collector,app.kubernetes.io/component=gateway', 'levee:otlpPort': '14317',
+    },
+    settings: {
+      otlpEndpoint: 'http://otel-collector.observability:4317', otlpProtocol: 'grpc', traceSamplingRatio: '1',
+      otlpPodLabels: 'app.kubernetes.io/name=opentelemetry-collector,app.kubernetes.io/component=gateway', otlpPort: '14317',
+    },
+  },
+  {
     title: 'production with monitoring (prometheus-operator), selector labels and a threshold',
     stack: 'production',
     config: { 'levee:monitoring': 'prometheus-operator', 'levee:monitoringLabels': 'release=kube-prometheus-stack', 'levee:alertOldestJobMinutes': '20' },
@@ -315,6 +327,25 @@ describe.each(CASES)('pulumi up for $title', ({ stack, config, settings }) => {
       const target = policy.manifest.kind === 'ClientTrafficPolicy' ? resource('Gateway', 'levee') : resource('HTTPRoute', 'levee');
       expect(policy.dependsOn).toContain(target);
     }
+  });
+});
+
+describe('tracing through stack config', () => {
+  test('levee:otlp* put the OTEL_* variables on the registered app Deployments and open the collector port, and nothing without them', async () => {
+    const config = { 'levee:otlpEndpoint': 'http://otel-collector.observability:4317', 'levee:otlpProtocol': 'grpc', 'levee:traceSamplingRatio': '1', 'levee:otlpPort': '14317' };
+    const inputsOf = (rs: readonly Registration[], type: string, name: string) => unwrapSecrets(rs.find((r) => r.type === type && r.name === name)!.inputs) as any;
+    const on = (await runProgram('production', config)).recorder.registrations;
+    for (const app of ['levee-gateway', 'levee-media', 'levee-model', 'levee-worker', 'levee-webhooks']) {
+      const env = inputsOf(on, 'kubernetes:apps/v1:Deployment', `levee/${app}`).spec.template.spec.containers[0].env as { name: string; value?: string }[];
+      const value = (n: string) => env.find((e) => e.name === n)?.value;
+      expect([value('OTEL_EXPORTER_OTLP_ENDPOINT'), value('OTEL_EXPORTER_OTLP_PROTOCOL'), value('OTEL_TRACES_SAMPLER_ARG'), value('OTEL_SERVICE_NAME')]).toEqual([
+        'http://otel-collector.observability:4317', 'grpc', '1', app,
+      ]);
+      const egress = inputsOf(on, 'kubernetes:networking.k8s.io/v1:NetworkPolicy', `levee/${app}`).spec.egress as { ports?: { port: number }[] }[];
+      expect(egress.flatMap((r) => r.ports ?? []).map((p) => p.port)).toContain(14317);
+    }
+    const off = (await runProgram('production', {})).recorder.registrations;
+    expect(JSON.stringify(off.filter((r) => r.type.startsWith('kubernetes:')).map((r) => unwrapSecrets(r.inputs)))).not.toContain('OTEL_');
   });
 });
 

@@ -71,6 +71,13 @@ const INVALID: readonly InvalidCase[] = [
     settings: { loadBalancing: 'hash', hashBy: 'cookie' },
   },
   { title: 'an image pinned to latest', stack: 'production', config: { 'levee:imageTag': 'latest' }, settings: { imageTag: 'latest' } },
+  { title: 'a tracing protocol without an OTLP endpoint', stack: 'production', config: { 'levee:otlpProtocol': 'grpc' }, settings: { otlpProtocol: 'grpc' } },
+  {
+    title: 'an OTLP endpoint that is not an http(s) URL',
+    stack: 'production',
+    config: { 'levee:otlpEndpoint': 'otel-collector.observability:4317' },
+    settings: { otlpEndpoint: 'otel-collector.observability:4317' },
+  },
   { title: 'a misspelled setting', stack: 'production', config: { 'levee:gatewayReplicas': '3' }, settings: { gatewayReplicas: '3' } },
 ];
 

@@ -9,6 +9,7 @@ import { AVAILABILITY_RULES } from './availability';
 import { CREDENTIAL_RULES } from './credentials';
 import { EDGE_RULES } from './edge';
 import { EGRESS_RULES } from './egress';
+import { ENVIRONMENT_RULES } from './environment';
 import { GPU_RULES } from './gpu';
 import { IMAGE_RULES } from './images';
 import { MONITORING_RULES } from './monitoring';
@@ -21,7 +22,7 @@ export type { Rule } from '../manifests';
 
 export const RULES: readonly Rule[] = [
   ...POD_SECURITY_RULES, ...RESOURCE_RULES, ...IMAGE_RULES, ...AVAILABILITY_RULES,
-  ...NETWORK_RULES, ...REDIS_RULES, ...CREDENTIAL_RULES, ...MONITORING_RULES,
+  ...NETWORK_RULES, ...REDIS_RULES, ...CREDENTIAL_RULES, ...ENVIRONMENT_RULES, ...MONITORING_RULES,
   ...EDGE_RULES, ...EGRESS_RULES, ...GPU_RULES,
 ];
 
