@@ -36,7 +36,7 @@ export const SERVICES = [
   { name: 'worker', title: 'Worker', start: 'npm run start:worker', schema: workerEnvSchema, file: 'services/worker/src/settings.ts' },
   { name: 'webhooks', title: 'Webhook sender', start: 'npm run start:webhooks', schema: webhookSenderEnvSchema, file: 'services/worker/src/webhook-settings.ts' },
   { name: 'model', title: 'Model (the stand-in)', start: 'npm run start:model', schema: modelSettingsSchema, file: 'services/model/src/settings.ts' },
-  { name: 'tracing', title: 'Tracing (every service)', start: 'npm run start:*', schema: tracingSettingsSchema, file: 'services/shared/src/tracing-settings.ts' },
+  { name: 'tracing', title: 'Tracing (every service)', start: 'npm run start:gateway' + '`, `start:media`, `start:worker`, `start:webhooks`, `start:model', schema: tracingSettingsSchema, file: 'services/shared/src/tracing-settings.ts' },
 ] as const;
 
 export function settingsReference(): string {
