@@ -286,10 +286,18 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     await new Promise((r) => setTimeout(r, 200));
     return { styles: [{ id: 'sunset', name: 'Sunset', description: 'Warm purples, reds and golds.' }] };
   });
+  // The traced gateway's OTLP collector: takes the spans (OTLP/HTTP, protobuf) and drops them.
+  let otlpBytes = 0;
+  model.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer' }, (_req, body: Buffer, done) => done(null, body.length));
+  model.post('/v1/traces', async (request) => {
+    otlpBytes += request.body as number;
+    return {};
+  });
   try {
     const modelUrl = await model.listen({ port: 0, host: '127.0.0.1' });
-    const ports = await Promise.all(Array.from({ length: 11 }, () => freePort()));
-    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort, twinPort, oneRedisPort, peerOneRedisPort] = ports as [
+    const ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+    const [ceilingPort, gatewayPort, limitedPort, proxiedPort, peerGetPort, peerPostPort, floorPort, confirmedPort, twinPort, oneRedisPort, peerOneRedisPort, tracedPort] = ports as [
+      number,
       number,
       number,
       number,
@@ -346,8 +354,11 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     // A second gateway like the first: its POST against the first's is an A/A comparison, the
     // spread that two identical servers show in this run (on a shared 2-core VM, up to ±20%).
     const twin = unbound(twinPort);
-    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed, twin, oneRedis, peerOneRedis);
-    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed, twin, oneRedis, peerOneRedis].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
+    // The same gateway with tracing on, as LEVEE_OTLP_ENDPOINT turns it on: every request
+    // instrumented, 10% of them sampled and exported (Levee's default sampler), to the collector above.
+    const traced = unbound(tracedPort, { OTEL_EXPORTER_OTLP_ENDPOINT: modelUrl });
+    procs.push(gateway, limited, proxied, ceiling, peerGet, peerPost, floor, confirmed, twin, oneRedis, peerOneRedis, traced);
+    await Promise.all([gateway, limited, proxied, peerGet, peerPost, floor, confirmed, twin, oneRedis, peerOneRedis, traced].map((p) => p.waitHttp(Number(p.env.PORT), '/readyz')));
     await ceiling.waitHttp(ceilingPort, '/');
     await fetch(`http://127.0.0.1:${gatewayPort}/api/styles`); // loads the catalog: every later GET is a hit
     await fetch(`http://127.0.0.1:${proxiedPort}/api/styles`);
@@ -363,6 +374,7 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
     const POST = 'POST /api/images (enqueue)';
     const POST_400 = 'POST /api/images (enqueue), 400 connections';
     const PEER_POST_400 = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, 400 connections';
+    const TRACED = 'POST /api/images (enqueue), traced: OTLP export, 10% sampled';
     const TWIN = 'POST /api/images on a second, identical gateway (A/A: the noise of a comparison)';
     const ONE_REDIS = 'POST /api/images, queue and cache on one Redis';
     const PEER_ONE_REDIS = 'peer: Fastify + @fastify/rate-limit (Redis) + queue.add, on one Redis';
@@ -389,12 +401,19 @@ export async function runGatewayBench(): Promise<GatewayBenchRow[]> {
         // The same two at 400 connections: closer to a flood of many clients, and enough
         // requests in flight that neither server waits on Redis with nothing to do.
         { name: POST_400, group: 'post400', compare: [{ name: PEER_POST_400, label: 'the peer at 400' }], pid: gateway.pid, opts: { port: gatewayPort, path: '/api/images', ...post, connections: 400 } },
+        // Its own group: compared with the POST by the shares of their rounds' ceilings.
+        { name: TRACED, group: 'traced', target: '≥ 0.85 of the POST', compare: [{ name: POST, label: 'the untraced POST' }], pid: traced.pid, opts: { port: tracedPort, path: '/api/images', ...post } },
         { name: PEER_POST_400, group: 'post400', pid: peerPost.pid, opts: { port: peerPostPort, path: '/api/images', ...post, connections: 400 } },
         { name: '429 flood (one IP, limit 10/s)', target: '≥ 90% of ceiling; p99 ≤ 3× ceiling', pid: limited.pid, opts: { port: limitedPort, path: '/api/styles' } },
         { name: 'GET /api/styles, 50,000 client IPs under 10/s', pid: proxied.pid, opts: { port: proxiedPort, path: '/api/styles', distinctClients: 50_000 } },
       ],
       [admin, cacheAdmin],
     );
+    if (rows.some((r) => r.scenario === TRACED)) {
+      // Proof that the traced row traced: its spans reached the collector.
+      if (otlpBytes === 0) throw new Error('bench: the traced gateway exported no spans (tracing did not start)');
+      process.stderr.write(`bench: the traced gateway exported ${(otlpBytes / 1024 / 1024).toFixed(1)} MiB of spans (OTLP/HTTP protobuf)\n`);
+    }
     return rows;
   } finally {
     admin.disconnect();
