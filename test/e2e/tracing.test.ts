@@ -1,11 +1,13 @@
 /**
- * One trace per image, for real: a gateway, a worker and a model as processes with
- * OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP/HTTP receiver in this test (JSON protocol),
- * a private redis-server. The sampler is Levee's `parentbased_traceidratio` at 0, so only what
+ * One trace per image, for real: a gateway, a worker, a model and the webhook sender as
+ * processes with OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP/HTTP receiver in this test
+ * (JSON protocol), a private redis-server, images in s3rver, a webhook receiver on loopback. The sampler is Levee's `parentbased_traceidratio` at 0, so only what
  * a caller forces (a `traceparent` with flags 01) is kept: that proves the parent-based rule
  * and that sampling at 0 exports nothing, in the same run.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { request } from '../helpers/http';
@@ -13,6 +15,7 @@ import { OtlpReceiver, ReceivedSpan } from '../helpers/otlp-receiver';
 import { freePort } from '../helpers/ports';
 import { ServiceProcess } from '../helpers/processes';
 import { RedisServer } from '../helpers/redis-server';
+import { S3Server } from '../helpers/s3-server';
 import { until } from '../helpers/wait';
 
 jest.setTimeout(90_000);
@@ -20,6 +23,11 @@ jest.setTimeout(90_000);
 const ROOT = path.resolve(__dirname, '../..');
 let redis: RedisServer;
 let receiver: OtlpReceiver;
+let s3: S3Server;
+/** The webhook receiver: the traceparent header of each delivery it got. */
+let hooks: http.Server;
+const hookTraceparents: string[] = [];
+const SECRET = `whsec_${Buffer.from('levee-e2e-tracing-secret-32-bytes').toString('base64')}`;
 const procs: ServiceProcess[] = [];
 let gatewayPort: number;
 let gatewayMetricsPort: number;
@@ -33,8 +41,15 @@ function traceparent(sampled = true): { traceId: string; parentId: string; heade
 }
 
 beforeAll(async () => {
-  [redis, receiver] = await Promise.all([RedisServer.start(), OtlpReceiver.start()]);
-  const [modelPort, workerPort] = await Promise.all([freePort(), freePort()]);
+  [redis, receiver, s3] = await Promise.all([RedisServer.start(), OtlpReceiver.start(), S3Server.start(['levee-traces'])]);
+  hooks = http.createServer((req, res) => {
+    hookTraceparents.push(String(req.headers.traceparent ?? ''));
+    req.resume().on('end', () => res.writeHead(204).end());
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
+  // The receiver is plain HTTP on loopback and a test port: opened as a private deployment would.
+  const webhookPolicy = { WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_PORTS: String((hooks.address() as AddressInfo).port) };
+  const [modelPort, workerPort, senderPort] = await Promise.all([freePort(), freePort(), freePort()]);
   [gatewayPort, gatewayMetricsPort] = await Promise.all([freePort(), freePort()]);
   const otel = {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
@@ -45,15 +60,17 @@ beforeAll(async () => {
   };
   const modelUrl = `http://127.0.0.1:${modelPort}`;
   const model = new ServiceProcess('model', { ...otel, PORT: String(modelPort), HOST: '127.0.0.1' });
-  const gateway = new ServiceProcess('gateway', { ...otel, PORT: String(gatewayPort), HOST: '127.0.0.1', METRICS_PORT: String(gatewayMetricsPort), REDIS_URL: redis.url, MODEL_URL: modelUrl, SHUTDOWN_DELAY_SECONDS: '0', RATE_LIMIT_PER_SECOND: '3' });
-  const worker = new ServiceProcess('worker', { ...otel, REDIS_URL: redis.url, MODEL_URL: modelUrl, METRICS_PORT: String(workerPort) });
-  procs.push(model, gateway, worker);
-  await Promise.all([model.waitHttp(modelPort, '/readyz'), gateway.waitHttp(gatewayPort, '/readyz'), worker.waitHttp(workerPort, '/readyz')]);
+  const gateway = new ServiceProcess('gateway', { ...otel, ...webhookPolicy, ...s3.env(), PORT: String(gatewayPort), HOST: '127.0.0.1', METRICS_PORT: String(gatewayMetricsPort), REDIS_URL: redis.url, MODEL_URL: modelUrl, SHUTDOWN_DELAY_SECONDS: '0', RATE_LIMIT_PER_SECOND: '3' });
+  const worker = new ServiceProcess('worker', { ...otel, ...s3.env(), REDIS_URL: redis.url, MODEL_URL: modelUrl, METRICS_PORT: String(workerPort) });
+  const sender = new ServiceProcess('webhooks', { ...otel, ...webhookPolicy, WEBHOOK_SECRET: SECRET, REDIS_URL: redis.url, METRICS_PORT: String(senderPort) }, 'services/worker/src/webhooks-server.ts');
+  procs.push(model, gateway, worker, sender);
+  await Promise.all([model.waitHttp(modelPort, '/readyz'), gateway.waitHttp(gatewayPort, '/readyz'), worker.waitHttp(workerPort, '/readyz'), sender.waitHttp(senderPort, '/readyz')]);
 });
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
-  await Promise.all([redis?.stop(), receiver?.stop()]);
+  hooks?.close();
+  await Promise.all([redis?.stop(), receiver?.stop(), s3?.stop()]);
 });
 
 /** Waits until the trace holds spans of every service named, and a moment more for stragglers. */
@@ -70,14 +87,15 @@ function ancestors(span: ReceivedSpan, spans: ReceivedSpan[]): ReceivedSpan[] {
   return out;
 }
 
-test('one POST with a sampled traceparent: spans from the gateway, the worker and the model in that trace, parented through the queue, with the queue wait', async () => {
+test('one POST with a sampled traceparent: spans from the gateway, the worker, the model and the webhook sender in that trace, parented through the queue, with the queue wait, the upload and the delivery', async () => {
   const tp = traceparent();
-  const accepted = await request(gatewayPort, '/api/images', { headers: { traceparent: tp.header }, body: { prompt: 'a traced lighthouse', width: 64, height: 64 } });
+  const webhookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
+  const accepted = await request(gatewayPort, '/api/images', { headers: { traceparent: tp.header }, body: { prompt: 'a traced lighthouse', width: 64, height: 64, webhookUrl } });
   expect(accepted.status).toBe(202);
   const id = accepted.json.id as string;
   await until(async () => (await request(gatewayPort, `/api/images/${id}`)).json.status === 'completed', 20_000, 'the job to complete');
 
-  const spans = await traceOf(tp.traceId, ['levee-gateway', 'levee-worker', 'levee-model'], 'spans of all three services');
+  const spans = await traceOf(tp.traceId, ['levee-gateway', 'levee-worker', 'levee-model', 'levee-webhooks'], 'spans of all four services');
   if (process.env.PRINT_TRACE) console.log(spans.map((s) => `${s.service} ${s.kind} ${s.name} ${s.spanId} <- ${s.parentSpanId}`).join('\n'));
   // The gateway continues the caller's trace: its server span's parent is the caller's span.
   const post = spans.find((s) => s.service === 'levee-gateway' && s.kind === 2 && s.attributes['levee.job.id'] === id)!;
@@ -107,7 +125,29 @@ test('one POST with a sampled traceparent: spans from the gateway, the worker an
   expect(chain[0]!.kind).toBe(3);
   // Redis calls appear as spans of the job (ioredis instrumentation).
   expect(spans.some((s) => s.service === 'levee-worker' && (s.attributes['db.system'] === 'redis' || s.attributes['db.system.name'] === 'redis'))).toBe(true);
-  // Resource attributes from OTEL_RESOURCE_ATTRIBUTES, and never the client's address in Levee's attributes.
+  // The PNG's upload to the store is a span of the job (AWS SDK instrumentation).
+  const upload = spans.find((s) => s.service === 'levee-worker' && s.attributes['rpc.service'] === 'S3' && s.attributes['rpc.method'] === 'PutObject')!;
+  expect(upload).toBeDefined();
+  expect(ancestors(upload, spans)).toContain(processSpan);
+  // The webhook: its delivery job descends from the render job, and its POST is a client span
+  // whose traceparent the receiver got.
+  const delivery = spans.find((s) => s.service === 'levee-webhooks' && s.kind === 5)!;
+  expect(delivery).toBeDefined();
+  expect(ancestors(delivery, spans)).toContain(processSpan);
+  expect(delivery.attributes['levee.job.id']).toBe(id);
+  const hookPost = spans.find((s) => s.service === 'levee-webhooks' && s.kind === 3 && s.name === 'POST')!;
+  expect(hookPost).toBeDefined();
+  expect(ancestors(hookPost, spans)).toContain(delivery);
+  expect(hookTraceparents).toContain(`00-${tp.traceId}-${hookPost.spanId}-01`);
+  // Resource attributes from OTEL_RESOURCE_ATTRIBUTES, on every service's spans.
+  for (const s of [post, processSpan, render, delivery]) expect(s.resource['deployment.environment.name']).toBe('e2e');
+  // No prompt anywhere in the trace, and Redis spans name their command only (their arguments
+  // would carry the prompt in a job's data and the client's address in a rate-limit key).
+  const redisSpans = spans.filter((s) => s.attributes['db.system'] === 'redis' || s.attributes['db.system.name'] === 'redis');
+  expect(redisSpans.length).toBeGreaterThan(3);
+  for (const r of redisSpans) expect(String(r.attributes['db.statement'] ?? r.attributes['db.query.text'])).toMatch(/^[a-z]+$/);
+  for (const s of spans) for (const v of Object.values(s.attributes)) expect(String(v)).not.toContain('a traced lighthouse');
+  // Never the client's address in Levee's attributes.
   for (const s of spans.filter((x) => x.service === 'levee-gateway')) {
     for (const [k, v] of Object.entries(s.attributes)) if (k.startsWith('levee.')) expect(String(v)).not.toContain('127.0.0.1');
   }

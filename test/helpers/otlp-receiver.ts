@@ -15,6 +15,8 @@ export interface ReceivedSpan {
   /** 1 internal, 2 server, 3 client, 4 producer, 5 consumer */
   kind: number;
   attributes: Record<string, string | number | boolean>;
+  /** The resource's attributes (service.name, OTEL_RESOURCE_ATTRIBUTES, …). */
+  resource: Record<string, string | number | boolean>;
 }
 
 interface OtlpValue {
@@ -66,10 +68,11 @@ export class OtlpReceiver {
 
   private take(body: OtlpBody): void {
     for (const rs of body.resourceSpans ?? []) {
-      const service = String(attrs(rs.resource?.attributes)['service.name'] ?? '');
+      const resource = attrs(rs.resource?.attributes);
+      const service = String(resource['service.name'] ?? '');
       for (const ss of rs.scopeSpans ?? []) {
         for (const s of ss.spans ?? []) {
-          this.spans.push({ service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId || undefined, name: s.name, kind: s.kind, attributes: attrs(s.attributes) });
+          this.spans.push({ service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId || undefined, name: s.name, kind: s.kind, attributes: attrs(s.attributes), resource });
         }
       }
     }

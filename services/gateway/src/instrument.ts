@@ -4,4 +4,4 @@
  */
 import { startTracingOrExit } from '../../shared/src/tracing';
 
-startTracingOrExit('gateway');
+startTracingOrExit('gateway', { ownRequestSpans: true });

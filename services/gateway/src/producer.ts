@@ -8,7 +8,7 @@ import { CANCELLED, IDEMPOTENCY_SECONDS, JobOutcome, RENDER_JOB, RENDER_JOB_OPTI
 import { idempotencyKey, outcomeKey } from '../../shared/src/keys';
 import { duplicateRedis } from '../../shared/src/redis';
 import { ReplicaAckError, ReplicatedWrites } from '../../shared/src/replication';
-import { activeContext, queueTelemetry, withContext } from '../../shared/src/tracing';
+import { activeContext, traceQueueWhenSampled, withContext } from '../../shared/src/tracing';
 import { finishedDocument, readWebhookState, StatusDocument } from '../../shared/src/webhooks';
 
 /** The queue holds QUEUE_MAX_WAITING jobs already: answer 503 instead of growing Redis. */
@@ -206,7 +206,8 @@ export class Producer {
    */
   private openQueue(connection: Redis): Queue {
     // With tracing on, each job carries its request's trace context (BullMQ telemetry).
-    const queue = new Queue(this.options.queueName, { connection, defaultJobOptions: RENDER_JOB_OPTIONS, ...queueTelemetry() });
+    const queue = new Queue(this.options.queueName, { connection, defaultJobOptions: RENDER_JOB_OPTIONS });
+    traceQueueWhenSampled(queue);
     queue.on('error', () => undefined); // connection errors surface per call as 503s
     queue.waitUntilReady().catch(() => {
       if (this.current === queue || this.writeQueue === queue) this.queueFailed = true;

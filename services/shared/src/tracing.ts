@@ -14,20 +14,24 @@
  * of its own: the service name `levee-<service>` and the sampler `parentbased_traceidratio`
  * at 0.1 (a sampled `traceparent` from the caller is always kept).
  */
-import type { Attributes, Context } from '@opentelemetry/api';
+import type { Attributes, Context, Tracer } from '@opentelemetry/api';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Telemetry } from 'bullmq';
 import { parseTracingSettings, type TracingSettings } from './tracing-settings';
 
 type Env = Record<string, string | undefined>;
 
-// Only @opentelemetry/api is loaded eagerly (a few small modules, no-ops without a provider).
+// The API (small, a no-op without a provider) is loaded once tracing starts, and kept: a
+// require() per call would resolve the module again on every request.
+let apiModule: typeof import('@opentelemetry/api') | undefined;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const api = (): typeof import('@opentelemetry/api') => require('@opentelemetry/api');
+const api = (): typeof import('@opentelemetry/api') => (apiModule ??= require('@opentelemetry/api') as typeof import('@opentelemetry/api'));
 
 let on = false;
 let bullmq: Telemetry | undefined;
 let current: Tracing | undefined;
+let entryTracer: Tracer | undefined;
 
 /** Whether this process exports traces. */
 export function tracingEnabled(): boolean {
@@ -49,7 +53,15 @@ export function tracingRequested(env: Env = process.env): boolean {
  * Starts the trace provider, its OTLP exporter and the instrumentations, when `env` sets an
  * endpoint; else returns undefined and loads nothing. A bad value throws, naming the variable.
  */
-export function startTracing(service: string, env: Env = process.env): Tracing | undefined {
+export interface TracingOptions {
+  /**
+   * The process makes its request spans itself ({@link traceRequest}): the HTTP instrumentation
+   * then leaves incoming requests alone. The gateway does, for its cost under a flood.
+   */
+  readonly ownRequestSpans?: boolean;
+}
+
+export function startTracing(service: string, env: Env = process.env, options: TracingOptions = {}): Tracing | undefined {
   if (!tracingRequested(env)) return undefined;
   const parsed = parseTracingSettings(env);
   if ('problems' in parsed) throw new Error(`Invalid settings:\n  - ${parsed.problems.join('\n  - ')}`);
@@ -59,7 +71,8 @@ export function startTracing(service: string, env: Env = process.env): Tracing |
   if (!env.OTEL_TRACES_SAMPLER && !env.OTEL_TRACES_SAMPLER_ARG) defaults.OTEL_TRACES_SAMPLER_ARG = '0.1';
   for (const [k, v] of Object.entries(defaults)) if (!process.env[k]) process.env[k] = v;
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { NodeTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const sdk = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  const { NodeTracerProvider, BatchSpanProcessor } = sdk;
   const { detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
   const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
@@ -71,28 +84,32 @@ export function startTracing(service: string, env: Env = process.env): Tracing |
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   const resource = resourceFromAttributes({ 'service.name': `levee-${service}` }).merge(detectResources({ detectors: [envDetector] }));
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporterFor(settings.protocol))] });
+  const provider = new NodeTracerProvider({ resource, sampler: samplerFor(sdk, settings, env), spanProcessors: [new BatchSpanProcessor(exporterFor(settings.protocol))] });
   provider.register();
   const quiet = new Set(['/healthz', '/readyz', '/metrics']);
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       // Probes and scrapes are not requests anyone traces.
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => quiet.has((req.url ?? '').split('?')[0]!) }),
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => quiet.has((req.url ?? '').split('?')[0]!), disableIncomingRequestInstrumentation: options.ownRequestSpans ?? false }),
       new UndiciInstrumentation(),
       // Redis commands inside a request or a job, never the background loops of BullMQ.
-      new IORedisInstrumentation({ requireParentSpan: true }),
+      // The statement is the command's name only: its arguments hold keys named after clients
+      // (the rate limiter's), prompts (a job's data) and images, none of which a trace may carry.
+      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
       new PinoInstrumentation(),
       new AwsInstrumentation({ suppressInternalInstrumentation: true }),
     ],
   });
   bullmq = new BullMQOtel({ tracerName: 'levee-bullmq' });
+  entryTracer = api().trace.getTracer('levee');
   on = true;
   current = {
     settings,
     shutdown: async () => {
       on = false;
       bullmq = undefined;
+      entryTracer = undefined;
       current = undefined;
       unregister();
       await provider.shutdown().catch(() => undefined);
@@ -106,6 +123,49 @@ export async function shutdownTracing(): Promise<void> {
   await current?.shutdown();
 }
 
+/**
+ * The sampler of the OTEL_TRACES_SAMPLER variables, with one rule of Levee's for the
+ * `parentbased_*` ones: a trace starts only at a request (a server span). A span without a
+ * parent of any other kind (a queue add outside any request, a job whose request was not
+ * sampled, BullMQ's own background work) is not sampled: such traces would be fragments.
+ */
+function samplerFor(sdk: typeof import('@opentelemetry/sdk-trace-node'), settings: TracingSettings, env: Env) {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler } = sdk;
+  const { SpanKind } = api();
+  const arg = env.OTEL_TRACES_SAMPLER_ARG || process.env.OTEL_TRACES_SAMPLER_ARG;
+  const ratio = arg ? Number(arg) : 1;
+  const base = (name: string) => (name.endsWith('always_on') ? new AlwaysOnSampler() : name.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio));
+  if (!settings.sampler.startsWith('parentbased_')) return base(settings.sampler);
+  const inner: import('@opentelemetry/sdk-trace-node').Sampler = base(settings.sampler);
+  const entriesOnly: import('@opentelemetry/sdk-trace-node').Sampler = {
+    shouldSample: (...args) => (args[3] === SpanKind.SERVER ? inner.shouldSample(...args) : { decision: SamplingDecision.NOT_RECORD }),
+    toString: () => `EntrySpansOnly{${inner.toString()}}`,
+  };
+  return new ParentBasedSampler({ root: entriesOnly });
+}
+
+/**
+ * A request's server span, made by Levee (see {@link TracingOptions.ownRequestSpans}): it
+ * continues the caller's `traceparent`, and only a sampled request runs with it in context;
+ * an unsampled one runs with no span at all, so Redis and the queue are not instrumented for
+ * it (the cost of tracing under a flood is that of the sampled share). Off: runs `handle`.
+ */
+export function traceRequest(request: IncomingMessage, response: ServerResponse, handle: () => void): void {
+  if (!entryTracer) return handle();
+  const { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode } = api();
+  const parent = request.headers.traceparent ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT;
+  const path = (request.url ?? '/').split('?')[0]!;
+  const span = entryTracer.startSpan(request.method ?? 'GET', { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method ?? 'GET', 'url.path': path } }, parent);
+  if (!span.isRecording()) return handle();
+  const end = () => {
+    span.setAttribute('http.response.status_code', response.statusCode);
+    if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  };
+  response.once('close', end);
+  context.with(trace.setSpan(parent, span), handle);
+}
+
 function exporterFor(protocol: TracingSettings['protocol']) {
   /* eslint-disable @typescript-eslint/no-require-imports */
   if (protocol === 'grpc') return new (require('@opentelemetry/exporter-trace-otlp-grpc') as typeof import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
@@ -117,6 +177,17 @@ function exporterFor(protocol: TracingSettings['protocol']) {
 /** BullMQ's `telemetry` option: the trace context travels in each job (undefined when off). */
 export function queueTelemetry(): { telemetry: Telemetry } | Record<string, never> {
   return bullmq ? { telemetry: bullmq } : {};
+}
+
+/**
+ * For a queue added to on a request's path: BullMQ traces an add (and puts the trace context in
+ * the job) only inside a sampled request, so an unsampled request's job costs nothing more.
+ * (BullMQ reads `opts.telemetry` on every operation.) Nothing when off.
+ */
+export function traceQueueWhenSampled(queue: { opts: { telemetry?: Telemetry } }): void {
+  if (!bullmq) return;
+  const telemetry = bullmq;
+  Object.defineProperty(queue.opts, 'telemetry', { configurable: true, enumerable: true, get: () => (api().trace.getActiveSpan()?.isRecording() ? telemetry : undefined) });
 }
 
 /** Sets attributes on the active span (the request's or the job's); nothing when off. */
@@ -133,9 +204,12 @@ export function nameRequestSpan(method: string, route: string): void {
   span?.setAttribute('http.route', route);
 }
 
-/** The active context, to resume later (a batched add); undefined when off. */
+/** The active context, to resume later (a batched add), when it holds a sampled span; else undefined. */
 export function activeContext(): Context | undefined {
-  return on ? api().context.active() : undefined;
+  if (!on) return undefined;
+  const { context, trace } = api();
+  const active = context.active();
+  return trace.getSpan(active)?.isRecording() ? active : undefined;
 }
 
 /** Runs `fn` in `ctx` when there is one. */
@@ -156,9 +230,9 @@ export function keyHash(key: string): string {
 }
 
 /** For a service entry, before anything else is loaded: starts tracing, or prints what is wrong and exits 78. */
-export function startTracingOrExit(service: string): Tracing | undefined {
+export function startTracingOrExit(service: string, options: TracingOptions = {}): Tracing | undefined {
   try {
-    return startTracing(service);
+    return startTracing(service, process.env, options);
   } catch (err) {
     process.stderr.write(`levee-${service}: ${(err as Error).message}\n`);
     process.exit(78); // EX_CONFIG, like every other invalid setting
