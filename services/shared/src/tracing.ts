@@ -32,6 +32,13 @@ let on = false;
 let bullmq: Telemetry | undefined;
 let current: Tracing | undefined;
 let entryTracer: Tracer | undefined;
+/**
+ * The share of new requests traced, when the sampler is ratio-based: {@link traceRequest}
+ * draws it itself before making any span, so an unsampled request costs one random number.
+ */
+let rootRatio: number | undefined;
+/** The attribute that tells the sampler the request was drawn already (and is kept). */
+const DRAWN = 'levee.sampling.drawn';
 
 /** Whether this process exports traces. */
 export function tracingEnabled(): boolean {
@@ -110,6 +117,7 @@ export function startTracing(service: string, env: Env = process.env, options: T
       on = false;
       bullmq = undefined;
       entryTracer = undefined;
+      rootRatio = undefined;
       current = undefined;
       unregister();
       await provider.shutdown().catch(() => undefined);
@@ -137,8 +145,10 @@ function samplerFor(sdk: typeof import('@opentelemetry/sdk-trace-node'), setting
   const base = (name: string) => (name.endsWith('always_on') ? new AlwaysOnSampler() : name.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratio));
   if (!settings.sampler.startsWith('parentbased_')) return base(settings.sampler);
   const inner: import('@opentelemetry/sdk-trace-node').Sampler = base(settings.sampler);
+  rootRatio = settings.sampler === 'parentbased_always_on' ? 1 : settings.sampler === 'parentbased_always_off' ? 0 : ratio;
   const entriesOnly: import('@opentelemetry/sdk-trace-node').Sampler = {
-    shouldSample: (...args) => (args[3] === SpanKind.SERVER ? inner.shouldSample(...args) : { decision: SamplingDecision.NOT_RECORD }),
+    shouldSample: (...args) =>
+      args[3] !== SpanKind.SERVER ? { decision: SamplingDecision.NOT_RECORD } : args[4]?.[DRAWN] ? { decision: SamplingDecision.RECORD_AND_SAMPLED } : inner.shouldSample(...args),
     toString: () => `EntrySpansOnly{${inner.toString()}}`,
   };
   return new ParentBasedSampler({ root: entriesOnly });
@@ -152,10 +162,14 @@ function samplerFor(sdk: typeof import('@opentelemetry/sdk-trace-node'), setting
  */
 export function traceRequest(request: IncomingMessage, response: ServerResponse, handle: () => void): void {
   if (!entryTracer) return handle();
+  // A new trace (no traceparent): drawn here, so the 90% not kept make no span at all.
+  const drawn = request.headers.traceparent === undefined && rootRatio !== undefined;
+  if (drawn && !(Math.random() < rootRatio!)) return handle();
   const { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode } = api();
-  const parent = request.headers.traceparent ? propagation.extract(ROOT_CONTEXT, request.headers) : ROOT_CONTEXT;
+  const parent = drawn ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, request.headers);
   const path = (request.url ?? '/').split('?')[0]!;
-  const span = entryTracer.startSpan(request.method ?? 'GET', { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method ?? 'GET', 'url.path': path } }, parent);
+  const attributes = { 'http.request.method': request.method ?? 'GET', 'url.path': path, ...(drawn ? { [DRAWN]: true } : {}) };
+  const span = entryTracer.startSpan(request.method ?? 'GET', { kind: SpanKind.SERVER, attributes }, parent);
   if (!span.isRecording()) return handle();
   const end = () => {
     span.setAttribute('http.response.status_code', response.statusCode);
