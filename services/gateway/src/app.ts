@@ -1,5 +1,5 @@
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
-import { traceRequest } from '../../shared/src/tracing';
+import { traceRequest, tracingEnabled } from '../../shared/src/tracing';
 import Fastify, { FastifyInstance, FastifyServerFactory, LogController, onRequestHookHandler } from 'fastify';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
@@ -223,12 +223,11 @@ export function guardedServer(answered: (request: IncomingMessage, response: Ser
       maxRequestsPerSocket: number;
     };
     if (options.https || options.http2) throw new Error('guardedServer makes plain HTTP/1.1 servers (TLS ends at the ingress); https and http2 are not supported');
+    const serve = (request: IncomingMessage, response: ServerResponse) => {
+      if (!answered(request, response)) handler(request, response);
+    };
     // With tracing on, each request runs in its own server span (when sampled): see traceRequest.
-    const server = createServer(options.http ?? {}, (request, response) =>
-      traceRequest(request, response, () => {
-        if (!answered(request, response)) handler(request, response);
-      }),
-    );
+    const server = createServer(options.http ?? {}, tracingEnabled() ? (request, response) => traceRequest(request, response, () => serve(request, response)) : serve);
     // What Fastify sets on the server it creates itself (lib/server.js).
     server.keepAliveTimeout = options.keepAliveTimeout;
     server.requestTimeout = options.requestTimeout;

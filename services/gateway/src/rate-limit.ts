@@ -168,7 +168,7 @@ export function registerRateLimit(app: FastifyInstance, options: RateLimitOption
         if (err instanceof RateLimiterRes) return settle(err);
         // Both Redis and the in-memory insurance failed: an unlimited request beats an outage.
         waiters[0].request.log.warn({ err }, 'rate limiter unavailable; requests admitted');
-        for (const w of waiters) w.done();
+        for (const w of waiters) withContext(w.context, w.done);
       });
     }
   };

@@ -13,10 +13,12 @@ const url = z.url({ protocol: /^https?$/, error: 'must be an http:// or https://
 
 /** Tracing, in every service (off unless an endpoint is set). */
 export const tracingSettingsSchema = z.object({
-  /** The OTLP endpoint (the collector's base URL: `/v1/traces` is added for the HTTP protocols); unset, tracing is off and nothing of the SDK loads. */
+  /** The OTLP endpoint (the collector's base URL: `/v1/traces` is added for the HTTP protocols). With neither endpoint variable set, tracing is off and nothing of the SDK loads. */
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
-  /** The full URL of the traces endpoint, used as is; overrides OTEL_EXPORTER_OTLP_ENDPOINT for traces. */
+  /** The full URL of the traces endpoint, used as is; overrides OTEL_EXPORTER_OTLP_ENDPOINT for traces (and turns tracing on by itself). */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url.optional(),
+  /** `true` turns tracing off whatever the endpoints say. */
+  OTEL_SDK_DISABLED: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   /** How spans are sent. */
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(OTLP_PROTOCOLS, { error: `must be one of ${OTLP_PROTOCOLS.join(', ')}` }).default('http/protobuf'),
   /** How spans are sent, for traces only (overrides OTEL_EXPORTER_OTLP_PROTOCOL). */

@@ -16,7 +16,7 @@
  */
 import type { Attributes, Context, Tracer } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Telemetry } from 'bullmq';
 import { parseTracingSettings, type TracingSettings } from './tracing-settings';
 
@@ -31,6 +31,10 @@ const api = (): typeof import('@opentelemetry/api') => (apiModule ??= require('@
 let on = false;
 let bullmq: Telemetry | undefined;
 let current: Tracing | undefined;
+/** How long a shutdown waits for the last spans to leave. */
+const SHUTDOWN_MS = 3000;
+/** Per process: a client key's hash in a span cannot be reversed by hashing every address. */
+const KEY_SALT = randomBytes(16);
 let entryTracer: Tracer | undefined;
 /**
  * The share of new requests traced, when the sampler is ratio-based: {@link traceRequest}
@@ -39,6 +43,8 @@ let entryTracer: Tracer | undefined;
 let rootRatio: number | undefined;
 /** The attribute that tells the sampler the request was drawn already (and is kept). */
 const DRAWN = 'levee.sampling.drawn';
+/** Probes and scrapes: never traced. */
+const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Whether this process exports traces. */
 export function tracingEnabled(): boolean {
@@ -91,14 +97,13 @@ export function startTracing(service: string, env: Env = process.env, options: T
   /* eslint-enable @typescript-eslint/no-require-imports */
 
   const resource = resourceFromAttributes({ 'service.name': `levee-${service}` }).merge(detectResources({ detectors: [envDetector] }));
-  const provider = new NodeTracerProvider({ resource, sampler: samplerFor(sdk, settings, env), spanProcessors: [new BatchSpanProcessor(exporterFor(settings.protocol))] });
+  const provider = new NodeTracerProvider({ resource, sampler: samplerFor(sdk, settings, env), spanProcessors: [redacting(new BatchSpanProcessor(exporterFor(settings.protocol)))] });
   provider.register();
-  const quiet = new Set(['/healthz', '/readyz', '/metrics']);
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       // Probes and scrapes are not requests anyone traces.
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => quiet.has((req.url ?? '').split('?')[0]!), disableIncomingRequestInstrumentation: options.ownRequestSpans ?? false }),
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => QUIET.has((req.url ?? '').split('?')[0]!), disableIncomingRequestInstrumentation: options.ownRequestSpans ?? false }),
       new UndiciInstrumentation(),
       // Redis commands inside a request or a job, never the background loops of BullMQ.
       // The statement is the command's name only: its arguments hold keys named after clients
@@ -120,7 +125,11 @@ export function startTracing(service: string, env: Env = process.env, options: T
       rootRatio = undefined;
       current = undefined;
       unregister();
-      await provider.shutdown().catch(() => undefined);
+      // Bounded: an unreachable collector must not eat the pod's grace period (the exporter
+      // itself waits up to 10 s); the spans still buffered then are lost.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([provider.shutdown().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_MS).unref()))]);
+      clearTimeout(timer);
     },
   };
   return current;
@@ -129,6 +138,35 @@ export function startTracing(service: string, env: Env = process.env, options: T
 /** Exports the spans still buffered and stops tracing: the last step of a shutdown (a no-op when off). */
 export async function shutdownTracing(): Promise<void> {
   await current?.shutdown();
+}
+
+/** What the HTTP instrumentations record of a person: the client's address and user agent. */
+const PERSONAL = ['client.address', 'http.client_ip', 'user_agent.original', 'http.user_agent'];
+
+/**
+ * Spans leave without what identifies a person (the end user's address, from X-Forwarded-For,
+ * and user agent), and a client span's URL keeps only its origin: a webhook receiver's path or
+ * query may hold a secret token.
+ */
+function redacting(next: import('@opentelemetry/sdk-trace-node').SpanProcessor): import('@opentelemetry/sdk-trace-node').SpanProcessor {
+  const { SpanKind } = api();
+  return {
+    onStart: (span, ctx) => next.onStart(span, ctx),
+    onEnd: (span) => {
+      const attributes = span.attributes as Record<string, unknown>;
+      for (const k of PERSONAL) delete attributes[k];
+      if (span.kind === SpanKind.CLIENT) {
+        for (const k of ['url.full', 'http.url']) {
+          const url = attributes[k];
+          if (typeof url === 'string' && URL.canParse(url)) attributes[k] = new URL(url).origin;
+        }
+        for (const k of ['url.path', 'url.query', 'http.target']) delete attributes[k];
+      }
+      next.onEnd(span);
+    },
+    forceFlush: () => next.forceFlush(),
+    shutdown: () => next.shutdown(),
+  };
 }
 
 /**
@@ -162,6 +200,7 @@ function samplerFor(sdk: typeof import('@opentelemetry/sdk-trace-node'), setting
  */
 export function traceRequest(request: IncomingMessage, response: ServerResponse, handle: () => void): void {
   if (!entryTracer) return handle();
+  if (QUIET.has((request.url ?? '').split('?')[0]!)) return handle(); // probes are not traced
   // A new trace (no traceparent): drawn here, so the 90% not kept make no span at all.
   const drawn = request.headers.traceparent === undefined && rootRatio !== undefined;
   if (drawn && !(Math.random() < rootRatio!)) return handle();
@@ -218,12 +257,12 @@ export function nameRequestSpan(method: string, route: string): void {
   span?.setAttribute('http.route', route);
 }
 
-/** The active context, to resume later (a batched add), when it holds a sampled span; else undefined. */
+/**
+ * The active context, to resume later (a batched rate-limit check or add runs in the context
+ * of the turn's first request: each waiter must resume in its own, span or none); undefined when off.
+ */
 export function activeContext(): Context | undefined {
-  if (!on) return undefined;
-  const { context, trace } = api();
-  const active = context.active();
-  return trace.getSpan(active)?.isRecording() ? active : undefined;
+  return on ? api().context.active() : undefined;
 }
 
 /** Runs `fn` in `ctx` when there is one. */
@@ -238,9 +277,13 @@ export function sampledTraceId(): string | undefined {
   return ctx && ctx.traceFlags & 1 ? ctx.traceId : undefined;
 }
 
-/** A client key as a span may carry it: a hash, never the address (16 hex digits of SHA-256). */
+/**
+ * A client key as a span may carry it: never the address, and not a plain hash of it either
+ * (every IPv4 address can be hashed in minutes): an HMAC under a key of this process, 16 hex
+ * digits. It groups one client's requests within a pod's traces.
+ */
 export function keyHash(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+  return createHmac('sha256', KEY_SALT).update(key).digest('hex').slice(0, 16);
 }
 
 /** For a service entry, before anything else is loaded: starts tracing, or prints what is wrong and exits 78. */

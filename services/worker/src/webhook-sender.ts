@@ -146,6 +146,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         if (err.name === 'AbortError' || err.code === 'ABORT_ERR') reject(new Error(`no answer within ${timeoutMs} ms`));
         else reject(err);
       });
+      // A receiver is a third party: no trace context leaves for it (tracing on).
+      req.removeHeader('traceparent');
+      req.removeHeader('tracestate');
       req.end(body);
     });
   }
