@@ -278,10 +278,12 @@ export class Producer {
    */
   async status(id: string): Promise<JobStatus | undefined> {
     await this.ensureConnected();
+    // The state first, then the job: read the other way round, a job finishing in between
+    // showed `completed` with the attempts (and finish time) it had while still active.
+    const state = await this.withTimeout(this.queue.getJobState(id));
+    if (state === 'unknown') return this.finishedStatus(id);
     const job = await this.withTimeout(Job.fromId<RenderRequest>(this.queue, id));
     if (!job) return this.finishedStatus(id);
-    const state = await this.withTimeout(job.getState());
-    if (state === 'unknown') return this.finishedStatus(id);
     const cancelled = state === 'failed' && job.failedReason === CANCELLED;
     const status: PublicJobStatus = cancelled ? 'cancelled' : state === 'active' || state === 'completed' || state === 'failed' ? state : 'queued';
     const result: JobStatus = { id, status, attempts: job.attemptsMade, createdAt: new Date(job.timestamp).toISOString() };
