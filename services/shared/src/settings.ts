@@ -1,36 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_DRAIN_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT_MS } from './http-server';
+import { type Env, parseSettings, SettingsError } from './settings-parse';
 
-/**
- * Settings come from the environment, validated once at start-up. A bad value stops the
- * process with a message that names the variable, the value and what is allowed.
- */
-export class SettingsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid settings:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'SettingsError';
-  }
-}
-
-export type Env = Record<string, string | undefined>;
-
-/** Parses `env` against a zod object schema whose keys are the variable names. */
-export function parseSettings<S extends z.ZodObject>(schema: S, env: Env = process.env): z.infer<S> {
-  const input: Record<string, string | undefined> = {};
-  for (const key of Object.keys(schema.shape)) {
-    const value = env[key];
-    // An empty variable means "not set", as in most twelve-factor apps.
-    input[key] = value === undefined || value === '' ? undefined : value;
-  }
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  throw new SettingsError(
-    result.error.issues.map((issue) => {
-      const key = String(issue.path[0]);
-      return `${key}=${JSON.stringify(input[key] ?? '')}: ${issue.message}`;
-    }),
-  );
-}
+export { parseSettings, SettingsError, type Env } from './settings-parse';
 
 /** Like parseSettings, but prints the problem and exits: for process entry points only. */
 export function loadSettingsOrExit<S extends z.ZodObject>(schema: S, service: string, env: Env = process.env): z.infer<S> {

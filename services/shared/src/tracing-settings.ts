@@ -38,12 +38,7 @@ export interface TracingSettings {
   readonly sampler: (typeof TRACES_SAMPLERS)[number];
 }
 
-/** Parses the variables: the settings Levee acts on, or the problems, one per variable. */
-export function parseTracingSettings(env: Record<string, string | undefined>): TracingSettings | { problems: string[] } {
-  const input: Record<string, string | undefined> = {};
-  for (const key of Object.keys(tracingSettingsSchema.shape)) input[key] = env[key] === '' ? undefined : env[key];
-  const result = tracingSettingsSchema.safeParse(input);
-  if (!result.success) return { problems: result.error.issues.map((i) => `${String(i.path[0])}=${JSON.stringify(input[String(i.path[0])] ?? '')}: ${i.message}`) };
-  const v = result.data;
+/** What Levee acts on, from the parsed variables (see {@link tracingSettingsSchema}). */
+export function tracingSettings(v: z.infer<typeof tracingSettingsSchema>): TracingSettings {
   return { protocol: v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? v.OTEL_EXPORTER_OTLP_PROTOCOL, sampler: v.OTEL_TRACES_SAMPLER };
 }

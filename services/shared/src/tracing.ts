@@ -18,7 +18,8 @@ import type { Attributes, Context, Tracer } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Telemetry } from 'bullmq';
-import { parseTracingSettings, type TracingSettings } from './tracing-settings';
+import { parseSettings } from './settings-parse';
+import { tracingSettings, tracingSettingsSchema, type TracingSettings } from './tracing-settings';
 
 type Env = Record<string, string | undefined>;
 
@@ -76,9 +77,7 @@ export interface TracingOptions {
 
 export function startTracing(service: string, env: Env = process.env, options: TracingOptions = {}): Tracing | undefined {
   if (!tracingRequested(env)) return undefined;
-  const parsed = parseTracingSettings(env);
-  if ('problems' in parsed) throw new Error(`Invalid settings:\n  - ${parsed.problems.join('\n  - ')}`);
-  const settings = parsed;
+  const settings = tracingSettings(parseSettings(tracingSettingsSchema, env)); // a SettingsError names the variable
   // The SDK reads these from process.env: give it Levee's defaults where none is set.
   const defaults: Record<string, string> = { OTEL_SERVICE_NAME: `levee-${service}`, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' };
   if (!env.OTEL_TRACES_SAMPLER && !env.OTEL_TRACES_SAMPLER_ARG) defaults.OTEL_TRACES_SAMPLER_ARG = '0.1';
