@@ -61,11 +61,11 @@ interface Answer {
 /**
  * One request. A `429` is waited out (Retry-After, up to 3 times) as a polite client would,
  * so the smoke test's own requests never trip a small limit; the burst check asks for the
- * 429 itself (`retry429: false`).
+ * 429 itself (`retry429: false`). The answer's body is left unread.
  */
-async function call(url: string, init: RequestInit & { timeoutMs: number; retry429?: boolean }): Promise<Answer> {
-  let res: Response;
+export async function politeFetch(url: string, init: RequestInit & { timeoutMs: number; retry429?: boolean }): Promise<Response> {
   for (let attempt = 0; ; attempt++) {
+    let res: Response;
     try {
       res = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs), redirect: 'manual' });
     } catch (err) {
@@ -73,10 +73,15 @@ async function call(url: string, init: RequestInit & { timeoutMs: number; retry4
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
       throw new Unreachable(`${init.method ?? 'GET'} ${url}: ${why}`);
     }
-    if (res.status !== 429 || init.retry429 === false || attempt === 3) break;
+    if (res.status !== 429 || init.retry429 === false || attempt === 3) return res;
     await res.arrayBuffer();
     await sleep(Math.min(Number(res.headers.get('retry-after') ?? 1), 10) * 1000);
   }
+}
+
+/** One request through {@link politeFetch}, its body read. */
+async function call(url: string, init: RequestInit & { timeoutMs: number; retry429?: boolean }): Promise<Answer> {
+  const res = await politeFetch(url, init);
   const body = Buffer.from(await res.arrayBuffer());
   return {
     status: res.status,
@@ -231,7 +236,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
         // The stream ends by itself after the final document; the deadline only bounds a broken one.
         let res: Response;
         try {
-          res = await fetch(`${api}/api/images/${id}/events`, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(renderTimeoutMs) });
+          res = await politeFetch(`${api}/api/images/${id}/events`, { headers: { accept: 'text/event-stream' }, timeoutMs: renderTimeoutMs });
         } catch (err) {
           return fail(`GET events: ${(err as Error).message}`);
         }
