@@ -11,7 +11,7 @@ let url: string;
 let seen: number[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = createServer((_req, res) => {
     seen.push(Date.now());
     if (seen.length === 1) {
       res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/problem+json' }).end('{"status":429}');
