@@ -227,7 +227,7 @@ export function guardedServer(answered: (request: IncomingMessage, response: Ser
       if (!answered(request, response)) handler(request, response);
     };
     // With tracing on, each request runs in its own server span (when sampled): see traceRequest.
-    const server = createServer(options.http ?? {}, tracingEnabled() ? (request, response) => traceRequest(request, response, () => serve(request, response)) : serve);
+    const server = createServer(options.http ?? {}, tracingEnabled() ? (request, response) => traceRequest(request, response, serve) : serve);
     // What Fastify sets on the server it creates itself (lib/server.js).
     server.keepAliveTimeout = options.keepAliveTimeout;
     server.requestTimeout = options.requestTimeout;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify';
+import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { Counter, Metric, Registry } from 'prom-client';
 import { errorRecorders, PROBLEM_SERVER_OPTIONS, RawResponseRecorder } from './framework-errors';
@@ -98,22 +98,16 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): {
     } catch {
       // a route only Fastify can tell apart (by constraints): raw answers to it count as "unmatched"
     }
+    // With tracing on (decided at start-up), the request's span, still open here (it ends on
+    // 'close', after this 'finish'), is named after its route.
+    const route = tracingEnabled() ? routeOptions.url : undefined;
     const hook: onResponseHookHandler = (request, reply, done) => {
+      if (route) nameRequestSpan(request.method, route);
       record(request.method, reply.statusCode, reply.elapsedTime / 1000, sampledTraceId());
       done();
     };
     const existing = routeOptions.onResponse;
     routeOptions.onResponse = existing ? [...(Array.isArray(existing) ? existing : [existing]), hook] : [hook];
-    // With tracing on (decided at start-up: no hook at all otherwise), the request's span is named after its route.
-    if (tracingEnabled() && routeOptions.url) {
-      const route = routeOptions.url;
-      const named: onRequestHookHandler = (request, _reply, done) => {
-        nameRequestSpan(request.method, route);
-        done();
-      };
-      const before = routeOptions.onRequest;
-      routeOptions.onRequest = before ? [named, ...(Array.isArray(before) ? before : [before])] : [named];
-    }
   });
   // Responses of no route (404s, malformed URLs) pass only the global hooks.
   const unmatched = recorder('unmatched');

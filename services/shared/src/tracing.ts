@@ -196,26 +196,26 @@ function samplerFor(sdk: typeof import('@opentelemetry/sdk-trace-node'), setting
  * continues the caller's `traceparent`, and only a sampled request runs with it in context;
  * an unsampled one runs with no span at all, so Redis and the queue are not instrumented for
  * it (the cost of tracing under a flood is that of the sampled share). Off: runs `handle`.
+ * `handle` gets the request and response back, so a caller needs no closure per request.
  */
-export function traceRequest(request: IncomingMessage, response: ServerResponse, handle: () => void): void {
-  if (!entryTracer) return handle();
-  if (QUIET.has((request.url ?? '').split('?')[0]!)) return handle(); // probes are not traced
+export function traceRequest(request: IncomingMessage, response: ServerResponse, handle: (request: IncomingMessage, response: ServerResponse) => void): void {
+  if (!entryTracer) return handle(request, response);
   // A new trace (no traceparent): drawn here, so the 90% not kept make no span at all.
   const drawn = request.headers.traceparent === undefined && rootRatio !== undefined;
-  if (drawn && !(Math.random() < rootRatio!)) return handle();
+  if (drawn && !(Math.random() < rootRatio!)) return handle(request, response);
+  const path = (request.url ?? '/').split('?')[0]!;
+  if (QUIET.has(path)) return handle(request, response); // probes are not traced
   const { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode } = api();
   const parent = drawn ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, request.headers);
-  const path = (request.url ?? '/').split('?')[0]!;
   const attributes = { 'http.request.method': request.method ?? 'GET', 'url.path': path, ...(drawn ? { [DRAWN]: true } : {}) };
   const span = entryTracer.startSpan(request.method ?? 'GET', { kind: SpanKind.SERVER, attributes }, parent);
-  if (!span.isRecording()) return handle();
-  const end = () => {
+  if (!span.isRecording()) return handle(request, response);
+  response.once('close', () => {
     span.setAttribute('http.response.status_code', response.statusCode);
     if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
-  };
-  response.once('close', end);
-  context.with(trace.setSpan(parent, span), handle);
+  });
+  context.with(trace.setSpan(parent, span), handle, undefined, request, response);
 }
 
 function exporterFor(protocol: TracingSettings['protocol']) {
@@ -264,9 +264,14 @@ export function activeContext(): Context | undefined {
   return on ? api().context.active() : undefined;
 }
 
-/** Runs `fn` in `ctx` when there is one. */
+/**
+ * Runs `fn` in `ctx` when there is one. Already in it (an unsampled waiter resumed by an
+ * unsampled turn: both have no span), `fn` runs as is: a context switch costs every request.
+ */
 export function withContext<T>(ctx: Context | undefined, fn: () => T): T {
-  return ctx ? api().context.with(ctx, fn) : fn();
+  if (!ctx) return fn();
+  const { context } = api();
+  return ctx === context.active() ? fn() : context.with(ctx, fn);
 }
 
 /** The trace id of the active span when it is sampled (an exemplar's label); undefined when off. */
@@ -282,8 +287,17 @@ export function sampledTraceId(): string | undefined {
  * digits. It groups one client's requests within a pod's traces.
  */
 export function keyHash(key: string): string {
-  return createHmac('sha256', KEY_SALT).update(key).digest('hex').slice(0, 16);
+  let hash = KEY_HASHES.get(key);
+  if (hash === undefined) {
+    hash = createHmac('sha256', KEY_SALT).update(key).digest('hex').slice(0, 16);
+    // A flood repeats its clients: the recent ones' hashes are kept (an HMAC is ~10 µs).
+    if (KEY_HASHES.size >= KEY_HASHES_KEPT) KEY_HASHES.delete(KEY_HASHES.keys().next().value!);
+    KEY_HASHES.set(key, hash);
+  }
+  return hash;
 }
+const KEY_HASHES_KEPT = 4096;
+const KEY_HASHES = new Map<string, string>();
 
 /** For a service entry, before anything else is loaded: starts tracing, or prints what is wrong and exits 78. */
 export function startTracingOrExit(service: string, options: TracingOptions = {}): Tracing | undefined {
